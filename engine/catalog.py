@@ -1,0 +1,96 @@
+"""The built-in models per prediction type, plus the extra candidates a project's model.py adds.
+
+Names are plain data (so the CLI can list them without importing scikit-learn); `build()` makes the
+estimator. Every estimator is later wrapped in the same preprocessing pipeline (engine.features).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError, UsageError
+
+CLASSIFIERS: dict[str, str] = {
+    "logistic_regression": "sklearn.linear_model:LogisticRegression(max_iter=2000)",
+    "ridge_classifier": "sklearn.linear_model:RidgeClassifier()",
+    "knn": "sklearn.neighbors:KNeighborsClassifier()",
+    "svc": "sklearn.svm:SVC(probability=True, random_state=RS)",
+    "decision_tree": "sklearn.tree:DecisionTreeClassifier(random_state=RS)",
+    "random_forest": "sklearn.ensemble:RandomForestClassifier(n_estimators=200, random_state=RS)",
+    "extra_trees": "sklearn.ensemble:ExtraTreesClassifier(n_estimators=200, random_state=RS)",
+    "gradient_boosting": "sklearn.ensemble:GradientBoostingClassifier(random_state=RS)",
+    "hist_gradient_boosting": "sklearn.ensemble:HistGradientBoostingClassifier(random_state=RS)",
+    "adaboost": "sklearn.ensemble:AdaBoostClassifier(random_state=RS)",
+    "gaussian_nb": "sklearn.naive_bayes:GaussianNB()",
+}
+
+REGRESSORS: dict[str, str] = {
+    "linear_regression": "sklearn.linear_model:LinearRegression()",
+    "ridge": "sklearn.linear_model:Ridge()",
+    "lasso": "sklearn.linear_model:Lasso(max_iter=5000, random_state=RS)",
+    "elastic_net": "sklearn.linear_model:ElasticNet(max_iter=5000, random_state=RS)",
+    "knn": "sklearn.neighbors:KNeighborsRegressor()",
+    "svr": "sklearn.svm:SVR()",
+    "decision_tree": "sklearn.tree:DecisionTreeRegressor(random_state=RS)",
+    "random_forest": "sklearn.ensemble:RandomForestRegressor(n_estimators=200, random_state=RS)",
+    "extra_trees": "sklearn.ensemble:ExtraTreesRegressor(n_estimators=200, random_state=RS)",
+    "gradient_boosting": "sklearn.ensemble:GradientBoostingRegressor(random_state=RS)",
+    "hist_gradient_boosting": "sklearn.ensemble:HistGradientBoostingRegressor(random_state=RS)",
+}
+
+
+def builtin_names(prediction: str) -> list[str]:
+    return list(CLASSIFIERS if prediction == "classification" else REGRESSORS)
+
+
+def build(prediction: str, name: str, random_state: int) -> Any:
+    """A fresh, unfitted estimator of the built-in catalog."""
+    spec = (CLASSIFIERS if prediction == "classification" else REGRESSORS)[name]
+    module_name, call = spec.split(":")
+    class_name, _, args = call.partition("(")
+    module = importlib.import_module(module_name)
+    namespace = {class_name: getattr(module, class_name), "RS": random_state}
+    return eval(f"{class_name}({args}", namespace)  # specs are the constants above
+
+
+def load_project_models(model_file: Path) -> dict[str, Any]:
+    """The extra estimators from a project's model.py (`models() -> dict[str, estimator]`)."""
+    if not model_file.exists():
+        return {}
+    spec = importlib.util.spec_from_file_location("haj_project_model", model_file)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(f"model.py failed to load: {type(exc).__name__}: {exc}") from None
+    factory: Callable[[], Any] | None = getattr(module, "models", None)
+    if factory is None:
+        return {}
+    try:
+        extra = factory()
+    except Exception as exc:
+        raise ConfigError(f"model.py: models() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(extra, dict) or not all(isinstance(k, str) for k in extra):
+        raise ConfigError("model.py: models() must return a dict of name -> estimator")
+    for name, estimator in extra.items():
+        if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
+            raise ConfigError(f"model.py: {name!r} is not an estimator (needs fit and predict)")
+    return extra
+
+
+def select(prediction: str, extra: dict[str, Any], wanted: list[str] | None) -> list[str]:
+    """The model names to train: all by default, else the named ones (validated)."""
+    available = builtin_names(prediction) + [n for n in extra if n not in builtin_names(prediction)]
+    if not wanted:
+        return available
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise UsageError(
+            f"unknown model{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"for {prediction}: choose from {', '.join(available)}"
+        )
+    return list(dict.fromkeys(wanted))

@@ -1,0 +1,100 @@
+"""The `haj` command line.
+
+Each command group lives in its own module with a `register(subparsers)` function; command
+functions import the heavy parts of the engine inside themselves (as DVC's commands do), so
+`import engine.cli` loads none of textual, scikit-learn, pandas or fastapi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from engine import __version__
+from engine.errors import HajError
+
+COMMAND_MODULES = (
+    "engine.cli.projects",
+    "engine.cli.data_cmds",
+    "engine.cli.train_cmds",
+    "engine.cli.serve_cmds",
+    "engine.cli.container_cmds",
+    "engine.cli.deploy_cmds",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line `haj: error: ...` and exit code 2, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"haj: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="the workspace (default: $HAJ_HOME, else ~/ml_projects)",
+    )
+    parser = _Parser(
+        prog="haj",
+        description="haj: a terminal-first ML workflow orchestrator. "
+        "Run `haj` alone to open the full-screen app.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"haj {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # a command group not built yet
+            raise
+        module.register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return _open_tui(args, parser)
+    try:
+        return int(args.func(args) or 0)
+    except HajError as exc:
+        sys.stderr.write(f"haj: error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("haj: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _open_tui(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        parser.print_help()
+        return 0
+    try:
+        tui = importlib.import_module("haj_tui.app")
+    except ModuleNotFoundError:
+        parser.print_help()
+        return 0
+    from engine import workspace
+
+    tui.run(workspace.home(getattr(args, "home", None)))
+    return 0
+
+
+def home_of(args: argparse.Namespace):
+    from engine import workspace
+
+    return workspace.home(getattr(args, "home", None) or os.environ.get("HAJ_HOME"))

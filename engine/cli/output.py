@@ -1,0 +1,92 @@
+"""Terminal output for the CLI: rich, imported only when a command prints something."""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from typing import Any
+
+
+@cache
+def console() -> Any:
+    import os
+
+    from rich.console import Console
+
+    # Piped output is read by scripts and logs: do not squeeze tables into 80 columns.
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+    return Console(highlight=False, soft_wrap=False, width=width)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]], **kwargs: Any) -> None:
+    from rich.table import Table
+
+    grid = Table(title=title, title_justify="left", header_style="bold", **kwargs)
+    for column in columns:
+        justify = "right" if column.lower() in _NUMERIC else "left"
+        grid.add_column(column, justify=justify, no_wrap=column.lower() in ("name", "run", "id"))
+    for row in rows:
+        grid.add_row(*[fmt(v) if not isinstance(v, str) else v for v in row])
+    console().print(grid)
+
+
+_NUMERIC = {
+    "data",
+    "runs",
+    "score",
+    "rows",
+    "columns",
+    "size",
+    "duration",
+    "value",
+    "margin",
+    "acc",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "rmse",
+    "mae",
+    "mse",
+    "r2",
+    "#",
+}
+
+
+def print_json(data: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def event_printer(verbose: bool = True) -> Any:
+    """A callback printing engine events: log lines plain, child output dimmed."""
+    from engine import events
+
+    def on_event(event: events.Event) -> None:
+        if isinstance(event, events.Log):
+            style = {"error": "red", "warning": "yellow"}.get(event.level, "")
+            console().print(event.message, style=style, markup=False, soft_wrap=True)
+        elif isinstance(event, events.Output) and verbose and event.line.strip():
+            console().print(event.line, style="dim", markup=False, soft_wrap=True)
+
+    return on_event

@@ -1,0 +1,124 @@
+"""Change a project's configuration: every option checked first, then applied, rename last.
+
+One place for what `haj config` and the TUI's Config form do, so both behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import events
+from engine.errors import ProjectExists, UsageError
+from engine.project import PREDICTION_TYPES, Project, default_metric
+
+
+@dataclass
+class Changes:
+    title: str | None = None  # a new project name: renames the directory
+    prediction: str | None = None
+    url: str | None = None
+    target: str | None = None
+    metric: str | None = None
+    api_key: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+    training: dict[str, object] = field(default_factory=dict)  # test_size, random_state, n_jobs
+
+    def empty(self) -> bool:
+        return not any(
+            (
+                self.title,
+                self.prediction,
+                self.url is not None,
+                self.target,
+                self.metric,
+                self.api_key is not None,
+                self.dependencies,
+                self.training,
+            )
+        )
+
+
+def validate(root: Path, project: Project, changes: Changes) -> None:
+    from engine.deps import parse_requirement
+    from engine.metrics import check_metric
+    from engine.names import validate_name
+
+    config = project.read_config()
+    if changes.title is not None and changes.title != project.name:
+        validate_name(changes.title)
+        if (root / changes.title).exists():
+            raise ProjectExists(f"a project named {changes.title!r} already exists in {root}")
+    if changes.prediction is not None and changes.prediction not in PREDICTION_TYPES:
+        raise UsageError(f"prediction must be one of {', '.join(PREDICTION_TYPES)}")
+    if changes.metric:
+        check_metric(changes.metric, changes.prediction or config["project"]["prediction"])
+    if changes.target is not None and not changes.target.strip():
+        raise UsageError("the target column cannot be empty")
+    if changes.api_key is not None and (not changes.api_key or "\n" in changes.api_key):
+        raise UsageError("the API key must be one non-empty line")
+    for package in changes.dependencies:
+        parse_requirement(package)
+
+
+def apply(
+    root: Path, project: Project, changes: Changes, on_event: events.Callback = events.ignore
+) -> tuple[Project, list[str]]:
+    """Apply the changes; returns the (possibly renamed) project and notes for the user."""
+    from engine import champion, deps, workspace
+
+    validate(root, project, changes)
+    notes: list[str] = []
+    config = project.read_config()
+    section_changes: dict[str, dict[str, object]] = {}
+    if changes.url is not None:
+        section_changes.setdefault("data", {})["url"] = changes.url
+        notes.append(f"data.url = {changes.url}")
+    if changes.target:
+        section_changes.setdefault("data", {})["target"] = changes.target.strip()
+        notes.append(f"data.target = {changes.target.strip()}")
+    if changes.training:
+        section_changes.setdefault("training", {}).update(changes.training)
+        notes.extend(f"training.{k} = {v}" for k, v in changes.training.items())
+    old_prediction = config["project"]["prediction"]
+    switching = changes.prediction is not None and changes.prediction != old_prediction
+    if switching:
+        assert changes.prediction is not None
+        section_changes.setdefault("project", {})["prediction"] = changes.prediction
+        section_changes.setdefault("training", {})["metric"] = default_metric(changes.prediction)
+    if changes.metric:
+        section_changes.setdefault("training", {})["metric"] = changes.metric.lower()
+        notes.append(f"training.metric = {changes.metric.lower()}")
+    if section_changes:
+        project.update_config(section_changes)
+    if switching:
+        assert changes.prediction is not None
+        notes.append(_switch_model_file(project, old_prediction, changes.prediction))
+        champion.clear(project, f"prediction type changed to {changes.prediction}")
+        notes.append(
+            f"prediction = {changes.prediction}; default metric "
+            f"{default_metric(changes.prediction)}; champion cleared (old runs kept)"
+        )
+    if changes.api_key is not None:
+        project.set_secret("HAJ_API_KEY", changes.api_key)
+        notes.append("HAJ_API_KEY saved to .env")
+    if changes.dependencies:
+        added = deps.install(project, changes.dependencies, on_event)
+        notes.append(f"requirements.txt: added {', '.join(added) or 'nothing new'}")
+    if changes.title is not None and changes.title != project.name:
+        project = workspace.rename_project(root, project.name, changes.title)
+        notes.append(f"renamed to {project.name} ({project.path})")
+    return project, notes
+
+
+def _switch_model_file(project: Project, old: str, new: str) -> str:
+    """model.py follows the type when the user has not edited it; otherwise it is kept."""
+    from engine.fsutil import atomic_write_text
+    from engine.templates import template_text
+
+    path = project.code_path("model")
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if current == template_text(old, "model.py") or not current:
+        atomic_write_text(path, template_text(new, "model.py"))
+        return f"model.py replaced by the {new} template"
+    return f"model.py kept (you edited it): make sure its models() returns {new} estimators"

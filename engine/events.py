@@ -1,0 +1,107 @@
+"""Progress events shared by the CLI and the TUI.
+
+Long work runs in a runner subprocess that writes these as JSON lines; `engine.runner_client`
+turns each line back into one of these dataclasses and hands it to the caller's callback. The CLI
+prints them; the TUI's workers post them as Textual messages. Modelled on Kedro's hook specs:
+a small, fixed vocabulary of lifecycle moments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Event:
+    def to_json(self) -> dict[str, Any]:
+        return {"event": _NAMES[type(self)], **asdict(self)}
+
+
+@dataclass
+class Log(Event):
+    """A line for the terminal and the log file (already formatted)."""
+
+    message: str
+    level: str = "info"
+
+
+@dataclass
+class Output(Event):
+    """A line a child process printed (user code, pip): shown as-is, dimmed."""
+
+    line: str
+    stream: str = "stderr"
+
+
+@dataclass
+class Progress(Event):
+    done: int
+    total: int
+    label: str = ""
+
+
+@dataclass
+class DataVersionAdded(Event):
+    version: dict[str, Any]
+    created: bool
+
+
+@dataclass
+class RunStarted(Event):
+    run_id: str
+    model: str
+    label: str
+    data_version: str | None
+
+
+@dataclass
+class RunFinished(Event):
+    run_id: str
+    model: str
+    label: str
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    duration_seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Failed(Event):
+    """The runner stopped on a user error: re-raised in the parent as the same HajError type."""
+
+    kind: str
+    message: str
+
+
+@dataclass
+class Result(Event):
+    """The runner's final answer."""
+
+    payload: dict[str, Any]
+
+
+_NAMES: dict[type, str] = {
+    Log: "log",
+    Output: "output",
+    Progress: "progress",
+    DataVersionAdded: "data_version",
+    RunStarted: "run_started",
+    RunFinished: "run_finished",
+    Failed: "failed",
+    Result: "result",
+}
+_TYPES = {name: cls for cls, name in _NAMES.items()}
+
+Callback = Callable[[Event], None]
+
+
+def from_json(data: dict[str, Any]) -> Event:
+    data = dict(data)
+    cls = _TYPES[data.pop("event")]
+    return cls(**data)
+
+
+def ignore(_: Event) -> None:
+    """A callback that drops every event (for scripts and tests)."""

@@ -1,0 +1,88 @@
+"""From a processed DataFrame to a model's input, identically at training and serving time.
+
+Why arrays, not DataFrames: the trained pipeline takes a 2-D array in a fixed column order, so the
+server can turn a JSON record into an array without building a DataFrame per request. The feature
+spec (name, kind) travels inside the model bundle and is the model's signature.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUNDLE_FORMAT = "haj-model/1"
+
+
+def feature_spec(frame: Any) -> list[dict[str, str]]:
+    """[{name, kind}] with kind 'numeric' or 'categorical', in the frame's column order."""
+    import pandas as pd
+
+    spec = []
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+        spec.append({"name": str(name), "kind": "numeric" if numeric else "categorical"})
+    return spec
+
+
+def all_numeric(spec: list[dict[str, str]]) -> bool:
+    return all(f["kind"] == "numeric" for f in spec)
+
+
+def to_matrix(frame: Any, spec: list[dict[str, str]]) -> Any:
+    """The model's input array: float64 when every feature is numeric, else object."""
+    import numpy as np
+    import pandas as pd
+
+    names = [f["name"] for f in spec]
+    frame = frame[names]
+    if all_numeric(spec):
+        return frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    columns = []
+    for feature in spec:
+        column = frame[feature["name"]]
+        if feature["kind"] == "numeric":
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+            columns.append(values.astype(object))
+        else:
+            values = column.astype(object).where(column.notna(), np.nan).to_numpy(dtype=object)
+            columns.append(np.array([v if v is np.nan else str(v) for v in values], dtype=object))
+    return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=object)
+
+
+def make_pipeline(spec: list[dict[str, str]], estimator: Any) -> Any:
+    """Impute + scale numeric columns, impute + one-hot categorical ones, then the estimator."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [i for i, f in enumerate(spec) if f["kind"] == "numeric"]
+    categorical = [i for i, f in enumerate(spec) if f["kind"] == "categorical"]
+    numeric_steps = Pipeline(
+        [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+    )
+    if not categorical:
+        return Pipeline([("prep", numeric_steps), ("model", estimator)])
+    transformers: list[tuple[str, Any, list[int]]] = []
+    if numeric:
+        transformers.append(("numeric", numeric_steps, numeric))
+    transformers.append(
+        (
+            "categorical",
+            Pipeline(
+                [
+                    ("impute", SimpleImputer(strategy="most_frequent")),
+                    (
+                        "onehot",
+                        OneHotEncoder(
+                            handle_unknown="ignore", sparse_output=False, max_categories=50
+                        ),
+                    ),
+                ]
+            ),
+            categorical,
+        )
+    )
+    return Pipeline(
+        [("prep", ColumnTransformer(transformers, sparse_threshold=0)), ("model", estimator)]
+    )

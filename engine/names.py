@@ -1,0 +1,30 @@
+"""Project names: safe directory names, checked before anything touches the disk."""
+
+from __future__ import annotations
+
+import re
+
+from engine.errors import UsageError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it is a safe project name, else raise UsageError.
+
+    Letters, digits, '-' and '_' only, starting with a letter or digit, at most 64 characters:
+    so no '/', no '..', no hidden directories and nothing a shell would misread.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError("a project name cannot be empty")
+    if not _NAME.match(name):
+        raise UsageError(
+            f"invalid project name {name!r}: use letters, digits, '-' and '_' "
+            "(starting with a letter or digit, at most 64 characters)"
+        )
+    return name
+
+
+def humanize(name: str) -> str:
+    """A default title for a project: 'breast-cancer_v2' -> 'Breast Cancer V2'."""
+    return " ".join(part.capitalize() for part in re.split(r"[-_]+", name) if part) or name

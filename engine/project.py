@@ -1,0 +1,191 @@
+"""One project on disk: its paths, its config.toml and its .env secrets.
+
+Reads use the stdlib's tomllib (fast, for `haj list`); writes use tomlkit so the user's comments
+and layout survive, and go through an atomic rename. Secrets live only in .env (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError, UsageError
+from engine.fsutil import atomic_write_text
+
+PREDICTION_TYPES = ("classification", "regression")
+CODE_FILES = ("retriever", "processor", "model")
+SECRET_KEYS = ("HAJ_API_KEY",)
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "project": {"title": "", "prediction": "classification"},
+    "data": {"url": "", "target": "target", "api_key_header": "X-API-Key", "timeout": 60},
+    "training": {"test_size": 0.2, "random_state": 42, "n_jobs": -1, "metric": ""},
+    "serving": {"host": "127.0.0.1", "port": 8000, "max_body_mb": 10},
+}
+
+
+def default_metric(prediction: str) -> str:
+    return "acc" if prediction == "classification" else "rmse"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project directory. Cheap to make; reads nothing until asked."""
+
+    name: str
+    path: Path
+
+    # ---- paths -------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def env_path(self) -> Path:
+        return self.path / ".env"
+
+    @property
+    def requirements_path(self) -> Path:
+        return self.path / "requirements.txt"
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / "haj.db"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.path / "data" / "raw"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.path / "data" / "processed"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    @property
+    def champion_path(self) -> Path:
+        """The stable path of the champion's model file (a copy, rewritten on each crowning)."""
+        return self.models_dir / "champion.joblib"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def venv_dir(self) -> Path:
+        return self.path / ".venv"
+
+    def code_path(self, which: str) -> Path:
+        if which not in CODE_FILES:
+            raise UsageError(f"unknown file {which!r}: choose from {', '.join(CODE_FILES)}")
+        return self.path / f"{which}.py"
+
+    # ---- config ------------------------------------------------------------------------------
+    def read_config(self) -> dict[str, Any]:
+        """The config merged over the defaults, validated. Raises ConfigError when corrupt."""
+        try:
+            raw = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"project {self.name!r} has no config.toml") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self.config_path} is not valid TOML: {exc}") from None
+        config: dict[str, Any] = {}
+        for section, values in DEFAULTS.items():
+            given = raw.get(section, {})
+            if not isinstance(given, dict):
+                raise ConfigError(f"{self.config_path}: [{section}] must be a table")
+            config[section] = {**values, **given}
+        for section, values in raw.items():
+            config.setdefault(section, values)
+        validate_config(config, where=str(self.config_path))
+        if not config["project"]["title"]:
+            config["project"]["title"] = self.name
+        if not config["training"]["metric"]:
+            config["training"]["metric"] = default_metric(config["project"]["prediction"])
+        return config
+
+    def update_config(self, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Set keys (section -> key -> value), keeping comments; validated before writing."""
+        import tomlkit
+
+        try:
+            document = tomlkit.parse(self.config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"project {self.name!r} has no config.toml") from None
+        except Exception as exc:
+            raise ConfigError(f"{self.config_path} is not valid TOML: {exc}") from None
+        for section, values in changes.items():
+            if section not in document:
+                document[section] = tomlkit.table()
+            for key, value in values.items():
+                document[section][key] = value
+        text = tomlkit.dumps(document)
+        merged = {s: {**DEFAULTS.get(s, {}), **dict(v)} for s, v in tomllib.loads(text).items()}
+        validate_config(merged, where=str(self.config_path))
+        atomic_write_text(self.config_path, text)
+        return self.read_config()
+
+    # ---- secrets -----------------------------------------------------------------------------
+    def read_secrets(self) -> dict[str, str]:
+        if not self.env_path.exists():
+            return {}
+        from dotenv import dotenv_values
+
+        return {k: v for k, v in dotenv_values(self.env_path).items() if v is not None}
+
+    def set_secret(self, key: str, value: str) -> None:
+        """Write one secret to .env (0600, atomic). The value is never logged or echoed."""
+        if not value or "\n" in value:
+            raise UsageError("the API key must be one non-empty line")
+        secrets = self.read_secrets()
+        secrets[key] = value
+        lines = ["# Secrets for this project: never commit this file.\n"]
+        for name, secret in secrets.items():
+            escaped = secret.replace("\\", "\\\\").replace("'", "\\'")
+            lines.append(f"{name}='{escaped}'\n")
+        atomic_write_text(self.env_path, "".join(lines), mode=0o600)
+
+
+def validate_config(config: dict[str, Any], where: str) -> None:
+    """Raise ConfigError naming the first invalid value."""
+    prediction = config["project"].get("prediction")
+    if prediction not in PREDICTION_TYPES:
+        raise ConfigError(f"{where}: prediction must be one of {', '.join(PREDICTION_TYPES)}")
+    training = config["training"]
+    test_size = training.get("test_size")
+    if not isinstance(test_size, int | float) or not 0 < float(test_size) < 1:
+        raise ConfigError(f"{where}: training.test_size must be a number between 0 and 1")
+    if not isinstance(training.get("random_state"), int):
+        raise ConfigError(f"{where}: training.random_state must be an integer")
+    n_jobs = training.get("n_jobs")
+    if not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ConfigError(f"{where}: training.n_jobs must be a non-zero integer (-1 = all cores)")
+    metric = training.get("metric")
+    if metric:
+        from engine.metrics import check_metric
+
+        try:
+            check_metric(metric, prediction)
+        except UsageError as exc:
+            raise ConfigError(f"{where}: training.metric: {exc}") from None
+    if not isinstance(config["data"].get("target"), str) or not config["data"]["target"]:
+        raise ConfigError(f"{where}: data.target must be a column name")
+    if not isinstance(config["data"].get("url"), str):
+        raise ConfigError(f"{where}: data.url must be a string")
+    port = config["serving"].get("port")
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"{where}: serving.port must be an integer from 1 to 65535")
+
+
+def mask(value: str) -> str:
+    """Show that a secret is set without showing it."""
+    return "" if not value else "•" * 8
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

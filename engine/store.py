@@ -1,0 +1,623 @@
+"""The project's registry: one SQLite file (haj.db) per project, written only through this module.
+
+What it holds: data versions, training runs with their params and metrics, the champion and its
+history, and small state records (a detached server, a container, a deployment).
+
+Why SQLite and one module: one real store kept good beats two kept in step (MLflow dropped its file
+store for this reason). WAL lets the TUI read while a training runner writes; every finished model
+is recorded in one transaction, so a crash leaves a run "running" (then reaped as failed), never
+half-written. SQL appears nowhere else, so a shared server-backed store can replace this one behind
+the same methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE data_versions (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('raw', 'processed')),
+        seq         INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        bytes       INTEGER NOT NULL,
+        format      TEXT NOT NULL,
+        rows        INTEGER,
+        columns     INTEGER,
+        source      TEXT NOT NULL,
+        parent      TEXT REFERENCES data_versions(id),
+        path        TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        UNIQUE (kind, seq),
+        UNIQUE (kind, sha256)
+    );
+    CREATE TABLE runs (
+        id                TEXT PRIMARY KEY,
+        session           TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        seq               INTEGER NOT NULL,
+        status            TEXT NOT NULL
+                          CHECK (status IN ('running', 'finished', 'failed', 'cancelled')),
+        prediction        TEXT NOT NULL,
+        data_version      TEXT,
+        params            TEXT NOT NULL DEFAULT '{}',
+        error             TEXT,
+        started_at        TEXT NOT NULL,
+        finished_at       TEXT,
+        fit_seconds       REAL,
+        duration_seconds  REAL,
+        model_path        TEXT,
+        model_sha256      TEXT,
+        pid               INTEGER
+    );
+    CREATE INDEX runs_status ON runs (status);
+    CREATE INDEX runs_model ON runs (model, seq);
+    CREATE TABLE metrics (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key     TEXT NOT NULL,
+        value   REAL NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE INDEX metrics_key_value ON metrics (key, value);
+    CREATE TABLE champions (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id           TEXT,
+        metric           TEXT,
+        value            REAL,
+        previous_run_id  TEXT,
+        reason           TEXT,
+        crowned_at       TEXT NOT NULL
+    );
+    CREATE TABLE records (
+        kind        TEXT PRIMARY KEY,
+        value       TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    """,
+}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class DataVersion:
+    id: str
+    kind: str
+    seq: int
+    sha256: str
+    bytes: int
+    format: str
+    rows: int | None
+    columns: int | None
+    source: str
+    parent: str | None
+    path: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Run:
+    id: str
+    session: str
+    model: str
+    seq: int
+    status: str
+    prediction: str
+    data_version: str | None
+    params: dict[str, Any]
+    error: str | None
+    started_at: str
+    finished_at: str | None
+    fit_seconds: float | None
+    duration_seconds: float | None
+    model_path: str | None
+    model_sha256: str | None
+    pid: int | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """MODEL-# as in the training log: the nth run of this model in the project."""
+        return f"{self.model}-{self.seq}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Champion:
+    run_id: str
+    metric: str
+    value: float
+    previous_run_id: str | None
+    crowned_at: str
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CrownEvent:
+    """One row of the champion history; run_id is None when the champion was cleared."""
+
+    run_id: str | None
+    metric: str | None
+    value: float | None
+    previous_run_id: str | None
+    reason: str | None
+    crowned_at: str
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_RUN_COLUMNS = (
+    "id, session, model, seq, status, prediction, data_version, params, error, started_at, "
+    "finished_at, fit_seconds, duration_seconds, model_path, model_sha256, pid"
+)
+
+
+class Store:
+    """A connection to one project's haj.db. Use as a context manager or call close()."""
+
+    def __init__(self, db_path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(db_path)
+        if readonly:
+            uri = f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        if not readonly:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        if current >= SCHEMA_VERSION:
+            return
+        with self._transaction() as db:
+            current = int(db.execute("PRAGMA user_version").fetchone()[0])
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _split_sql(_MIGRATIONS[version]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version}")
+
+    # ---- data versions -----------------------------------------------------------------------
+    def add_data_version(
+        self,
+        *,
+        kind: str,
+        sha256: str,
+        size: int,
+        fmt: str,
+        rows: int | None,
+        columns: int | None,
+        source: str,
+        parent: str | None,
+        path_for: Callable[[int], str],
+        write: Callable[[str], None],
+    ) -> tuple[DataVersion, bool]:
+        """Record a version unless the same content exists; returns (version, created).
+
+        `path_for(seq)` names the file (relative to the project) of a new version and `write(path)`
+        writes it inside the transaction: if writing fails, no version is recorded.
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT * FROM data_versions WHERE kind = ? AND sha256 = ?", (kind, sha256)
+            ).fetchone()
+            if row is not None:
+                return DataVersion(**dict(row)), False
+            seq = (
+                db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) FROM data_versions WHERE kind = ?", (kind,)
+                ).fetchone()[0]
+                + 1
+            )
+            prefix = "raw" if kind == "raw" else "proc"
+            version = DataVersion(
+                id=f"{prefix}-{seq:04d}",
+                kind=kind,
+                seq=seq,
+                sha256=sha256,
+                bytes=size,
+                format=fmt,
+                rows=rows,
+                columns=columns,
+                source=source,
+                parent=parent,
+                path=str(path_for(seq)),
+                created_at=now_iso(),
+            )
+            d = version.to_dict()
+            db.execute(
+                f"INSERT INTO data_versions ({', '.join(d)}) VALUES ({', '.join('?' * len(d))})",
+                tuple(d.values()),
+            )
+            write(version.path)
+            return version, True
+
+    def data_versions(self, kind: str | None = None) -> list[DataVersion]:
+        if kind:
+            rows = self._db.execute(
+                "SELECT * FROM data_versions WHERE kind = ? ORDER BY seq", (kind,)
+            )
+        else:
+            rows = self._db.execute("SELECT * FROM data_versions ORDER BY kind DESC, seq")
+        return [DataVersion(**dict(r)) for r in rows]
+
+    def data_version(self, version_id: str) -> DataVersion | None:
+        row = self._db.execute("SELECT * FROM data_versions WHERE id = ?", (version_id,)).fetchone()
+        return DataVersion(**dict(row)) if row else None
+
+    def latest_data_version(self, kind: str) -> DataVersion | None:
+        row = self._db.execute(
+            "SELECT * FROM data_versions WHERE kind = ? ORDER BY seq DESC LIMIT 1", (kind,)
+        ).fetchone()
+        return DataVersion(**dict(row)) if row else None
+
+    # ---- runs --------------------------------------------------------------------------------
+    def start_runs(
+        self,
+        *,
+        session: str,
+        models: Iterable[tuple[str, dict[str, Any]]],
+        prediction: str,
+        data_version: str | None,
+        pid: int | None = None,
+    ) -> list[Run]:
+        """Record one 'running' run per model, numbering each model's runs (MODEL-#)."""
+        started = now_iso()
+        created: list[Run] = []
+        with self._transaction() as db:
+            for model, params in models:
+                seq = (
+                    db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM runs WHERE model = ?", (model,)
+                    ).fetchone()[0]
+                    + 1
+                )
+                run = Run(
+                    id=new_run_id(),
+                    session=session,
+                    model=model,
+                    seq=seq,
+                    status="running",
+                    prediction=prediction,
+                    data_version=data_version,
+                    params=params,
+                    error=None,
+                    started_at=started,
+                    finished_at=None,
+                    fit_seconds=None,
+                    duration_seconds=None,
+                    model_path=None,
+                    model_sha256=None,
+                    pid=pid or os.getpid(),
+                )
+                db.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                    _run_row(run),
+                )
+                created.append(run)
+        return created
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        metrics: dict[str, float] | None = None,
+        error: str | None = None,
+        fit_seconds: float | None = None,
+        duration_seconds: float | None = None,
+        model_path: str | None = None,
+        model_sha256: str | None = None,
+    ) -> None:
+        """Record a run's outcome and metrics in one transaction."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ?, fit_seconds = ?, "
+                "duration_seconds = ?, model_path = ?, model_sha256 = ? WHERE id = ?",
+                (
+                    status,
+                    error,
+                    now_iso(),
+                    fit_seconds,
+                    duration_seconds,
+                    model_path,
+                    model_sha256,
+                    run_id,
+                ),
+            )
+            if metrics:
+                db.executemany(
+                    "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?, ?, ?)",
+                    [(run_id, k, float(v)) for k, v in metrics.items()],
+                )
+
+    def close_unfinished(self, session: str, status: str, error: str) -> int:
+        """Mark a session's still-running runs cancelled or failed; returns how many."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ? "
+                "WHERE session = ? AND status = 'running'",
+                (status, error, now_iso(), session),
+            )
+            return cur.rowcount
+
+    def reap_orphans(self) -> int:
+        """Runs left 'running' by a process that no longer exists are marked failed."""
+        rows = self._db.execute("SELECT DISTINCT pid FROM runs WHERE status = 'running'")
+        dead = [r[0] for r in rows if r[0] is None or not _pid_alive(r[0])]
+        if not dead:
+            return 0
+        with self._transaction() as db:
+            count = 0
+            for pid in dead:
+                count += db.execute(
+                    "UPDATE runs SET status = 'failed', error = ?, finished_at = ? "
+                    "WHERE status = 'running' AND pid IS ?",
+                    ("the training process died before this run finished", now_iso(), pid),
+                ).rowcount
+            return count
+
+    def runs(
+        self,
+        *,
+        metric: str | None = None,
+        higher_is_better: bool = True,
+        status: str | None = None,
+        session: str | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """Runs with their metrics; sorted by `metric` in its direction (runs without it last)."""
+        where, args = [], []
+        if status:
+            where.append("r.status = ?")
+            args.append(status)
+        if session:
+            where.append("r.session = ?")
+            args.append(session)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        cols = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
+        if metric:
+            order = "DESC" if higher_is_better else "ASC"
+            sql = (
+                f"SELECT {cols} FROM runs r LEFT JOIN metrics m ON m.run_id = r.id AND m.key = ? "
+                f"{clause} ORDER BY m.value IS NULL, m.value {order}, r.started_at DESC"
+            )
+            args.insert(0, metric)
+        else:
+            sql = f"SELECT {cols} FROM runs r {clause} ORDER BY r.started_at DESC, r.model"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        runs = [_run_from_row(row) for row in self._db.execute(sql, args)]
+        self._attach_metrics(runs)
+        return runs
+
+    def run(self, run_id: str) -> Run | None:
+        row = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        run = _run_from_row(row)
+        self._attach_metrics([run])
+        return run
+
+    def _attach_metrics(self, runs: list[Run]) -> None:
+        if not runs:
+            return
+        by_id = {r.id: r for r in runs}
+        ids = list(by_id)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT run_id, key, value FROM metrics WHERE run_id IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for run_id, key, value in rows:
+                by_id[run_id].metrics[key] = value
+
+    def count_runs(self, status: str | None = None) -> int:
+        if status:
+            return self._db.execute(
+                "SELECT COUNT(*) FROM runs WHERE status = ?", (status,)
+            ).fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    # ---- champion ----------------------------------------------------------------------------
+    def best_runs(
+        self, metric: str, *, higher_is_better: bool, prediction: str, limit: int = 2
+    ) -> list[tuple[str, str, float]]:
+        """(run id, model, value) of the best finished runs by `metric`, best first."""
+        order = "DESC" if higher_is_better else "ASC"
+        rows = self._db.execute(
+            "SELECT m.run_id, r.model, m.value FROM metrics m JOIN runs r ON r.id = m.run_id "
+            "WHERE m.key = ? AND r.status = 'finished' AND r.prediction = ? "
+            f"ORDER BY m.value {order}, r.finished_at ASC LIMIT ?",
+            (metric, prediction, limit),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def crown(self, run_id: str, metric: str, value: float, reason: str = "evaluate") -> Champion:
+        with self._transaction() as db:
+            previous = _current_champion_row(db)
+            previous_id = previous["run_id"] if previous else None
+            crowned_at = now_iso()
+            db.execute(
+                "INSERT INTO champions (run_id, metric, value, previous_run_id, reason, "
+                "crowned_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, metric, value, previous_id, reason, crowned_at),
+            )
+        return self.champion()  # type: ignore[return-value]
+
+    def clear_champion(self, reason: str) -> None:
+        with self._transaction() as db:
+            previous = _current_champion_row(db)
+            if previous is None or previous["run_id"] is None:
+                return
+            db.execute(
+                "INSERT INTO champions (run_id, metric, value, previous_run_id, reason, "
+                "crowned_at) VALUES (NULL, NULL, NULL, ?, ?, ?)",
+                (previous["run_id"], reason, now_iso()),
+            )
+
+    def champion(self) -> Champion | None:
+        row = _current_champion_row(self._db)
+        if row is None or row["run_id"] is None:
+            return None
+        model = self._db.execute("SELECT model FROM runs WHERE id = ?", (row["run_id"],)).fetchone()
+        return Champion(
+            run_id=row["run_id"],
+            metric=row["metric"],
+            value=row["value"],
+            previous_run_id=row["previous_run_id"],
+            crowned_at=row["crowned_at"],
+            model=model[0] if model else "",
+        )
+
+    def champion_history(self) -> list[CrownEvent]:
+        rows = self._db.execute(
+            "SELECT c.run_id, c.metric, c.value, c.previous_run_id, c.reason, c.crowned_at, "
+            "r.model FROM champions c LEFT JOIN runs r ON r.id = c.run_id ORDER BY c.id DESC"
+        )
+        return [CrownEvent(*tuple(r)) for r in rows]
+
+    # ---- records (server, container, deployment state) ---------------------------------------
+    def set_record(self, kind: str, value: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO records (kind, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (kind, json.dumps(value), now_iso()),
+            )
+
+    def get_record(self, kind: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT value FROM records WHERE kind = ?", (kind,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete_record(self, kind: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM records WHERE kind = ?", (kind,))
+
+    # ---- summary -----------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Counts and champion for `haj list` / `haj status`, in a handful of cheap queries."""
+        counts = dict(
+            self._db.execute("SELECT kind, COUNT(*) FROM data_versions GROUP BY kind").fetchall()
+        )
+        status_counts = dict(
+            self._db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+        )
+        champion = self.champion()
+        return {
+            "raw_versions": counts.get("raw", 0),
+            "processed_versions": counts.get("processed", 0),
+            "runs": sum(status_counts.values()),
+            "runs_by_status": status_counts,
+            "champion": champion.to_dict() if champion else None,
+        }
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _current_champion_row(db: sqlite3.Connection) -> sqlite3.Row | None:
+    return db.execute(
+        "SELECT run_id, metric, value, previous_run_id, crowned_at FROM champions "
+        "ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+
+
+def _run_row(run: Run) -> tuple[Any, ...]:
+    return (
+        run.id,
+        run.session,
+        run.model,
+        run.seq,
+        run.status,
+        run.prediction,
+        run.data_version,
+        json.dumps(run.params, default=str),
+        run.error,
+        run.started_at,
+        run.finished_at,
+        run.fit_seconds,
+        run.duration_seconds,
+        run.model_path,
+        run.model_sha256,
+        run.pid,
+    )
+
+
+def _run_from_row(row: sqlite3.Row) -> Run:
+    values = dict(row)
+    values["params"] = json.loads(values["params"] or "{}")
+    return Run(**values)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

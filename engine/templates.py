@@ -1,0 +1,43 @@
+"""Render templates/<prediction>/ into a new project directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import ConfigError
+
+# Files whose names cannot be shipped as-is in a wheel (dotfiles) are stored without the dot.
+_RENAMES = {"env": ".env", "gitignore": ".gitignore"}
+_MODES = {".env": 0o600}
+
+
+def templates_root() -> Path:
+    """templates/ in a source checkout (editable install), engine/_templates in a wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "templates", here / "_templates"):
+        if (candidate / "classification").is_dir():
+            return candidate
+    raise ConfigError("haj's templates are missing from this installation; reinstall haj")
+
+
+def template_dir(prediction: str) -> Path:
+    return templates_root() / prediction
+
+
+def render(prediction: str, values: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """Map of relative file name -> (text, mode) for a new project of this prediction type."""
+    rendered: dict[str, tuple[str, int]] = {}
+    for source in sorted(template_dir(prediction).iterdir()):
+        if not source.is_file() or source.name.startswith((".", "__")):
+            continue
+        text = source.read_text(encoding="utf-8")
+        for key, value in values.items():
+            text = text.replace("{{" + key + "}}", value)
+        name = _RENAMES.get(source.name, source.name)
+        rendered[name] = (text, _MODES.get(name, 0o644))
+    return rendered
+
+
+def template_text(prediction: str, file_name: str) -> str:
+    """The pristine template text of one file (to tell whether a user has edited theirs)."""
+    return (template_dir(prediction) / file_name).read_text(encoding="utf-8")

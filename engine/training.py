@@ -1,0 +1,373 @@
+"""Train all or selected models of a project, in parallel, recording each run as it finishes.
+
+`train()` is the API (CLI, TUI): it starts `engine.runner train` and relays its events.
+`train_in_process()` runs inside that runner: it picks the data version, splits once, fans the
+models out with joblib (so a Dask backend can take over later), and records each result in its own
+transaction the moment it arrives. Ctrl-C / cancel marks the unfinished runs cancelled; a killed
+runner leaves them 'running' with its pid, and the store reaps them as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine import events
+from engine.errors import DataError
+from engine.project import Project
+
+
+def train(
+    project: Project,
+    models: list[str] | None = None,
+    on_event: events.Callback = events.ignore,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Train; returns {"session", "data_version", "runs": [...]} with each run's outcome."""
+    from engine import runner_client
+
+    project.read_config()
+    return runner_client.run(project, "train", {"models": models or []}, on_event, cancel)
+
+
+class TrainLog:
+    """`[DATETIME PROJECT (MODEL-#) DATA_VERSION] message` lines to logs/train.log and events."""
+
+    def __init__(self, project: Project, emit: events.Callback) -> None:
+        project.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(project.logs_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+        self._project = project.name
+        self._emit = emit
+
+    def __call__(
+        self, label: str, data_version: str | None, message: str, level: str = "info"
+    ) -> None:
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        line = f"[{stamp} {self._project} ({label}) {data_version or '-'}] {message}"
+        self._file.write(line + "\n")
+        self._file.flush()
+        self._emit(events.Log(line, level=level))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _params_of(estimator: Any) -> dict[str, Any]:
+    params = estimator.get_params(deep=False)
+    return {
+        k: v if isinstance(v, bool | int | float | str | type(None)) else repr(v)
+        for k, v in params.items()
+    }
+
+
+def _resolve_training_data(project: Project, config: dict[str, Any], emit: events.Callback) -> Any:
+    """The processed version of the latest raw data, processing it first when needed."""
+    from engine.data import process_version
+    from engine.store import Store
+
+    with Store(project.db_path) as store:
+        raw = store.latest_data_version("raw")
+        processed = [v for v in store.data_versions("processed") if raw and v.parent == raw.id]
+    if raw is None:
+        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+    if processed:
+        return processed[-1]
+    emit(events.Log(f"no processed data for {raw.id} yet: processing it first"))
+    result = process_version(project, config, raw.id, emit)
+    with Store(project.db_path) as store:
+        return store.data_version(result["version"]["id"])
+
+
+def train_in_process(
+    project: Project, wanted: list[str] | None, emit: events.Callback
+) -> dict[str, Any]:
+    import numpy as np
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import train_test_split
+
+    from engine import catalog
+    from engine.data import load_frame
+    from engine.features import feature_spec, to_matrix
+    from engine.store import Store
+
+    config = project.read_config()
+    prediction = config["project"]["prediction"]
+    training = config["training"]
+    target = config["data"]["target"]
+    extra = catalog.load_project_models(project.code_path("model"))
+    names = catalog.select(prediction, extra, wanted)  # an unknown name fails before any write
+
+    version = _resolve_training_data(project, config, emit)
+    frame = load_frame(project.path / version.path, version.format)
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} is not in {version.id}")
+    frame = frame[frame[target].notna()]
+    X_frame = frame.drop(columns=[target])
+    y = frame[target].to_numpy()
+    if prediction == "regression":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"target {target!r} is not numeric: is this a classification project?"
+            ) from None
+    spec = feature_spec(X_frame)
+    X = to_matrix(X_frame, spec)
+    classes = None
+    stratify = None
+    if prediction == "classification":
+        values, counts = np.unique(y.astype(str) if y.dtype == object else y, return_counts=True)
+        if len(values) < 2:
+            raise DataError(f"target {target!r} has a single class: nothing to classify")
+        if len(values) > max(50, len(y) // 2):
+            raise DataError(
+                f"target {target!r} has {len(values)} distinct values: "
+                "is this a regression project?"
+            )
+        classes = values.tolist()
+        stratify = y if counts.min() >= 2 else None
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X,
+            y,
+            test_size=training["test_size"],
+            random_state=training["random_state"],
+            stratify=stratify,
+        )
+    except ValueError as exc:
+        raise DataError(f"cannot split the data: {exc}") from None
+
+    estimators = {
+        name: extra[name]
+        if name in extra
+        else catalog.build(prediction, name, training["random_state"])
+        for name in names
+    }
+    project.models_dir.mkdir(parents=True, exist_ok=True)
+    for stale in project.models_dir.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+    session = uuid.uuid4().hex[:12]
+    log = TrainLog(project, emit)
+    with Store(project.db_path) as store:
+        store.reap_orphans()
+        runs = store.start_runs(
+            session=session,
+            models=[(name, _params_of(estimators[name])) for name in names],
+            prediction=prediction,
+            data_version=version.id,
+            pid=os.getpid(),
+        )
+        by_id = {run.id: run for run in runs}
+        n_jobs = training["n_jobs"]
+        cores = os.cpu_count() or 1
+        workers = min(len(runs), cores if n_jobs < 0 else n_jobs)
+        log(
+            "session",
+            version.id,
+            f"training {len(runs)} model(s) on {version.id} "
+            f"({len(X_train)} train / {len(X_test)} test rows, {len(spec)} features) "
+            f"with {workers} worker(s)",
+        )
+        for run in runs:
+            emit(
+                events.RunStarted(
+                    run_id=run.id, model=run.model, label=run.label, data_version=version.id
+                )
+            )
+            log(run.label, version.id, f"started (run {run.id})")
+        emit(events.Progress(done=0, total=len(runs), label="training"))
+        common = {
+            "spec": spec,
+            "prediction": prediction,
+            "target": target,
+            "classes": classes,
+            "data_version": version.id,
+            "project": project.name,
+        }
+        tasks = [
+            delayed(fit_and_save)(
+                {
+                    **common,
+                    "run_id": run.id,
+                    "model": run.model,
+                    "estimator": estimators[run.model],
+                    "model_path": str(project.models_dir / f"{run.id}.joblib"),
+                },
+                X_train,
+                y_train,
+                X_test,
+                y_test,
+            )
+            for run in runs
+        ]
+        outcomes: list[dict[str, Any]] = []
+        try:
+            results = Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
+            for result in results:
+                run = by_id[result["run_id"]]
+                model_rel = (
+                    str(Path(result["model_path"]).relative_to(project.path))
+                    if result.get("model_path")
+                    else None
+                )
+                store.finish_run(
+                    run.id,
+                    status=result["status"],
+                    metrics=result.get("metrics"),
+                    error=result.get("error"),
+                    fit_seconds=result.get("fit_seconds"),
+                    duration_seconds=result.get("duration_seconds"),
+                    model_path=model_rel,
+                    model_sha256=result.get("sha256"),
+                )
+                outcomes.append(result)
+                if result["status"] == "finished":
+                    scores = " ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items())
+                    log(
+                        run.label,
+                        version.id,
+                        f"finished in {result['duration_seconds']:.2f}s: {scores}",
+                    )
+                else:
+                    log(run.label, version.id, f"failed: {result['error']}", level="error")
+                emit(
+                    events.RunFinished(
+                        run_id=run.id,
+                        model=run.model,
+                        label=run.label,
+                        status=result["status"],
+                        metrics=result.get("metrics") or {},
+                        duration_seconds=result.get("duration_seconds"),
+                        error=result.get("error"),
+                    )
+                )
+                emit(events.Progress(done=len(outcomes), total=len(runs), label="training"))
+        except KeyboardInterrupt:
+            count = store.close_unfinished(session, "cancelled", "cancelled by the user")
+            log(
+                "session",
+                version.id,
+                f"cancelled: {count} unfinished run(s) recorded as cancelled",
+                level="warning",
+            )
+            _kill_workers()
+            log.close()
+            raise
+        finally:
+            for stale in project.models_dir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+    finished = sum(1 for o in outcomes if o["status"] == "finished")
+    log("session", version.id, f"done: {finished} finished, {len(outcomes) - finished} failed")
+    log.close()
+    return {
+        "session": session,
+        "data_version": version.id,
+        "runs": [
+            {
+                key: o.get(key)
+                for key in ("run_id", "model", "status", "metrics", "error", "duration_seconds")
+            }
+            for o in outcomes
+        ],
+    }
+
+
+def _kill_workers() -> None:
+    try:
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=False, kill_workers=True)
+    except Exception:
+        pass
+
+
+def fit_and_save(
+    task: dict[str, Any], X_train: Any, y_train: Any, X_test: Any, y_test: Any
+) -> dict[str, Any]:
+    """Fit one model in a worker, score it on the test split and save its bundle (atomically).
+
+    Never raises: a failure comes back as a 'failed' result with its error, so the others go on.
+    """
+    import tempfile
+
+    import joblib
+    import numpy as np
+
+    from engine.features import BUNDLE_FORMAT, make_pipeline
+    from engine.fsutil import sha256_file
+    from engine.metrics import compute
+
+    started = time.perf_counter()
+    base = {"run_id": task["run_id"], "model": task["model"]}
+    try:
+        import sklearn
+        from sklearn.base import clone
+
+        pipeline = make_pipeline(task["spec"], clone(task["estimator"]))
+        pipeline.fit(X_train, y_train)
+        fit_seconds = time.perf_counter() - started
+        y_pred = pipeline.predict(X_test)
+        y_score = None
+        if task["prediction"] == "classification" and hasattr(pipeline, "predict_proba"):
+            try:
+                y_score = np.asarray(pipeline.predict_proba(X_test))
+            except Exception:
+                y_score = None
+        metrics = compute(
+            task["prediction"],
+            y_test,
+            y_pred,
+            y_score,
+            classes=list(getattr(pipeline, "classes_", [])) or None,
+        )
+        bundle = {
+            "format": BUNDLE_FORMAT,
+            "pipeline": pipeline,
+            "features": task["spec"],
+            "target": task["target"],
+            "prediction": task["prediction"],
+            "classes": [
+                c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])
+            ]
+            or None,
+            "model": task["model"],
+            "run_id": task["run_id"],
+            "project": task["project"],
+            "data_version": task["data_version"],
+            "metrics": metrics,
+            "sklearn_version": sklearn.__version__,
+            "trained_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
+        path = Path(task["model_path"])
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        joblib.dump(bundle, tmp, compress=3)
+        os.replace(tmp, path)
+        return {
+            **base,
+            "status": "finished",
+            "metrics": metrics,
+            "fit_seconds": fit_seconds,
+            "duration_seconds": time.perf_counter() - started,
+            "model_path": str(path),
+            "sha256": sha256_file(path),
+        }
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        return {
+            **base,
+            "status": "failed",
+            "error": message,
+            "duration_seconds": time.perf_counter() - started,
+        }
+
+
+def result_json(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2, default=str)
