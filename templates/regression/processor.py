@@ -1,0 +1,273 @@
+"""Turn raw data into a table haj can train on. This file is yours: adapt it to your data.
+
+`haj process` loads a raw data version as a pandas DataFrame and calls `process(raw, target)`, where
+`target` is data.target from config.toml. Return a DataFrame of feature columns plus the target
+column; haj stores it as a new processed data version, which `haj train` learns from.
+
+Leave categorical and numeric columns as they are, missing values included: haj's training pipeline
+fills in missing numbers (median) and categories (most frequent), scales numbers and one-hot encodes
+categories itself. This file only decides which rows and columns are worth learning from, and puts
+values in a usable form. Out of the box it works on most tables:
+
+1. strips spaces from column names and checks that the target column exists;
+2. reads text columns that hold numbers ("42", "1,234") as numbers;
+3. replaces date columns with numeric <col>_year, <col>_month, <col>_day and <col>_dayofweek;
+4. drops identifier columns: id, *_id, uuid, index, row counters, a distinct text on every row;
+5. prepares the target (see `prepare_target`, the only part that differs between a
+   classification and a regression project) and drops exact duplicate rows;
+6. drops empty and constant columns, and free text (too many distinct values to be categories).
+
+It prints what it changed; the lines appear in haj's log.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+MIN_ROWS = 10  # fewer usable rows than this is an error
+MOSTLY = 0.95  # share of values that must parse for a text column to become numbers or dates
+ID_MIN_ROWS = 20  # "a distinct value on every row" only means identifier from this many rows
+FREE_TEXT_SHARE = 0.5  # text with more distinct values than this share of its rows...
+FREE_TEXT_MIN_UNIQUE = 50  # ...and more than this many distinct values is free text
+
+ID_NAME = re.compile(r"^(id|uuid|guid|index|unnamed: ?\d+)$|[_\- ]id$", re.IGNORECASE)
+CAMEL_ID_NAME = re.compile(r"[a-z](Id|ID)$")  # PassengerId, customerID
+THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")  # 1,234 or 1,234,567.89
+# Date-shaped text: 6-40 characters with a digit and a separator or letter, but not a plain number.
+DATE_LIKE = re.compile(r"(?![-+]?\d+(\.\d+)?$)(?=.*\d)(?=.*[-/.:, A-Za-z]).{6,40}")
+
+
+def process(raw: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Feature columns plus the target column, ready for `haj train`."""
+    target = target.strip()
+    frame = tidy_columns(raw, target)
+    frame = numbers_from_text(frame, target)
+    frame = dates_to_numbers(frame, target)
+    frame = drop_columns(frame, identifier_columns(frame, target), "identifier")
+    frame = prepare_target(frame, target)
+    before = len(frame)
+    frame = frame.drop_duplicates(ignore_index=True)
+    if len(frame) < before:
+        note(f"dropped {rows(before - len(frame))} (exact duplicates)")
+    frame = drop_columns(frame, empty_or_constant_columns(frame, target), "empty or constant")
+    frame = drop_columns(frame, free_text_columns(frame, target), "free-text")
+    check_trainable(frame, target)
+    return frame
+
+
+def prepare_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Regression: the target as numbers; rows where it is missing or not a number are dropped.
+
+    Text targets are read like numeric text columns ("1,234" is 1234); infinities count as missing.
+    """
+    values = frame[target]
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        values = as_numbers(values)
+    if pd.api.types.is_float_dtype(values.dtype):
+        values = values.replace([np.inf, -np.inf], np.nan)
+    keep = values.notna()
+    if not keep.any():
+        examples = ", ".join(map(repr, frame[target].dropna().astype(str).unique()[:3]))
+        raise ValueError(
+            f"target {target!r} has no numeric values"
+            + (f" (e.g. {examples})" if examples else "")
+            + ": regression needs a numeric target; classification projects predict categories"
+        )
+    missing = int(frame[target].isna().sum())
+    if missing:
+        note(f"dropped {rows(missing)} without a {target!r} value")
+    if int((~keep).sum()) > missing:
+        note(f"dropped {rows(int((~keep).sum()) - missing)} whose {target!r} is not a number")
+    frame = frame.loc[keep].copy()
+    frame[target] = values[keep]
+    return frame
+
+
+# Helpers below are shared with the classification template (each project has its own copy).
+
+
+def note(message: str) -> None:
+    """Report a change; haj shows printed lines in its log."""
+    print(f"processor: {message}")
+
+
+def rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def is_string(values: pd.Series) -> bool:
+    """A pandas string column (pandas' own text dtype)."""
+    return isinstance(values.dtype, pd.StringDtype)
+
+
+def is_text(values: pd.Series) -> bool:
+    """A column of text (object or string dtype), as opposed to numbers, dates or categories."""
+    return pd.api.types.is_object_dtype(values.dtype) or is_string(values)
+
+
+def tidy_columns(raw: pd.DataFrame, target: str) -> pd.DataFrame:
+    """A copy with stripped column names and nested JSON values (lists, dicts) as text."""
+    frame = raw.copy()
+    frame.columns = [str(column).strip() for column in frame.columns]
+    repeated = sorted(set(frame.columns[frame.columns.duplicated()]))
+    if repeated:
+        raise ValueError(f"column names repeat once spaces are stripped: {', '.join(repeated)}")
+    if target not in frame.columns:
+        names = ", ".join(map(repr, list(frame.columns)[:20]))
+        more = f" (and {len(frame.columns) - 20} more)" if len(frame.columns) > 20 else ""
+        raise ValueError(f"target column {target!r} not found; columns are: {names}{more}")
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_object_dtype(values.dtype):
+            nested = values.map(lambda v: isinstance(v, list | dict | set | tuple))
+            if nested.any():
+                frame[column] = values.where(~nested, values.astype(str))
+    return frame
+
+
+def as_numbers(values: pd.Series) -> pd.Series:
+    """Numbers parsed from text ("1,234" is 1234); values that are not numbers become NaN."""
+    present = values.dropna()
+    text = present.astype(str).str.strip()
+    text = text.where(~text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
+    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    return numbers.reindex(values.index)
+
+
+def numbers_from_text(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Text feature columns whose values are mostly numbers become numeric; infinities, missing."""
+    converted = []
+    for column in frame.columns:
+        values = frame[column]
+        if column == target:
+            continue
+        if is_text(values) and values.notna().any():
+            numbers = as_numbers(values)
+            if numbers.notna().sum() >= MOSTLY * values.notna().sum():
+                frame[column] = numbers
+                converted.append(column)
+        if pd.api.types.is_float_dtype(frame[column]):
+            frame[column] = frame[column].replace([np.inf, -np.inf], np.nan)
+    if converted:
+        note(f"read as numbers: {', '.join(converted)}")
+    return frame
+
+
+def parse_dates(values: pd.Series) -> pd.Series | None:
+    """The column as timestamps if it holds dates (or mostly date text), else None."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values
+    if not is_text(values):
+        return None
+    present = values.dropna().astype(str).str.strip()
+    if present.empty:
+        return None
+    sample = present.drop_duplicates().head(500)
+    if sample.str.fullmatch(DATE_LIKE).mean() < MOSTLY:
+        return None
+    if to_timestamps(sample).notna().mean() < MOSTLY:
+        return None
+    distinct = present.drop_duplicates()
+    lookup = pd.Series(to_timestamps(distinct).to_numpy(), index=distinct.to_numpy())
+    stamps = present.map(lookup)  # each distinct text parsed once: fast on long columns
+    if stamps.notna().sum() < MOSTLY * len(present):
+        return None
+    return stamps.reindex(values.index)
+
+
+def to_timestamps(text: pd.Series) -> pd.Series:
+    """Each value parsed as a date on its own (formats may mix); failures become NaT."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pd.to_datetime(text, format="mixed", errors="coerce", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+
+
+def dates_to_numbers(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Replace each date column with its year, month, day and day of the week, as numbers."""
+    converted = []
+    for column in list(frame.columns):
+        if column == target:
+            continue
+        stamps = parse_dates(frame[column])
+        if stamps is None:
+            continue
+        position = frame.columns.get_loc(column)
+        frame = frame.drop(columns=column)
+        for offset, part in enumerate(("year", "month", "day", "dayofweek")):
+            name = f"{column}_{part}"
+            if name not in frame.columns:
+                frame.insert(position + offset, name, getattr(stamps.dt, part).astype("float64"))
+        converted.append(column)
+    if converted:
+        note(f"dates split into year, month, day and day of week: {', '.join(converted)}")
+    return frame
+
+
+def identifier_columns(frame: pd.DataFrame, target: str) -> list[str]:
+    """Columns that name rows rather than describe them (they would only teach the model noise)."""
+    found = []
+    for column in frame.columns:
+        if column == target:
+            continue
+        values = frame[column]
+        named_like_id = bool(ID_NAME.search(column) or CAMEL_ID_NAME.search(column))
+        distinct_per_row = len(frame) >= ID_MIN_ROWS and values.notna().all() and values.is_unique
+        if named_like_id or (distinct_per_row and (is_text(values) or is_row_counter(values))):
+            found.append(column)
+    return found
+
+
+def is_row_counter(values: pd.Series) -> bool:
+    """Whole numbers going up by one on every row (0, 1, 2, ... or 1001, 1002, ...)."""
+    if not pd.api.types.is_integer_dtype(values.dtype):
+        return False
+    return bool((values.diff().iloc[1:] == 1).all())
+
+
+def empty_or_constant_columns(frame: pd.DataFrame, target: str) -> list[str]:
+    """Columns with no values at all, or the same value on every row."""
+    return [
+        column
+        for column in frame.columns
+        if column != target and frame[column].nunique(dropna=False) <= 1
+    ]
+
+
+def free_text_columns(frame: pd.DataFrame, target: str) -> list[str]:
+    """Text columns with so many distinct values that they are not categories (names, notes)."""
+    found = []
+    for column in frame.columns:
+        values = frame[column]
+        if column == target or not is_text(values):
+            continue
+        distinct = values.nunique()
+        if distinct > FREE_TEXT_MIN_UNIQUE and distinct > FREE_TEXT_SHARE * values.notna().sum():
+            found.append(column)
+    return found
+
+
+def drop_columns(frame: pd.DataFrame, columns: list[str], why: str) -> pd.DataFrame:
+    if columns:
+        note(f"dropped {why} columns: {', '.join(columns)}")
+    return frame.drop(columns=columns)
+
+
+def check_trainable(frame: pd.DataFrame, target: str) -> None:
+    """Fail with a clear message when too little is left to train on."""
+    if frame.shape[1] < 2:
+        raise ValueError(
+            "no feature column remains after cleaning: every other column was empty, constant, "
+            "an identifier or free text (adapt processor.py to keep the ones you need)"
+        )
+    if len(frame) < MIN_ROWS:
+        raise ValueError(
+            f"only {len(frame)} usable rows remain after cleaning; at least {MIN_ROWS} are needed "
+            f"(check the data and that {target!r} is the right target)"
+        )
