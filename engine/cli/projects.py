@@ -290,17 +290,17 @@ def _print_config(project: Any, as_json: bool) -> None:
     console = output.console()
     console.print(f"[bold]{project.name}[/]  {project.config_path}")
     for section, values in config.items():
-        console.print(f"[bold cyan][{section}][/]")
+        console.print(f"[{section}]", style="bold cyan", markup=False)
         for key, value in values.items():
             console.print(f"  {key} = {value!r}", markup=False)
-    console.print("[bold cyan].env[/]")
+    console.print("# .env", style="bold cyan", markup=False)
     if secrets:
         for key, value in secrets.items():
             console.print(f"  {key} = {value}", markup=False)
     else:
         console.print("  (no secrets)")
     requirements = deps.requirements(project)
-    console.print("[bold cyan]requirements.txt[/]")
+    console.print("# requirements.txt", style="bold cyan", markup=False)
     console.print("  " + (", ".join(requirements) if requirements else "(none)"), markup=False)
 
 
