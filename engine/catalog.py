@@ -42,6 +42,32 @@ REGRESSORS: dict[str, str] = {
 }
 
 
+# The same kind of model in the other prediction type, for commands that train both (`haj demo`).
+COUNTERPARTS: dict[str, str] = {
+    "logistic_regression": "linear_regression",
+    "ridge_classifier": "ridge",
+    "svc": "svr",
+}
+COUNTERPARTS.update({v: k for k, v in COUNTERPARTS.items()})
+
+
+def for_prediction(prediction: str, names: list[str]) -> list[str]:
+    """`names` (from either catalog) as the models of `prediction`: svc -> svr, etc.
+
+    Names with no counterpart are left out; a name in neither catalog is a UsageError.
+    """
+    both = set(CLASSIFIERS) | set(REGRESSORS)
+    unknown = [n for n in names if n not in both]
+    if unknown:
+        raise UsageError(
+            f"unknown model{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+            f"choose from {', '.join(sorted(both))}"
+        )
+    own = builtin_names(prediction)
+    mapped = [n if n in own else COUNTERPARTS.get(n, "") for n in names]
+    return list(dict.fromkeys(n for n in mapped if n in own))
+
+
 def builtin_names(prediction: str) -> list[str]:
     return list(CLASSIFIERS if prediction == "classification" else REGRESSORS)
 

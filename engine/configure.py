@@ -25,13 +25,14 @@ class Changes:
     training: dict[str, object] = field(default_factory=dict)  # test_size, random_state, n_jobs
 
     def empty(self) -> bool:
+        # `is not None`: an empty value given on purpose (`-t ""`) is an error, not "show config".
         return not any(
             (
-                self.title,
-                self.prediction,
+                self.title is not None,
+                self.prediction is not None,
                 self.url is not None,
-                self.target,
-                self.metric,
+                self.target is not None,
+                self.metric is not None,
                 self.api_key is not None,
                 self.dependencies,
                 self.training,
@@ -51,7 +52,7 @@ def validate(root: Path, project: Project, changes: Changes) -> None:
             raise ProjectExists(f"a project named {changes.title!r} already exists in {root}")
     if changes.prediction is not None and changes.prediction not in PREDICTION_TYPES:
         raise UsageError(f"prediction must be one of {', '.join(PREDICTION_TYPES)}")
-    if changes.metric:
+    if changes.metric is not None:
         check_metric(changes.metric, changes.prediction or config["project"]["prediction"])
     if changes.target is not None and not changes.target.strip():
         raise UsageError("the target column cannot be empty")
@@ -114,11 +115,11 @@ def apply(
 def _switch_model_file(project: Project, old: str, new: str) -> str:
     """model.py follows the type when the user has not edited it; otherwise it is kept."""
     from engine.fsutil import atomic_write_text
-    from engine.templates import template_text
+    from engine.templates import is_unedited, render_file
 
     path = project.code_path("model")
     current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if current == template_text(old, "model.py") or not current:
-        atomic_write_text(path, template_text(new, "model.py"))
+    if not current or is_unedited(old, "model.py", current):
+        atomic_write_text(path, render_file(new, "model.py", {"name": project.name}))
         return f"model.py replaced by the {new} template"
     return f"model.py kept (you edited it): make sure its models() returns {new} estimators"

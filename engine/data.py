@@ -74,6 +74,41 @@ def preview(project: Project, version_id: str, rows: int = 20) -> dict[str, Any]
     return {"version": version.to_dict(), "head": frame.head(rows), "summary": summarize(frame)}
 
 
+def sample_record(project: Project, index: int = 0) -> dict[str, Any]:
+    """One real row of the processed data, without the target: a request body for /predict.
+
+    The data is the champion's training version when there is one (its columns are what the
+    server expects), else the latest processed version. Values are JSON-safe (NaN -> None).
+    """
+    from engine.store import Store
+
+    target = project.read_config()["data"]["target"]
+    if not project.db_path.exists():
+        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+    with Store(project.db_path) as store:
+        champion = store.champion()
+        run = store.run(champion.run_id) if champion else None
+        version = store.data_version(run.data_version) if run and run.data_version else None
+        if version is None:
+            version = store.latest_data_version("processed")
+    if version is None:
+        raise DataError(f"no processed data yet: run `haj process {project.name}` first")
+    frame = load_frame(project.path / version.path, version.format)
+    if frame.empty:
+        raise DataError(f"{version.id} has no rows")
+    row = frame.drop(columns=[target], errors="ignore").iloc[index % len(frame)]
+    return {str(k): _json_value(v) for k, v in row.items()}
+
+
+def _json_value(value: Any) -> Any:
+    """A pandas/numpy scalar as a plain JSON value."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
 def summarize(frame: Any) -> list[dict[str, Any]]:
     """Per column: type, missing %, min/mean/max for numbers or the top values otherwise."""
     import pandas as pd
@@ -307,6 +342,8 @@ def process_in_process(
     from engine.store import Store
 
     config = project.read_config()
+    if not project.db_path.exists():  # checked first: opening the store would create haj.db
+        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
     with Store(project.db_path) as store:
         raw = store.data_version(version_id) if version_id else store.latest_data_version("raw")
     if raw is None:

@@ -18,6 +18,26 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def server_process_alive(pid: int) -> bool:
+    """True if `pid` runs and is a haj server: a zombie, or a pid the system gave to another
+    program after the server died, counts as dead (so `haj stop` never signals a stranger)."""
+    if pid <= 0 or not pid_alive(pid):
+        return False
+    proc = f"/proc/{pid}"
+    if not os.path.isdir("/proc/self"):
+        return True  # no procfs (macOS): trust the pid
+    try:
+        with open(f"{proc}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+        if state in (b"Z", b"X"):
+            return False
+        with open(f"{proc}/cmdline", "rb") as handle:
+            cmdline = handle.read()
+    except (OSError, IndexError):
+        return False
+    return b"engine.serving" in cmdline
+
+
 def live_server(project: Project) -> dict[str, Any] | None:
     """The detached server's record if its process is alive; a stale record is removed."""
     if not project.db_path.exists():
@@ -28,7 +48,7 @@ def live_server(project: Project) -> dict[str, Any] | None:
         record = store.get_record("server")
         if record is None:
             return None
-        if not pid_alive(int(record.get("pid", 0))):
+        if not server_process_alive(int(record.get("pid") or 0)):
             store.delete_record("server")
             return None
         return record
@@ -47,14 +67,17 @@ def project_status(project: Project) -> dict[str, Any]:
         "data": {"raw": [], "processed": []},
         "runs": {},
         "champion": None,
+        "champion_history": [],
         "server": None,
     }
     if project.db_path.exists():
         with Store(project.db_path) as store:
             store.reap_orphans()
             summary = store.summary()
+            history = [event.to_dict() for event in store.champion_history()[:10]]
             latest_raw = store.latest_data_version("raw")
             latest_processed = store.latest_data_version("processed")
+            records = {k: store.get_record(k) for k in ("image", "container", "deployment")}
         status["data"] = {
             "raw_versions": summary["raw_versions"],
             "processed_versions": summary["processed_versions"],
@@ -63,5 +86,23 @@ def project_status(project: Project) -> dict[str, Any]:
         }
         status["runs"] = summary["runs_by_status"]
         status["champion"] = summary["champion"]
+        status["champion_history"] = history  # newest first, the last 10 crownings
+        _add_container_and_deployment(status, records)
     status["server"] = live_server(project)
     return status
+
+
+def _add_container_and_deployment(status: dict[str, Any], records: dict[str, Any]) -> None:
+    """One line each for `haj status` ("container", "deployment"); the records in full under
+    "records" for scripts. From the store only: no call to Docker or AWS, so status stays fast."""
+    from engine.container.runtime import describe
+    from engine.deploy.records import describe as describe_deployment
+
+    if any(records.values()):
+        status["records"] = {k: v for k, v in records.items() if v}
+    container = describe(records.get("image"), records.get("container"))
+    if container:
+        status["container"] = container
+    deployment = describe_deployment(records.get("deployment"))
+    if deployment:
+        status["deployment"] = deployment

@@ -186,7 +186,10 @@ class Store:
     def __init__(self, db_path: Path, *, readonly: bool = False) -> None:
         self.path = Path(db_path)
         if readonly:
-            uri = f"file:{self.path}?mode=ro"
+            from urllib.parse import quote
+
+            # Quoted: a workspace path with '?', '#' or '%' would otherwise open another file.
+            uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +228,15 @@ class Store:
 
     def _migrate(self) -> None:
         current = self.schema_version()
-        if current >= SCHEMA_VERSION:
+        if current > SCHEMA_VERSION:
+            from engine.errors import HajError
+
+            self._db.close()
+            raise HajError(
+                f"{self.path} has schema version {current}, newer than this haj understands "
+                f"({SCHEMA_VERSION}): upgrade haj"
+            )
+        if current == SCHEMA_VERSION:
             return
         with self._transaction() as db:
             current = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -572,6 +583,7 @@ class Store:
             "runs": sum(status_counts.values()),
             "runs_by_status": status_counts,
             "champion": champion.to_dict() if champion else None,
+            "server": self.get_record("server"),
         }
 
 

@@ -41,3 +41,24 @@ def render(prediction: str, values: dict[str, str]) -> dict[str, tuple[str, int]
 def template_text(prediction: str, file_name: str) -> str:
     """The pristine template text of one file (to tell whether a user has edited theirs)."""
     return (template_dir(prediction) / file_name).read_text(encoding="utf-8")
+
+
+def render_file(prediction: str, file_name: str, values: dict[str, str]) -> str:
+    """One template file with its {{placeholders}} filled in, as `haj init` writes it."""
+    text = template_text(prediction, file_name)
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+def is_unedited(prediction: str, file_name: str, text: str) -> bool:
+    """True if `text` is the template as rendered for any project name, title, url...
+
+    Why a pattern: the file was rendered with values (the project's name) that may have changed
+    since, by a rename, so comparing with one rendering would call it edited.
+    """
+    import re
+
+    parts = re.split(r"\{\{\w+\}\}", template_text(prediction, file_name))
+    pattern = r"[^\n]*?".join(re.escape(part) for part in parts)
+    return re.fullmatch(pattern, text) is not None

@@ -71,6 +71,8 @@ def _resolve_training_data(project: Project, config: dict[str, Any], emit: event
     from engine.data import process_version
     from engine.store import Store
 
+    if not project.db_path.exists():  # checked first: opening the store would create haj.db
+        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
     with Store(project.db_path) as store:
         raw = store.latest_data_version("raw")
         processed = [v for v in store.data_versions("processed") if raw and v.parent == raw.id]
@@ -297,7 +299,6 @@ def fit_and_save(
     """
     import tempfile
 
-    import joblib
     import numpy as np
 
     from engine.features import BUNDLE_FORMAT, make_pipeline
@@ -348,7 +349,7 @@ def fit_and_save(
         path = Path(task["model_path"])
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
-        joblib.dump(bundle, tmp, compress=3)
+        _dump_bundle(bundle, tmp)
         os.replace(tmp, path)
         return {
             **base,
@@ -367,6 +368,29 @@ def fit_and_save(
             "error": message,
             "duration_seconds": time.perf_counter() - started,
         }
+
+
+def _dump_bundle(bundle: dict[str, Any], path: str) -> None:
+    """joblib.dump, or cloudpickle when the estimator's class was defined in model.py.
+
+    Why: model.py is loaded from a file, not imported by name, so pickle cannot refer to its
+    classes ("Can't pickle <class 'haj_project_model.X'>"); cloudpickle stores such a class by
+    value, and joblib.load reads the result without model.py (the server needs no project code).
+    """
+    import pickle
+
+    import joblib
+
+    try:
+        joblib.dump(bundle, path, compress=3)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        try:
+            import cloudpickle  # a dependency of joblib >= 1.5
+        except ImportError:  # older joblib vendors it
+            from joblib.externals import cloudpickle  # type: ignore[no-redef]
+
+        with open(path, "wb") as handle:
+            cloudpickle.dump(bundle, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def result_json(result: dict[str, Any]) -> str:

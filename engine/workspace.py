@@ -164,6 +164,7 @@ def summarize(project: Project) -> dict[str, Any]:
         "metric": None,
         "score": None,
         "error": None,
+        "server": None,
     }
     try:
         config = tomllib.loads(project.config_path.read_text(encoding="utf-8"))
@@ -182,6 +183,9 @@ def summarize(project: Project) -> dict[str, Any]:
         else:
             row["data_versions"] = summary["raw_versions"]
             row["runs"] = summary["runs"]
+            server = summary["server"]
+            if server and _pid_alive(int(server.get("pid") or 0)):
+                row["server"] = f"{server.get('host', '127.0.0.1')}:{server.get('port')}"
             champion = summary["champion"]
             if champion:
                 row["champion"] = champion["model"]
@@ -189,6 +193,12 @@ def summarize(project: Project) -> dict[str, Any]:
                 row["metric"] = champion["metric"]
                 row["score"] = champion["value"]
     return row
+
+
+def _pid_alive(pid: int) -> bool:
+    from engine.status import server_process_alive
+
+    return server_process_alive(pid)
 
 
 def list_projects(root: Path) -> list[dict[str, Any]]:

@@ -90,3 +90,58 @@ def event_printer(verbose: bool = True) -> Any:
             console().print(event.line, style="dim", markup=False, soft_wrap=True)
 
     return on_event
+
+
+def _cell_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _clip(text: str, width: int) -> str:
+    while _cell_width(text) > width:
+        text = text[: max(0, len(text) - 2)] + "…"
+    return text
+
+
+def fast_table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table drawn like rich's default box, without importing rich.
+
+    Why: `haj list` must answer in under 0.3 s over 50 projects; importing rich and laying a Table
+    out costs more than half of that. Text columns are clipped with '…' to fit the terminal.
+    """
+    import os
+    import shutil
+
+    cells = [[fmt(v) if not isinstance(v, str) else v for v in row] for row in rows]
+    widths = [
+        max([_cell_width(c), *(_cell_width(row[i]) for row in cells)])
+        for i, c in enumerate(columns)
+    ]
+    available = (
+        int(os.environ["COLUMNS"])
+        if os.environ.get("COLUMNS", "").isdigit()
+        else (shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else 200)
+    )
+    while sum(widths) + 3 * len(widths) + 1 > available and max(widths) > 8:
+        widest = widths.index(max(widths))
+        widths[widest] -= 1
+    right = [c.lower() in _NUMERIC for c in columns]
+
+    def line(values: list[str], edge: str, sep: str) -> str:
+        parts = []
+        for value, width, is_right in zip(values, widths, right, strict=True):
+            value = _clip(value, width)
+            pad = " " * (width - _cell_width(value))
+            parts.append(f" {pad}{value} " if is_right else f" {value}{pad} ")
+        return edge + sep.join(parts) + edge
+
+    out = []
+    if title:
+        out.append(title)
+    out.append("┏" + "┳".join("━" * (w + 2) for w in widths) + "┓")
+    out.append(line(columns, "┃", "┃"))
+    out.append("┡" + "╇".join("━" * (w + 2) for w in widths) + "┩")
+    out.extend(line(row, "│", "│") for row in cells)
+    out.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
+    sys.stdout.write("\n".join(out) + "\n")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import shutil
 import subprocess
 import sys
 from typing import Any
 
 from engine.cli import home_of
+from engine.editor import editor_command
 from engine.errors import HajError, UsageError
 
 PREDICTIONS = ("classification", "regression")
@@ -143,13 +142,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         output.print_json(rows)
         return 0
     if not rows:
-        output.console().print(
+        print(
             f"No projects in {root}. Create one with "
             "`haj init NAME -p classification` (or `haj demo`)."
         )
         return 0
-    server = _server_states(root, rows)
-    output.table(
+    output.fast_table(
         f"Projects in {root}",
         ["Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server"],
         [
@@ -161,25 +159,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                 r["runs"],
                 r["champion"] or "-",
                 f"{r['metric']}={output.fmt(r['score'])}" if r["score"] is not None else "-",
-                server.get(r["name"], "-") if not r["error"] else f"[red]{r['error'][:40]}[/]",
+                r["server"] or "-" if not r["error"] else f"error: {r['error']}",
             ]
             for r in rows
         ],
     )
     return 0
-
-
-def _server_states(root: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
-    from engine.project import Project
-    from engine.status import live_server
-
-    states = {}
-    for row in rows:
-        if row["runs"]:
-            record = live_server(Project(row["name"], root / row["name"]))
-            if record:
-                states[row["name"]] = f"{record.get('host', '127.0.0.1')}:{record.get('port')}"
-    return states
 
 
 def _ask_prediction() -> str:
@@ -201,6 +186,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     from engine.names import validate_name
 
     validate_name(args.name)
+    if args.example is not None and args.example not in workspace.EXAMPLES:
+        raise UsageError(
+            f"unknown example {args.example!r}: choose from {', '.join(workspace.EXAMPLES)}"
+        )
     prediction = args.prediction
     if prediction is None and args.example in workspace.EXAMPLES:
         prediction = workspace.EXAMPLES[args.example][0]
@@ -304,13 +293,6 @@ def _print_config(project: Any, as_json: bool) -> None:
     console.print("  " + (", ".join(requirements) if requirements else "(none)"), markup=False)
 
 
-def editor_command() -> list[str]:
-    """$VISUAL, else $EDITOR, else vim, split like a shell would."""
-    for variable in ("VISUAL", "EDITOR"):
-        value = os.environ.get(variable, "").strip()
-        if value:
-            return shlex.split(value)
-    return ["vim"]
 
 
 def cmd_impl(args: argparse.Namespace) -> int:
@@ -385,13 +367,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from engine import champion, data, training, workspace
+    from engine import catalog, champion, data, training, workspace
     from engine.cli import output
     from engine.errors import ProjectExists
 
     root = home_of(args)
     console = output.console()
-    for name, example in (("breast-cancer", "breast_cancer"), ("diabetes", "diabetes")):
+    examples = (("breast-cancer", "breast_cancer"), ("diabetes", "diabetes"))
+    # --models may mix both types' names: each project trains those of its own type.
+    wanted = {
+        example: catalog.for_prediction(workspace.EXAMPLES[example][0], args.models)
+        if args.models
+        else None
+        for _, example in examples
+    }
+    for name, example in examples:
         prediction = workspace.EXAMPLES[example][0]
         try:
             project = workspace.create_project(root, name, prediction, example=example)
@@ -402,7 +392,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         printer = output.event_printer(verbose=False)
         data.retrieve(project, printer)
         data.process(project, None, printer)
-        training.train(project, args.models, printer)
+        training.train(project, wanted[example] or None, printer)
         result = champion.crown(project)
         console.print(
             f"[green]Champion of {name}:[/] {result['run']['model']} "

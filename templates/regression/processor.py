@@ -38,6 +38,8 @@ ID_NAME = re.compile(r"^(id|uuid|guid|index|unnamed: ?\d+)$|[_\- ]id$", re.IGNOR
 CAMEL_ID_NAME = re.compile(r"[a-z](Id|ID)$")  # PassengerId, customerID
 THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")  # 1,234 or 1,234,567.89
 # Date-shaped text: 6-40 characters with a digit and a separator or letter, but not a plain number.
+# New column suffix -> pandas' .dt attribute (.dt.dayofweek is deprecated in pandas 3).
+DATE_PARTS = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_of_week"}
 DATE_LIKE = re.compile(r"(?![-+]?\d+(\.\d+)?$)(?=.*\d)(?=.*[-/.:, A-Za-z]).{6,40}")
 
 
@@ -203,7 +205,9 @@ def dates_to_numbers(frame: pd.DataFrame, target: str) -> pd.DataFrame:
         for offset, part in enumerate(("year", "month", "day", "dayofweek")):
             name = f"{column}_{part}"
             if name not in frame.columns:
-                frame.insert(position + offset, name, getattr(stamps.dt, part).astype("float64"))
+                frame.insert(
+                    position + offset, name, getattr(stamps.dt, DATE_PARTS[part]).astype("float64")
+                )
         converted.append(column)
     if converted:
         note(f"dates split into year, month, day and day of week: {', '.join(converted)}")

@@ -1,0 +1,258 @@
+"""`haj build NAME` and `haj container start|stop|status|logs|images NAME`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from engine.cli import home_of
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "build",
+        parents=[common],
+        help="build a Docker image serving the champion",
+        description="Write a build context in PROJECT/build/context (Dockerfile, haj's serving "
+        "code, the project's code and requirements, the champion and its sha256) and build it "
+        "with the Docker engine ($DOCKER_HOST). The image answers /predict, /health, and "
+        "SageMaker's `serve` contract (/ping, /invocations on port 8080).",
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="a Debian-like image with Python 3.11 (default python:3.11-slim)",
+    )
+    p.add_argument("--tag", help="image name[:tag] (default haj/NAME:RUN_ID, also haj/NAME:latest)")
+    p.add_argument(
+        "--wheelhouse",
+        action="store_true",
+        help="download every wheel on the host and install offline inside the build "
+        "(reproducible, air-gapped builds)",
+    )
+    p.add_argument(
+        "--network",
+        choices=("bridge", "host"),
+        help="network for the build's RUN steps and for --run (host: engines without a bridge)",
+    )
+    p.add_argument("--run", action="store_true", help="start the image when it is built")
+    p.add_argument("--port", type=int, default=8080, help="host port for --run (default 8080)")
+    p.add_argument("-q", "--quiet", action="store_true", help="show steps only, not the build log")
+    p.set_defaults(func=cmd_build)
+
+    p = subparsers.add_parser(
+        "container",
+        parents=[common],
+        help="run the project's image: start, stop, status, logs, images",
+        description="Manage the container of a project's image (found again by its labels).",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser(
+        "start",
+        parents=[common],
+        help="run the image and wait for /health",
+        description=(
+            "Run the project's image detached, wait until /health answers, print the URL."
+        ),
+    )
+    a.add_argument("name")
+    a.add_argument("--image", help="image to run (default haj/NAME:latest)")
+    a.add_argument("--port", type=int, default=8080, help="host port (default 8080)")
+    a.add_argument(
+        "--network",
+        choices=("bridge", "host"),
+        default="bridge",
+        help="bridge publishes the port on 127.0.0.1; host shares the host network "
+        "(for engines without a bridge)",
+    )
+    a.add_argument("--timeout", type=float, default=120, help="seconds to wait for /health")
+    a.set_defaults(func=cmd_start)
+    a = actions.add_parser("stop", parents=[common], help="stop and remove the container")
+    a.add_argument("name")
+    a.set_defaults(func=cmd_stop)
+    a = actions.add_parser("status", parents=[common], help="containers and the last image")
+    a.add_argument("name")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_status)
+    a = actions.add_parser("logs", parents=[common], help="the container's log")
+    a.add_argument("name")
+    a.add_argument("-n", "--tail", type=int, default=100, help="last N lines (default 100)")
+    a.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    a.set_defaults(func=cmd_logs)
+    a = actions.add_parser("images", parents=[common], help="the project's images")
+    a.add_argument("name")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_images)
+
+
+def _build_printer(quiet: bool) -> Any:
+    from engine import events
+    from engine.cli import output
+
+    console = output.console()
+
+    def on_event(event: events.Event) -> None:
+        if isinstance(event, events.Progress) and event.label:
+            console.print(
+                f"[{event.done}/{event.total}] {event.label}",
+                style="bold",
+                markup=False,
+                soft_wrap=True,
+            )
+        elif isinstance(event, events.Log):
+            console.print(event.message, markup=False, soft_wrap=True)
+        elif (
+            isinstance(event, events.Output)
+            and not quiet
+            and event.line.strip()
+            and not event.line.startswith("Step ")
+        ):
+            console.print(event.line, style="dim", markup=False, soft_wrap=True)
+
+    return on_event
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from engine import workspace
+    from engine.cli import output
+    from engine.container import image
+
+    project = workspace.get_project(home_of(args), args.name)
+    record = image.build(
+        project,
+        base_image=args.base_image,
+        tag=args.tag,
+        wheelhouse=args.wheelhouse,
+        network=args.network,
+        on_event=_build_printer(args.quiet),
+    )
+    console = output.console()
+    console.print(
+        f"Built [bold]{record['image']}[/] ({output.human_bytes(record['size'])}, champion "
+        f"{record['model']} run {record['run_id']}) in {record['seconds']:.0f}s.",
+        highlight=False,
+    )
+    if not args.run:
+        console.print(
+            f"Run it with `haj container start {project.name}` "
+            f"(add `--network host` on engines without a bridge).",
+            markup=False,
+        )
+        return 0
+    return _start(project, record["image"], args.port, args.network or "bridge", 120)
+
+
+def _start(project: Any, image: str | None, port: int, network: str, timeout: float) -> int:
+    from engine.cli import output
+    from engine.container import runtime
+
+    record = runtime.start(
+        project,
+        image=image,
+        port=port,
+        network=network,
+        timeout=timeout,
+        on_event=output.event_printer(verbose=False),
+    )
+    output.console().print(
+        f"Serving at {record['url']} (try `curl {record['url']}/health`). "
+        f"Stop with `haj container stop {project.name}`.",
+        markup=False,
+        highlight=False,
+    )
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from engine import workspace
+
+    project = workspace.get_project(home_of(args), args.name)
+    return _start(project, args.image, args.port, args.network, args.timeout)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from engine import workspace
+    from engine.cli import output
+    from engine.container import runtime
+
+    project = workspace.get_project(home_of(args), args.name)
+    count = runtime.stop(project)
+    output.console().print(
+        f"Stopped {project.name}'s container." if count else f"No container of {project.name} ran."
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from engine import workspace
+    from engine.cli import output
+    from engine.container import runtime
+
+    project = workspace.get_project(home_of(args), args.name)
+    info = runtime.status(project)
+    if args.json:
+        output.print_json(info)
+        return 0
+    console = output.console()
+    image = info["image"]
+    console.print(
+        "image      "
+        + (
+            f"{image['image']} ({output.human_bytes(image['size'])}, run {image['run_id']}, "
+            f"built {image['built_at'][:19]})"
+            if image
+            else f"none: build one with `haj build {project.name}`"
+        ),
+        markup=False,
+    )
+    if not info["containers"]:
+        console.print("container  not running", markup=False)
+    for row in info["containers"]:
+        health = f", {row['health']}" if row["health"] else ""
+        console.print(
+            f"container  {row['name']} {row['status']}{health} {row['url']} ({row['image']})",
+            markup=False,
+        )
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    import sys
+
+    from engine import workspace
+    from engine.container import runtime
+
+    project = workspace.get_project(home_of(args), args.name)
+    for line in runtime.logs(project, tail=args.tail, follow=args.follow):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from engine import workspace
+    from engine.cli import output
+    from engine.container import image
+
+    project = workspace.get_project(home_of(args), args.name)
+    rows = image.images(project)
+    if args.json:
+        output.print_json(rows)
+        return 0
+    output.table(
+        f"Images of {project.name}",
+        ["Tags", "ID", "Size", "Run", "Model", "Created"],
+        [
+            [
+                ", ".join(r["tags"]) or "<none>",
+                r["id"],
+                output.human_bytes(r["size"]),
+                r["run_id"] or "-",
+                r["model"] or "-",
+                r["created"][:19],
+            ]
+            for r in rows
+        ],
+    )
+    return 0

@@ -1,0 +1,256 @@
+"""Running a project's image: start (and wait for /health), stop, status, logs.
+
+Containers carry labels with the project's name and path, so haj finds them again from any shell
+(and never touches containers it did not start). Two network modes:
+- bridge (Docker's default): the container's 8080 is published on 127.0.0.1:PORT of the host.
+- host (`--network host`, for engines without a bridge): the container shares the host's network,
+  so the server itself binds 127.0.0.1:PORT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from engine import events
+from engine.container import CONTAINER_PORT, LABEL_PATH, LABEL_PROJECT, image_repository
+from engine.container.client import api_error, docker_client
+from engine.errors import ContainerError, UsageError
+from engine.project import Project
+
+DEFAULT_PORT = 8080
+NETWORKS = ("bridge", "host")
+
+
+def container_name(project: Project) -> str:
+    return f"haj-{project.name.lower()}"
+
+
+def _filters(project: Project) -> dict[str, Any]:
+    return {"label": [f"{LABEL_PROJECT}={project.name}", f"{LABEL_PATH}={project.path}"]}
+
+
+def _containers(client: Any, project: Project) -> list[Any]:
+    return client.containers.list(all=True, filters=_filters(project))
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(
+    project: Project,
+    *,
+    image: str | None = None,
+    port: int = DEFAULT_PORT,
+    network: str = "bridge",
+    timeout: float = 120,
+    on_event: events.Callback = events.ignore,
+) -> dict[str, Any]:
+    """Run the image detached, wait until /health answers, record and return the container."""
+    import docker
+
+    from engine.store import Store, now_iso
+
+    if network not in NETWORKS:
+        raise UsageError(f"--network must be one of {', '.join(NETWORKS)}")
+    client = docker_client()
+    image = image or f"{image_repository(project.name)}:latest"
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise ContainerError(
+            f"no image {image}: build it with `haj build {project.name}`"
+        ) from None
+    for old in _containers(client, project):
+        if old.status == "running":
+            url = old.labels.get("haj.url", "")
+            raise ContainerError(
+                f"a container of {project.name!r} already runs ({old.name}, {url}): "
+                f"stop it with `haj container stop {project.name}`"
+            )
+        old.remove(force=True)
+    if not _port_free(port):
+        raise ContainerError(f"port {port} on 127.0.0.1 is in use: choose another with --port")
+    url = f"http://127.0.0.1:{port}"
+    labels = {LABEL_PROJECT: project.name, LABEL_PATH: str(project.path), "haj.url": url}
+    options: dict[str, Any] = {
+        "detach": True,
+        "name": container_name(project),
+        "labels": labels,
+    }
+    if network == "host":
+        options.update(
+            network_mode="host",
+            environment={"PORT": str(port)},
+            command=["serve", "--host", "127.0.0.1"],
+        )
+    else:
+        if not client.networks.list(names=["bridge"]):
+            raise ContainerError(
+                "this Docker engine has no bridge network (started with --bridge=none?): "
+                "use --network host"
+            )
+        options.update(
+            ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)},
+            command=["serve"],
+        )
+    on_event(events.Log(f"starting {image} ({network} network) on {url}"))
+    try:
+        container = client.containers.run(image, **options)
+    except docker.errors.APIError as exc:
+        message = api_error(exc)
+        if network == "bridge" and "network" in message.lower():
+            message += " (this engine may have no bridge network: try --network host)"
+        raise ContainerError(f"could not start {image}: {message}") from None
+    try:
+        _wait_healthy(container, url, timeout, on_event)
+    except BaseException:
+        _remove_quietly(container)
+        raise
+    record = {
+        "id": container.id,
+        "name": container.name,
+        "image": image,
+        "url": url,
+        "port": port,
+        "network": network,
+        "started_at": now_iso(),
+    }
+    with Store(project.db_path) as store:
+        store.set_record("container", record)
+    on_event(events.Log(f"{project.name} serves at {url} (container {container.name})"))
+    return record
+
+
+def _wait_healthy(container: Any, url: str, timeout: float, on_event: events.Callback) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise ContainerError(
+                f"the container stopped before serving (exit code "
+                f"{container.attrs.get('State', {}).get('ExitCode')}):\n"
+                + _indented_tail(container)
+            )
+        try:
+            response = httpx.get(f"{url}/health", timeout=2)
+            if response.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        waited = time.monotonic() - started
+        on_event(events.Progress(int(waited), int(timeout), "waiting for /health"))
+        time.sleep(0.5)
+    raise ContainerError(
+        f"the container did not answer {url}/health within {timeout:.0f}s:\n"
+        + _indented_tail(container)
+    )
+
+
+def _indented_tail(container: Any, lines: int = 12) -> str:
+    try:
+        text = container.logs(tail=lines).decode("utf-8", "replace")
+    except Exception:
+        return "  | (no logs)"
+    return "\n".join(f"  | {line}" for line in text.splitlines()[-lines:]) or "  | (no logs)"
+
+
+def _remove_quietly(container: Any) -> None:
+    with contextlib.suppress(Exception):
+        container.remove(force=True)
+
+
+def stop(project: Project, *, on_event: events.Callback = events.ignore) -> int:
+    """Stop and remove the project's containers; returns how many were running."""
+    from engine.store import Store
+
+    client = docker_client()
+    running = 0
+    for container in _containers(client, project):
+        if container.status == "running":
+            running += 1
+            on_event(events.Log(f"stopping {container.name}"))
+            container.stop(timeout=10)
+        container.remove(force=True)
+    if project.db_path.exists():
+        with Store(project.db_path) as store:
+            store.delete_record("container")
+    return running
+
+
+def status(project: Project) -> dict[str, Any]:
+    """The project's containers (state, health, url) and its last built image."""
+    from engine.store import Store
+
+    client = docker_client()
+    rows = []
+    for container in _containers(client, project):
+        state = container.attrs.get("State", {})
+        rows.append(
+            {
+                "id": container.short_id,
+                "name": container.name,
+                "image": (container.image.tags or [container.image.short_id])[0]
+                if container.image
+                else "",
+                "status": container.status,
+                "health": state.get("Health", {}).get("Status", ""),
+                "url": container.labels.get("haj.url", ""),
+                "started_at": state.get("StartedAt", ""),
+            }
+        )
+    image = None
+    if project.db_path.exists():
+        with Store(project.db_path) as store:
+            image = store.get_record("image")
+    return {"containers": rows, "image": image}
+
+
+def logs(project: Project, *, tail: int = 100, follow: bool = False) -> Iterator[str]:
+    """The container's log lines (stdout and stderr); `follow` streams until it stops."""
+    client = docker_client()
+    found = _containers(client, project)
+    if not found:
+        raise ContainerError(
+            f"no container of {project.name!r}: start one with `haj container start {project.name}`"
+        )
+    container = found[0]
+    if not follow:
+        yield from container.logs(tail=tail).decode("utf-8", "replace").splitlines()
+        return
+    buffer = b""
+    for chunk in container.logs(tail=tail, stream=True, follow=True):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line.decode("utf-8", "replace")
+    if buffer:
+        yield buffer.decode("utf-8", "replace")
+
+
+def describe(image: dict[str, Any] | None, container: dict[str, Any] | None) -> str | None:
+    """One line for `haj status` from the recorded image and container (no Docker call)."""
+    parts = []
+    if container:
+        parts.append(
+            f"{container['name']} started {container['started_at'][:19]} at "
+            f"{container['url']} ({container['image']})"
+        )
+    if image:
+        parts.append(
+            f"image {image['image']} ({image['size'] / 1048576:.0f} MB, run "
+            f"{image['run_id']}, built {image['built_at'][:19]})"
+        )
+    return "; ".join(parts) or None

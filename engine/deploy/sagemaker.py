@@ -1,0 +1,669 @@
+"""`haj deploy NAME --target sagemaker` and `haj undeploy NAME`.
+
+The image already holds the champion and answers SageMaker's contract (`serve`, GET /ping, POST
+/invocations on 8080). A deployment pushes it (ECR by default), uploads the model bundle to S3 (the
+auditable copy SageMaker also mounts at /opt/ml/model), makes sure an execution role exists,
+creates a SageMaker model and endpoint config named after the champion's run, then creates the
+stable endpoint or moves it to the new config, and waits for InService. The previous model and
+config are deleted once the endpoint has moved.
+
+Every created resource is written to the deployment record as soon as it exists; undeploy removes
+what the record lists, and only what haj itself created (a bucket, repository or role that existed
+before is left, minus the objects and images haj put there).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+from typing import Any
+
+from engine import events
+from engine.deploy import records
+from engine.deploy.aws import Aws, call, error_code, errors, is_missing, resolve_region
+from engine.deploy.plan import Options, Plan, make_plan
+from engine.errors import DeployError
+from engine.project import Project
+from engine.store import now_iso
+
+POLL_ENV = "HAJ_DEPLOY_POLL_SECONDS"
+VARIANT = "main"
+
+_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _image_record(project: Project) -> dict[str, Any] | None:
+    from engine.store import Store
+
+    if not project.db_path.exists():
+        return None
+    with Store(project.db_path) as store:
+        return store.get_record("image")
+
+
+def plan(project: Project, options: Options) -> Plan:
+    """The dry-run plan: reads the project only, never AWS (the account shows as <account>)."""
+    from engine.container.context import champion_info
+
+    _check_target(options)
+    champion = champion_info(project)
+    return make_plan(
+        project,
+        options,
+        region=resolve_region(options.region),
+        champion=champion,
+        image_record=_image_record(project),
+        previous=records.load(project),
+    )
+
+
+def _check_target(options: Options) -> None:
+    if options.target != "sagemaker":
+        raise DeployError(f"unknown target {options.target!r}: haj deploys to sagemaker")
+
+
+def deploy(
+    project: Project, options: Options, *, on_event: events.Callback = events.ignore
+) -> dict[str, Any]:
+    """Deploy (or move the endpoint to) the current champion; returns the deployment record."""
+    from engine.container.context import champion_info
+
+    _check_target(options)
+    champion = champion_info(project)
+    region = resolve_region(options.region)
+    previous = records.load(project)
+    if previous and previous.get("region") != region:
+        raise DeployError(
+            f"{project.name!r} is deployed in {previous.get('region')}: remove it first with "
+            f"`haj undeploy {project.name}` (or pass --region {previous.get('region')})"
+        )
+    aws = Aws(region)
+    account = aws.account_id()
+    the_plan = make_plan(
+        project,
+        options,
+        region=region,
+        account=account,
+        champion=champion,
+        image_record=_image_record(project),
+        previous=previous,
+    )
+    record: dict[str, Any] = {
+        "target": "sagemaker",
+        "project": project.name,
+        "models": [],
+        "endpoint_configs": [],
+        "pushed_images": [],
+        "s3_objects": [],
+        **(previous or {}),
+        "region": region,
+        "account": account,
+        "status": "deploying",
+    }
+
+    def save() -> None:
+        records.save(project, record)
+
+    _ensure_image(project, the_plan, options, on_event)
+    _push(aws, the_plan, options, record, save, on_event)
+    _upload_bundle(aws, project, the_plan, record, save, on_event)
+    role_arn = _ensure_role(aws, the_plan, options, record, save, on_event)
+    _create_model(aws, the_plan, role_arn, record, save, on_event)
+    _create_endpoint_config(aws, the_plan, record, save, on_event)
+    _create_or_update_endpoint(aws, the_plan, record, save, on_event)
+    status = wait_in_service(aws, the_plan.endpoint_name, options.timeout, on_event)
+    record.update(
+        status=status,
+        run_id=the_plan.run_id,
+        model=the_plan.model,
+        image_uri=the_plan.image_uri,
+        s3_uri=the_plan.s3_uri,
+        instance_type=the_plan.instance_type,
+        instance_count=the_plan.instance_count,
+        deployed_at=now_iso(),
+    )
+    save()
+    _delete_stale(aws, the_plan, record, save, on_event)
+    return record
+
+
+# ---- steps ---------------------------------------------------------------------------------------
+def _ensure_image(
+    project: Project, plan: Plan, options: Options, on_event: events.Callback
+) -> None:
+    import docker
+
+    from engine.container import image
+    from engine.container.client import docker_client
+
+    try:
+        docker_client().images.get(plan.local_image)
+        on_event(events.Log(f"using the image {plan.local_image}"))
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    on_event(events.Log(f"no image of run {plan.run_id} yet: building it"))
+    image.build(
+        project,
+        base_image=options.base_image,
+        wheelhouse=options.wheelhouse,
+        network=options.build_network,
+        on_event=on_event,
+    )
+
+
+def _push(
+    aws: Aws,
+    plan: Plan,
+    options: Options,
+    record: dict[str, Any],
+    save: Any,
+    on_event: events.Callback,
+) -> None:
+    from engine.deploy import registry
+
+    auth = None
+    if options.registry:
+        record["registry"] = options.registry
+    else:
+        ecr = aws.client("ecr")
+        record["registry"] = None
+        record["ecr_repository"] = plan.repository
+        try:
+            ecr.describe_repositories(repositoryNames=[plan.repository])
+        except Exception as exc:
+            if error_code(exc) != "RepositoryNotFoundException":
+                with errors(f"looking up the ECR repository {plan.repository}"):
+                    raise
+            call(
+                f"creating the ECR repository {plan.repository}",
+                ecr.create_repository,
+                repositoryName=plan.repository,
+                imageScanningConfiguration={"scanOnPush": True},
+                tags=[{"Key": "haj:project", "Value": plan.project}],
+            )
+            record["ecr_repository_created"] = True
+            save()
+            on_event(events.Log(f"created the ECR repository {plan.repository}"))
+        auth = registry.ecr_auth(ecr)
+    registry.push(plan.local_image, plan.image_uri, auth_config=auth, on_event=on_event)
+    if plan.image_uri not in record["pushed_images"]:
+        record["pushed_images"].append(plan.image_uri)
+    save()
+
+
+def bundle_bytes(project: Project) -> bytes:
+    """model.tar.gz: champion.joblib, champion.json, config.toml; fixed mtimes, so the same
+    champion gives the same bytes."""
+    buffer = io.BytesIO()
+    files = {
+        "models/champion.joblib": project.champion_path,
+        "models/champion.json": project.models_dir / "champion.json",
+        "config.toml": project.config_path,
+    }
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, path in files.items():
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _upload_bundle(
+    aws: Aws,
+    project: Project,
+    plan: Plan,
+    record: dict[str, Any],
+    save: Any,
+    on_event: events.Callback,
+) -> None:
+    s3 = aws.client("s3")
+    record["bucket"] = plan.bucket
+    try:
+        s3.head_bucket(Bucket=plan.bucket)
+    except Exception as exc:
+        if error_code(exc) not in ("404", "NoSuchBucket"):
+            with errors(f"checking the S3 bucket {plan.bucket}"):
+                raise
+        kwargs: dict[str, Any] = {"Bucket": plan.bucket}
+        if plan.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": plan.region}
+        call(f"creating the S3 bucket {plan.bucket}", s3.create_bucket, **kwargs)
+        record["bucket_created"] = True
+        save()
+        on_event(events.Log(f"created the S3 bucket {plan.bucket}"))
+    call(
+        f"uploading {plan.s3_uri}",
+        s3.put_object,
+        Bucket=plan.bucket,
+        Key=plan.s3_key,
+        Body=bundle_bytes(project),
+        ContentType="application/gzip",
+    )
+    if plan.s3_key not in record["s3_objects"]:
+        record["s3_objects"].append(plan.s3_key)
+    save()
+    on_event(events.Log(f"uploaded the model bundle to {plan.s3_uri}"))
+
+
+def _role_policy(plan: Plan) -> dict[str, Any]:
+    """Least privilege for the endpoint: pull its image, read its bundle, write its logs."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchGetImage",
+                ],
+                "Resource": f"arn:aws:ecr:{plan.region}:{plan.account}:repository/"
+                f"{plan.repository}",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": f"arn:aws:s3:::{plan.bucket}/{plan.s3_key.rsplit('/', 2)[0]}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "cloudwatch:PutMetricData",
+                ],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def _ensure_role(
+    aws: Aws,
+    plan: Plan,
+    options: Options,
+    record: dict[str, Any],
+    save: Any,
+    on_event: events.Callback,
+) -> str:
+    if options.role_arn:
+        record["role_arn"] = options.role_arn
+        return options.role_arn
+    iam = aws.client("iam")
+    record["role_name"] = plan.role_name
+    try:
+        arn = iam.get_role(RoleName=plan.role_name)["Role"]["Arn"]
+    except Exception as exc:
+        if not is_missing(exc):
+            with errors(f"looking up the IAM role {plan.role_name}"):
+                raise
+        arn = call(
+            f"creating the IAM role {plan.role_name}",
+            iam.create_role,
+            RoleName=plan.role_name,
+            AssumeRolePolicyDocument=json.dumps(_TRUST),
+            Description=f"haj: SageMaker endpoint of project {plan.project}",
+            Tags=[{"Key": "haj:project", "Value": plan.project}],
+        )["Role"]["Arn"]
+        record["role_created"] = True
+        record["role_arn"] = arn
+        save()
+        on_event(events.Log(f"created the IAM role {plan.role_name}"))
+    call(
+        f"setting the policy of the IAM role {plan.role_name}",
+        iam.put_role_policy,
+        RoleName=plan.role_name,
+        PolicyName="haj-endpoint",
+        PolicyDocument=json.dumps(_role_policy(plan)),
+    )
+    record["role_arn"] = arn
+    save()
+    return str(arn)
+
+
+def _create_model(
+    aws: Aws,
+    plan: Plan,
+    role_arn: str,
+    record: dict[str, Any],
+    save: Any,
+    on_event: events.Callback,
+) -> None:
+    sm = aws.client("sagemaker")
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with errors(f"creating the SageMaker model {plan.model_name}"):
+                answer = sm.create_model(
+                    ModelName=plan.model_name,
+                    ExecutionRoleArn=role_arn,
+                    PrimaryContainer={
+                        "Image": plan.image_uri,
+                        "ModelDataUrl": plan.s3_uri,
+                        "Environment": {"HAJ_PROJECT": plan.project, "HAJ_RUN_ID": plan.run_id},
+                    },
+                    Tags=[{"Key": "haj:project", "Value": plan.project}],
+                )
+            break
+        except DeployError as exc:
+            # a role created seconds ago may not be assumable yet (IAM is eventually consistent)
+            if "role" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(5)
+    record["models"].append(plan.model_name)
+    record["model_arn"] = answer.get("ModelArn")
+    save()
+    on_event(events.Log(f"created the SageMaker model {plan.model_name}"))
+
+
+def _create_endpoint_config(
+    aws: Aws, plan: Plan, record: dict[str, Any], save: Any, on_event: events.Callback
+) -> None:
+    answer = call(
+        f"creating the endpoint config {plan.endpoint_config_name}",
+        aws.client("sagemaker").create_endpoint_config,
+        EndpointConfigName=plan.endpoint_config_name,
+        ProductionVariants=[
+            {
+                "VariantName": VARIANT,
+                "ModelName": plan.model_name,
+                "InitialInstanceCount": plan.instance_count,
+                "InstanceType": plan.instance_type,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        Tags=[{"Key": "haj:project", "Value": plan.project}],
+    )
+    record["endpoint_configs"].append(plan.endpoint_config_name)
+    record["endpoint_config_arn"] = answer.get("EndpointConfigArn")
+    save()
+    on_event(events.Log(f"created the endpoint config {plan.endpoint_config_name}"))
+
+
+def _create_or_update_endpoint(
+    aws: Aws, plan: Plan, record: dict[str, Any], save: Any, on_event: events.Callback
+) -> None:
+    sm = aws.client("sagemaker")
+    exists = True
+    try:
+        sm.describe_endpoint(EndpointName=plan.endpoint_name)
+    except Exception as exc:
+        if not is_missing(exc):
+            with errors(f"looking up the endpoint {plan.endpoint_name}"):
+                raise
+        exists = False
+    record["endpoint_name"] = plan.endpoint_name
+    if exists:
+        answer = call(
+            f"updating the endpoint {plan.endpoint_name}",
+            sm.update_endpoint,
+            EndpointName=plan.endpoint_name,
+            EndpointConfigName=plan.endpoint_config_name,
+        )
+        on_event(events.Log(f"moving the endpoint {plan.endpoint_name} to run {plan.run_id}"))
+    else:
+        answer = call(
+            f"creating the endpoint {plan.endpoint_name}",
+            sm.create_endpoint,
+            EndpointName=plan.endpoint_name,
+            EndpointConfigName=plan.endpoint_config_name,
+            Tags=[{"Key": "haj:project", "Value": plan.project}],
+        )
+        on_event(events.Log(f"creating the endpoint {plan.endpoint_name}"))
+    record["endpoint_arn"] = answer.get("EndpointArn")
+    save()
+
+
+def wait_in_service(
+    aws: Aws, endpoint: str, timeout: float, on_event: events.Callback = events.ignore
+) -> str:
+    """Poll until InService (or Failed): a real endpoint takes minutes; progress each poll."""
+    sm = aws.client("sagemaker")
+    poll = float(os.environ.get(POLL_ENV, "15"))
+    started = time.monotonic()
+    last = None
+    while True:
+        answer = call(
+            f"describing the endpoint {endpoint}", sm.describe_endpoint, EndpointName=endpoint
+        )
+        status = answer["EndpointStatus"]
+        waited = time.monotonic() - started
+        if status != last:
+            on_event(events.Log(f"endpoint {endpoint}: {status} ({waited:.0f}s)"))
+            last = status
+        on_event(events.Progress(int(waited), int(timeout), f"endpoint {status}"))
+        if status == "InService":
+            return status
+        if status in ("Failed", "OutOfService", "RollingBack"):
+            reason = answer.get("FailureReason") or "no reason given"
+            raise DeployError(
+                f"the endpoint {endpoint} is {status}: {reason} (see its CloudWatch logs; "
+                f"remove it with `haj undeploy`)"
+            )
+        if waited > timeout:
+            raise DeployError(
+                f"the endpoint {endpoint} is still {status} after {timeout:.0f}s: check it in "
+                "the SageMaker console, run `haj deploy` again to wait, or `haj undeploy`"
+            )
+        time.sleep(poll)
+
+
+def _delete_stale(
+    aws: Aws, plan: Plan, record: dict[str, Any], save: Any, on_event: events.Callback
+) -> None:
+    """Once the endpoint runs the new config, the older models and configs go."""
+    sm = aws.client("sagemaker")
+    for key, current, delete, kind in (
+        (
+            "endpoint_configs",
+            plan.endpoint_config_name,
+            sm.delete_endpoint_config,
+            "endpoint config",
+        ),
+        ("models", plan.model_name, sm.delete_model, "model"),
+    ):
+        for name in [n for n in record[key] if n != current]:
+            arg = "EndpointConfigName" if key == "endpoint_configs" else "ModelName"
+            _delete(f"deleting the {kind} {name}", delete, **{arg: name})
+            record[key].remove(name)
+            save()
+            on_event(events.Log(f"deleted the previous {kind} {name}"))
+    record["model_name"] = plan.model_name
+    record["endpoint_config_name"] = plan.endpoint_config_name
+    save()
+
+
+def _delete(doing: str, function: Any, **kwargs: Any) -> bool:
+    """Delete one resource; True if it was there, False if it was already gone."""
+    with errors(doing):
+        try:
+            function(**kwargs)
+        except Exception as exc:
+            if is_missing(exc):
+                return False
+            raise
+    return True
+
+
+# ---- undeploy ------------------------------------------------------------------------------------
+def undeploy(project: Project, *, on_event: events.Callback = events.ignore) -> list[str]:
+    """Remove everything the deployment record lists; returns what was removed."""
+    record = records.load(project)
+    if not record:
+        return []
+    aws = Aws(str(record["region"]))
+    removed: list[str] = []
+    problems: list[str] = []
+
+    def step(label: str, doing: str, function: Any, **kwargs: Any) -> bool:
+        try:
+            if _delete(doing, function, **kwargs):
+                removed.append(label)
+                on_event(events.Log(f"deleted {label}"))
+            return True
+        except DeployError as exc:
+            problems.append(str(exc))
+            on_event(events.Log(str(exc), level="error"))
+            return False
+
+    sm = aws.client("sagemaker")
+    if record.get("endpoint_name") and step(
+        f"endpoint {record['endpoint_name']}",
+        f"deleting the endpoint {record['endpoint_name']}",
+        sm.delete_endpoint,
+        EndpointName=record["endpoint_name"],
+    ):
+        record["endpoint_name"] = None
+    for name in list(record.get("endpoint_configs", [])):
+        if step(
+            f"endpoint config {name}",
+            f"deleting the endpoint config {name}",
+            sm.delete_endpoint_config,
+            EndpointConfigName=name,
+        ):
+            record["endpoint_configs"].remove(name)
+    for name in list(record.get("models", [])):
+        if step(f"model {name}", f"deleting the model {name}", sm.delete_model, ModelName=name):
+            record["models"].remove(name)
+    _undeploy_s3(aws, record, step)
+    _undeploy_images(aws, record, step, on_event)
+    _undeploy_role(aws, record, step)
+    if problems:
+        record["status"] = "undeploy incomplete"
+        records.save(project, record)
+        raise DeployError(
+            f"some resources could not be removed ({'; '.join(problems)}); fix that and run "
+            f"`haj undeploy {project.name}` again"
+        )
+    records.delete(project)
+    return removed
+
+
+def _undeploy_s3(aws: Aws, record: dict[str, Any], step: Any) -> None:
+    bucket = record.get("bucket")
+    if not bucket:
+        return
+    s3 = aws.client("s3")
+    for key in list(record.get("s3_objects", [])):
+        if step(
+            f"s3://{bucket}/{key}",
+            f"deleting s3://{bucket}/{key}",
+            s3.delete_object,
+            Bucket=bucket,
+            Key=key,
+        ):
+            record["s3_objects"].remove(key)
+    if record.get("bucket_created") and not record.get("s3_objects"):
+        with errors(f"listing the S3 bucket {bucket}"):
+            try:
+                left = s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0)
+            except Exception as exc:
+                if not is_missing(exc):
+                    raise
+                left = 0
+        if left == 0 and step(
+            f"bucket {bucket}", f"deleting the S3 bucket {bucket}", s3.delete_bucket, Bucket=bucket
+        ):
+            record["bucket_created"] = False
+
+
+def _undeploy_images(aws: Aws, record: dict[str, Any], step: Any, on_event: Any) -> None:
+    if record.get("registry"):
+        if record.get("pushed_images"):
+            on_event(
+                events.Log(
+                    f"left in {record['registry']} (haj does not delete from other registries): "
+                    + ", ".join(record["pushed_images"]),
+                    level="warning",
+                )
+            )
+        record["pushed_images"] = []
+        return
+    repository = record.get("ecr_repository")
+    if not repository:
+        return
+    ecr = aws.client("ecr")
+    if record.get("ecr_repository_created"):
+        if step(
+            f"ECR repository {repository}",
+            f"deleting the ECR repository {repository}",
+            ecr.delete_repository,
+            repositoryName=repository,
+            force=True,
+        ):
+            record["pushed_images"] = []
+            record["ecr_repository_created"] = False
+        return
+    tags = [uri.rpartition(":")[2] for uri in record.get("pushed_images", [])]
+    if tags and step(
+        f"images {', '.join(tags)} in {repository}",
+        f"deleting images from {repository}",
+        ecr.batch_delete_image,
+        repositoryName=repository,
+        imageIds=[{"imageTag": t} for t in tags],
+    ):
+        record["pushed_images"] = []
+
+
+def _undeploy_role(aws: Aws, record: dict[str, Any], step: Any) -> None:
+    name = record.get("role_name")
+    if not name or not record.get("role_created"):
+        return
+    iam = aws.client("iam")
+    try:
+        policies = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
+        attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
+    except Exception as exc:
+        if is_missing(exc):
+            record["role_created"] = False
+            return
+        policies, attached = [], []
+    for policy in policies:
+        step(
+            f"role policy {policy}",
+            f"deleting the role policy {policy}",
+            iam.delete_role_policy,
+            RoleName=name,
+            PolicyName=policy,
+        )
+    for policy in attached:
+        step(
+            f"attached policy {policy['PolicyName']}",
+            "detaching a role policy",
+            iam.detach_role_policy,
+            RoleName=name,
+            PolicyArn=policy["PolicyArn"],
+        )
+    if step(f"IAM role {name}", f"deleting the IAM role {name}", iam.delete_role, RoleName=name):
+        record["role_created"] = False
+
+
+def invoke_hint(record: dict[str, Any], example: dict[str, Any] | None = None) -> list[str]:
+    """How to call the endpoint (AWS CLI and boto3)."""
+    body = json.dumps({"instances": [example or {"feature": 1.0}]})
+    endpoint, region = record["endpoint_name"], record["region"]
+    return [
+        f"aws sagemaker-runtime invoke-endpoint --region {region} --endpoint-name {endpoint} "
+        f"--content-type application/json --cli-binary-format raw-in-base64-out "
+        f"--body '{body}' /dev/stdout",
+        f"python: boto3.client('sagemaker-runtime', region_name='{region}').invoke_endpoint("
+        f"EndpointName='{endpoint}', ContentType='application/json', Body=json.dumps(...))",
+    ]

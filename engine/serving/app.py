@@ -1,0 +1,534 @@
+"""The FastAPI app around a project's champion: `create_app(project_dir)`.
+
+Why hand-written handlers on the scoring path: a single-row prediction should cost little more
+than the model itself, so /predict and /invocations read the body with orjson, validate it against
+the feature spec by hand (engine.serving.inputs) straight into a numpy array, call the model once
+and write the answer with orjson. FastAPI still provides routing and /docs: the OpenAPI schema of
+/predict is built from the loaded model's real feature names, with the training medians (the
+imputer's statistics) as the example values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.serving import inputs
+from engine.serving.inputs import InputError
+from engine.serving.model import LoadedModel, ModelHolder
+from engine.serving.monitoring import Collector, Monitor, PredictionLog
+
+log = logging.getLogger("haj.serving")
+
+INLINE_ROWS = 64  # larger batches are scored in a worker thread so the event loop stays free
+ENDPOINTS = (
+    "/predict",
+    "/invocations",
+    "/ping",
+    "/health",
+    "/livez",
+    "/readyz",
+    "/metrics",
+    "/predictions_count",
+    "/latency",
+    "/docs",
+    "/openapi.json",
+)
+
+
+def serving_settings(project_dir: Path) -> dict[str, Any]:
+    """[serving] from config.toml when present (a container may ship without one)."""
+    from engine.project import DEFAULTS, Project
+
+    project = Project(Path(project_dir).name, Path(project_dir))
+    if project.config_path.exists():
+        return dict(project.read_config()["serving"])
+    return dict(DEFAULTS["serving"])
+
+
+def create_app(
+    project_dir: Path | str,
+    *,
+    max_body_mb: float | None = None,
+    poll_seconds: float = 0.5,
+    prediction_log: Path | None = None,
+) -> Any:
+    """The app serving the champion of the project in `project_dir`.
+
+    The model is loaded when the app starts (in a background thread, so /livez answers at once
+    and /readyz, /health and /ping say 503 until it is ready); it is then watched and switched.
+    """
+    import orjson
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        CollectorRegistry,
+        GCCollector,
+        PlatformCollector,
+        ProcessCollector,
+        generate_latest,
+    )
+    from starlette.concurrency import run_in_threadpool
+
+    project_dir = Path(project_dir).resolve()
+    settings = serving_settings(project_dir)
+    limit = int(float(max_body_mb or settings.get("max_body_mb") or 10) * 1024 * 1024)
+    holder = ModelHolder(project_dir, poll_seconds=poll_seconds)
+    monitor = Monitor()
+    if prediction_log is None:
+        workers = int(os.environ.get("HAJ_SERVING_WORKERS", "1") or 1)
+        name = "predictions.jsonl" if workers <= 1 else f"predictions-{os.getpid()}.jsonl"
+        prediction_log = project_dir / "logs" / name
+    log_mb = float(settings.get("prediction_log_mb", 50))
+    log_files = int(settings.get("prediction_log_files", 5))
+    plog_box: dict[str, PredictionLog] = {}
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        Collector(
+            monitor,
+            lambda: _metrics_info(holder.current),
+            lambda: {
+                "model_switches": float(holder.switches),
+                "prediction_log_dropped": float(plog_box["log"].dropped if plog_box else 0),
+            },
+        )
+    )
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Any):  # type: ignore[no-untyped-def]
+        import sklearn
+
+        # inputs are checked finite (or NaN = missing, imputed) before they reach the model
+        sklearn.set_config(assume_finite=True)
+        plog_box["log"] = PredictionLog(
+            prediction_log, max_bytes=int(log_mb * 1024 * 1024), backups=log_files
+        )
+        holder.start()
+        try:
+            yield
+        finally:
+            holder.stop()
+            plog_box["log"].close()
+
+    app = FastAPI(
+        title=f"haj: {project_dir.name}",
+        description=f"Predictions from the champion model of the haj project {project_dir.name!r}.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.holder = holder
+    app.state.monitor = monitor
+
+    def json_response(body: Any, status: int = 200) -> Response:
+        return Response(
+            orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            status_code=status,
+            media_type="application/json",
+        )
+
+    def not_ready() -> Response:
+        detail = holder.error or "the model is loading"
+        return json_response({"status": "unavailable", "detail": detail}, 503)
+
+    async def read_body(request: Request) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise InputError(f"the body is over the {limit // (1024 * 1024)} MB limit", 413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def score(model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
+        X = inputs.to_matrix(rows, model.names, model.kinds, model.all_numeric)
+        try:
+            if len(rows) <= INLINE_ROWS:
+                return model.predict(X)
+            return await run_in_threadpool(model.predict, X)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"the model rejected the input: {exc}".splitlines()[0][:300]) from None
+
+    def record(
+        endpoint: str,
+        model: LoadedModel,
+        rows: list[Any],
+        preds: list[Any],
+        proba: Any,
+        started: float,
+    ) -> None:
+        monitor.rows += len(rows)
+        plog_box["log"].append(
+            endpoint,
+            model.run_id,
+            model.names,
+            rows,
+            preds,
+            proba,
+            model.labels,
+            time.perf_counter() - started,
+        )
+
+    # ---- scoring ---------------------------------------------------------------------------------
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        model = holder.current
+        if model is None:
+            return not_ready()
+        try:
+            rows = inputs.predict_records(inputs.parse_json(await read_body(request)))
+            preds, proba = await score(model, rows)
+        except InputError as exc:
+            return json_response(exc.body(), exc.status)
+        body: dict[str, Any] = {"run_id": model.run_id, "model": model.model, "predictions": preds}
+        if proba is not None:
+            labels = model.labels
+            body["classes"] = labels
+            body["probabilities"] = [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
+        record("/predict", model, rows, preds, proba, started)
+        return json_response(body)
+
+    app.add_route("/predict", predict, methods=["POST"])
+
+    async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
+        model = holder.current
+        if model is None:
+            return not_ready()
+        try:
+            raw = await read_body(request)
+            if "csv" in request.headers.get("content-type", ""):
+                rows = inputs.csv_rows(raw)
+            else:
+                rows = inputs.invocation_rows(inputs.parse_json(raw))
+            preds, proba = await score(model, rows)
+        except InputError as exc:
+            return json_response(exc.body(), exc.status)
+        record("/invocations", model, rows, preds, proba, started)
+        return json_response({"predictions": preds})
+
+    app.add_route("/invocations", invocations, methods=["POST"])
+
+    # ---- health ----------------------------------------------------------------------------------
+    @app.get("/ping", summary="SageMaker health check", response_model=None)
+    async def ping() -> Response:
+        if holder.current is None:
+            return not_ready()
+        return Response(b"", status_code=200)
+
+    @app.get("/health", summary="Model and server state", response_model=None)
+    async def health() -> Response:
+        model = holder.current
+        if model is None:
+            return not_ready()
+        return json_response(
+            {
+                "status": "ok",
+                **model.info(),
+                "uptime_seconds": round(time.time() - monitor.started, 3),
+                "started_at": monitor.started_iso,
+                "model_switches": holder.switches,
+                "switch_error": holder.last_switch_error,
+                "pid": os.getpid(),
+            }
+        )
+
+    @app.get("/livez", summary="Liveness: the process answers", response_model=None)
+    async def livez() -> Response:
+        return json_response({"status": "alive"})
+
+    @app.get("/readyz", summary="Readiness: a model is loaded", response_model=None)
+    async def readyz() -> Response:
+        if holder.current is None:
+            return not_ready()
+        return json_response({"status": "ready", "run_id": holder.current.run_id})
+
+    # ---- monitoring ------------------------------------------------------------------------------
+    @app.get("/metrics", summary="Prometheus metrics", response_model=None)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/predictions_count",
+        summary="Predictions and scoring requests since start",
+        response_model=None,
+    )
+    async def predictions_count() -> Response:
+        return json_response(monitor.counts())
+
+    @app.get("/latency", summary="Scoring latency percentiles in ms", response_model=None)
+    async def latency() -> Response:
+        return json_response(monitor.latency())
+
+    _install_openapi(app, holder)
+    app.add_middleware(MonitorMiddleware, monitor=monitor, limit=limit)
+    return app
+
+
+def app_from_env() -> Any:
+    """The factory uvicorn calls in each worker process (`--workers N`)."""
+    project_dir = os.environ.get("HAJ_PROJECT_DIR")
+    if not project_dir:
+        raise RuntimeError("HAJ_PROJECT_DIR is not set")
+    return create_app(Path(project_dir))
+
+
+def _metrics_info(model: LoadedModel | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    return {**model.info(), "metrics": model.metrics}
+
+
+class MonitorMiddleware:
+    """Counts every request by endpoint and status, times it, and refuses over-limit bodies (413)
+    before they are read. A pure ASGI middleware: a few microseconds per request."""
+
+    def __init__(self, app: Any, monitor: Monitor, limit: int) -> None:
+        self.app = app
+        self.monitor = monitor
+        self.limit = limit
+        self.known = frozenset(ENDPOINTS)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = scope["path"]
+        endpoint = path if path in self.known else "other"
+        monitor = self.monitor
+        status = 500
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    too_large = int(value) > self.limit
+                except ValueError:
+                    too_large = False
+                if too_large:
+                    await _send_413(send, self.limit)
+                    monitor.observe(endpoint, 413, time.perf_counter() - started)
+                    return
+                break
+
+        async def send_counted(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        monitor.in_progress += 1
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            monitor.in_progress -= 1
+            monitor.observe(endpoint, status, time.perf_counter() - started)
+
+
+async def _send_413(send: Any, limit: int) -> None:
+    import orjson
+
+    body = orjson.dumps({"detail": f"the body is over the {limit // (1024 * 1024)} MB limit"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+# ---- OpenAPI with the real feature names ---------------------------------------------------------
+def _install_openapi(app: Any, holder: ModelHolder) -> None:
+    from fastapi.openapi.utils import get_openapi
+
+    cache: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        model = holder.current
+        key = model.run_id if model else None
+        if cache.get("key") == key and "schema" in cache:
+            return cache["schema"]
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        if model is not None:
+            _describe_inputs(schema, model)
+        cache.update(key=key, schema=schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _describe_inputs(schema: dict[str, Any], model: LoadedModel) -> None:
+    example = example_record(model)
+    properties = {
+        f["name"]: (
+            {"type": ["number", "null"]} if f["kind"] == "numeric" else {"type": ["string", "null"]}
+        )
+        for f in model.features
+    }
+    record = {
+        "type": "object",
+        "properties": properties,
+        "required": model.names,
+        "additionalProperties": False,
+    }
+    predict_schema = {
+        "oneOf": [
+            record,
+            {
+                "type": "object",
+                "properties": {
+                    "records": {"type": "array", "items": record, "maxItems": inputs.MAX_RECORDS}
+                },
+                "required": ["records"],
+            },
+        ]
+    }
+    paths = schema.setdefault("paths", {})
+    error = {
+        "description": "A client error: 400 malformed JSON, 413 body too large, 422 a missing, "
+        "unknown or wrongly typed field (named in `field`)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}, "field": {"type": "string"}},
+                }
+            }
+        },
+    }
+    outputs = {"type": "array", "items": {}}
+    paths["/predict"] = {
+        "post": {
+            "summary": "Predict one record or a batch",
+            "description": 'One record `{feature: value, ...}` or `{"records": [...]}` (up to '
+            f"{inputs.MAX_RECORDS:,}). Fields are the training features by name; null is a "
+            "missing value (imputed). Answers the predictions, for classifiers the class "
+            "probabilities by label, and the model's run id.",
+            "operationId": "predict",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": predict_schema,
+                        "examples": {
+                            "one record": {"value": example},
+                            "a batch": {"value": {"records": [example, example]}},
+                        },
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Predictions",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "run_id": {"type": "string"},
+                                    "model": {"type": "string"},
+                                    "predictions": outputs,
+                                    "classes": {"type": "array", "items": {"type": "string"}},
+                                    "probabilities": {"type": "array", "items": {"type": "object"}},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": error,
+                "413": error,
+                "422": error,
+                "503": {"description": "No model is loaded yet"},
+            },
+        }
+    }
+    paths["/invocations"] = {
+        "post": {
+            "summary": "MLflow / SageMaker scoring",
+            "description": "The scoring contract of `mlflow models serve` and SageMaker: JSON "
+            "with one of dataframe_split, dataframe_records, instances, inputs; or a CSV body "
+            'with a header (Content-Type: text/csv). Answers {"predictions": [...]}.',
+            "operationId": "invocations",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object"},
+                        "examples": {
+                            "dataframe_split": {
+                                "value": {
+                                    "dataframe_split": {
+                                        "columns": model.names,
+                                        "data": [list(example.values())],
+                                    }
+                                }
+                            },
+                            "dataframe_records": {"value": {"dataframe_records": [example]}},
+                            "instances": {"value": {"instances": [example]}},
+                        },
+                    },
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Predictions",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"predictions": outputs},
+                            }
+                        }
+                    },
+                },
+                "400": error,
+                "413": error,
+                "422": error,
+            },
+        }
+    }
+
+
+def example_record(model: LoadedModel) -> dict[str, Any]:
+    """A plausible record: each feature's training median (or most frequent category)."""
+    values: dict[int, Any] = {}
+    try:
+        prep = model.pipeline.steps[0][1]
+        if hasattr(prep, "transformers_"):
+            for _name, part, columns in prep.transformers_:
+                stats = part.named_steps["impute"].statistics_
+                for column, value in zip(columns, stats, strict=False):
+                    values[int(column)] = value
+        else:
+            for column, value in enumerate(prep.named_steps["impute"].statistics_):
+                values[column] = value
+    except Exception:
+        values = {}
+    record = {}
+    for i, feature in enumerate(model.features):
+        value = values.get(i)
+        if feature["kind"] == "numeric":
+            try:
+                record[feature["name"]] = round(float(value), 4) if value is not None else 0.0
+            except (TypeError, ValueError):
+                record[feature["name"]] = 0.0
+        else:
+            record[feature["name"]] = str(value) if value is not None else ""
+    return record

@@ -1,0 +1,281 @@
+"""Start, detach, find and stop a project's server process.
+
+The server always runs as its own process (`python -m engine.serving` with the project's
+interpreter, so the project's own dependencies are importable when the model is unpickled). A
+detached server is recorded in the project's store (`server` record: pid, host, port, workers,
+started_at, url, log) so `haj status`, `haj stop` and the TUI find it; engine.status.live_server
+drops the record once its process is gone.
+
+Public API (used by the CLI and the TUI): start_detached, stop, server_status, serve_foreground,
+fetch_stats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ServingError
+from engine.project import Project
+
+_ENGINE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise ServingError if `port` on `host` cannot be bound (binding as uvicorn does)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except PermissionError:
+            raise ServingError(
+                f"port {port} on {host} needs privileges: choose another with --port"
+            ) from None
+        except OSError as exc:
+            if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
+                raise ServingError(
+                    f"port {port} on {host} is in use: choose another with --port"
+                ) from None
+            raise ServingError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def ensure_servable(project: Project) -> Any:
+    """The champion reference, after checking its file against the store (no unpickling)."""
+    from engine.serving.model import locate_champion, verified_bytes
+
+    ref = locate_champion(project.path)
+    verified_bytes(ref)
+    return ref
+
+
+def server_command(project: Project, host: str, port: int, workers: int) -> list[str]:
+    from engine.runner_client import project_python
+
+    return [
+        project_python(project),
+        "-m",
+        "engine.serving",
+        "--project-dir",
+        str(project.path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
+    for key in ("HAJ_PROJECT_DIR", "PORT", "HAJ_WORKERS"):
+        env.pop(key, None)  # the command line says which project and port
+    return env
+
+
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def url_of(host: str, port: int) -> str:
+    client = _client_host(host)
+    return f"http://[{client}]:{port}" if ":" in client else f"http://{client}:{port}"
+
+
+def server_status(project: Project) -> dict[str, Any] | None:
+    """The detached server's record if it is alive (a stale record is removed), else None."""
+    from engine.status import live_server
+
+    return live_server(project)
+
+
+def _check_args(workers: int) -> None:
+    if workers < 1:
+        raise ServingError("--workers must be at least 1")
+
+
+def serve_foreground(project: Project, host: str, port: int, workers: int = 1) -> None:
+    """Serve until Ctrl-C (or SIGTERM). Errors before the start are ServingError/NoChampion."""
+    _check_args(workers)
+    ensure_servable(project)
+    check_port(host, port)
+    child = subprocess.Popen(
+        server_command(project, host, port, workers),
+        cwd=project.path,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        # the terminal sent SIGINT to the whole foreground group: the server is stopping
+        try:
+            code = child.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = child.wait()
+        if code in (0, -signal.SIGINT, 130):
+            return
+    if code not in (0, -signal.SIGINT, -signal.SIGTERM):
+        raise ServingError(f"the server stopped with exit code {code}")
+
+
+def start_detached(
+    project: Project, host: str = "127.0.0.1", port: int = 8000, workers: int = 1
+) -> dict[str, Any]:
+    """Start the server in the background, wait until it is ready, record and return it."""
+    import httpx
+
+    from engine.store import Store, now_iso
+
+    _check_args(workers)
+    running = server_status(project)
+    if running is not None:
+        raise ServingError(
+            f"{project.name} is already served at {running.get('url')} (pid {running.get('pid')}): "
+            f"stop it first with `haj stop {project.name}`"
+        )
+    ref = ensure_servable(project)
+    check_port(host, port)
+    project.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = project.logs_dir / "server.log"
+    with open(log_path, "ab") as log:
+        offset = log.tell()
+        log.write(f"---- {now_iso()} starting on {host}:{port} ----\n".encode())
+        log.flush()
+        child = subprocess.Popen(
+            server_command(project, host, port, workers),
+            cwd=project.path,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = url_of(host, port)
+    deadline = time.monotonic() + START_TIMEOUT
+    with httpx.Client(timeout=1.0) as client:
+        while True:
+            code = child.poll()
+            if code is not None:
+                raise ServingError(
+                    f"the server exited while starting (code {code}): "
+                    f"{_last_line(log_path, offset)} (see {log_path})"
+                )
+            try:
+                if client.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                _terminate(child.pid)
+                raise ServingError(
+                    f"the server did not become ready within {START_TIMEOUT:.0f} s (see {log_path})"
+                )
+            time.sleep(0.05)
+    record = {
+        "pid": child.pid,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "started_at": now_iso(),
+        "url": url,
+        "log": str(log_path),
+        "run_id": ref.run_id,
+        "model": ref.model,
+    }
+    with Store(project.db_path) as store:
+        store.set_record("server", record)
+    return record
+
+
+def stop(project: Project, timeout: float = STOP_TIMEOUT) -> bool:
+    """Stop the detached server (SIGTERM, then SIGKILL after `timeout`); False if none ran."""
+    from engine.status import pid_alive
+    from engine.store import Store
+
+    record = server_status(project)  # None also when the record was stale (and is now removed)
+    if record is None:
+        return False
+    pid = int(record["pid"])
+    _terminate(pid, timeout)
+    with Store(project.db_path) as store:
+        current = store.get_record("server")
+        if current is not None and int(current.get("pid", 0)) == pid and not pid_alive(pid):
+            store.delete_record("server")
+    return True
+
+
+def _terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
+    from engine.status import pid_alive
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        _reap(pid)
+        if not pid_alive(pid):
+            return
+        time.sleep(0.02)
+
+
+def _reap(pid: int) -> None:
+    """Collect a child's exit status (when we started it) so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _last_line(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            lines = [
+                line.strip()
+                for line in handle.read().decode(errors="replace").splitlines()
+                if line.strip() and not line.startswith("----")
+            ]
+    except OSError:
+        return ""
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def fetch_stats(record: dict[str, Any], timeout: float = 1.0) -> dict[str, Any]:
+    """Live figures of a running server for the TUI: health, counts and latency."""
+    import httpx
+
+    url = record.get("url") or url_of(str(record.get("host", "127.0.0.1")), int(record["port"]))
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            health = client.get(f"{url}/health")
+            counts = client.get(f"{url}/predictions_count")
+            latency = client.get(f"{url}/latency")
+    except httpx.HTTPError as exc:
+        raise ServingError(f"the server at {url} does not answer: {type(exc).__name__}") from None
+    return {
+        "url": url,
+        "ready": health.status_code == 200,
+        "health": health.json()
+        if health.headers.get("content-type", "").startswith("application/json")
+        else {},
+        "counts": counts.json(),
+        "latency": latency.json(),
+    }

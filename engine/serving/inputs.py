@@ -1,0 +1,251 @@
+"""Request bodies -> the model's input array, validated by hand against the feature spec.
+
+Why by hand and not with a pydantic model: a single-row request must cost microseconds, and the
+feature spec is only known when the model loads. Checks are done in one pass that also fills the
+array in the trained column order; every rejection names the offending field.
+
+Accepted shapes:
+- /predict: one record `{"feature": value, ...}` or `{"records": [record, ...]}`.
+- /invocations (MLflow / SageMaker scoring): `dataframe_split` {columns, data},
+  `dataframe_records`, `instances` and `inputs` (records, rows in feature order, or columns), or
+  a CSV body with a header.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+MAX_RECORDS = 10_000
+
+_NUMBER_TYPES = (int, float)
+
+
+class InputError(Exception):
+    """A client error: status 400 (unreadable body), 413 (too large) or 422 (invalid fields)."""
+
+    def __init__(self, message: str, status: int = 422, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"detail": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+def parse_json(raw: bytes) -> Any:
+    import orjson
+
+    if not raw:
+        raise InputError("the request body is empty: send a JSON object", status=400)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}", status=400) from None
+
+
+def predict_records(body: Any) -> list[Any]:
+    """The records of a /predict body."""
+    if not isinstance(body, dict):
+        raise InputError('the body must be a JSON object: one record or {"records": [...]}')
+    if "records" in body and isinstance(body["records"], list):
+        return _check_count(body["records"])
+    return [body]
+
+
+def invocation_rows(body: Any) -> list[Any]:
+    """Records (dicts) or rows (lists in feature order) from an MLflow / SageMaker JSON body."""
+    if isinstance(body, list):
+        return _check_count(body)
+    if not isinstance(body, dict):
+        raise InputError("the body must be a JSON object or array")
+    keys = [k for k in ("dataframe_split", "dataframe_records", "instances", "inputs") if k in body]
+    if len(keys) != 1:
+        raise InputError(
+            "the body must hold exactly one of dataframe_split, dataframe_records, instances, "
+            "inputs"
+        )
+    key = keys[0]
+    value = body[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict):
+            raise InputError("dataframe_split must be an object with columns and data", field=key)
+        columns, data = value.get("columns"), value.get("data")
+        if not isinstance(data, list):
+            raise InputError("dataframe_split.data must be a list of rows", field=key)
+        if columns is None:
+            return _check_count(data)
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise InputError("dataframe_split.columns must be a list of names", field=key)
+        rows = _check_count(data)
+        records = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise InputError(
+                    f"dataframe_split.data[{i}] must be a list of {len(columns)} values", field=key
+                )
+            records.append(dict(zip(columns, row, strict=True)))
+        return records
+    if key == "inputs" and isinstance(value, dict):
+        return _columns_to_records(value, key)
+    if not isinstance(value, list):
+        raise InputError(f"{key} must be a list of records", field=key)
+    return _check_count(value)
+
+
+def csv_rows(raw: bytes) -> list[Any]:
+    """Records from a CSV body with a header row (SageMaker's text/csv)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("the CSV body is not UTF-8", status=400) from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError("the CSV body is empty", status=400) from None
+    records = []
+    for line, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InputError(f"CSV line {line} has {len(row)} values, the header {len(header)}")
+        records.append({name: _csv_value(v) for name, v in zip(header, row, strict=True)})
+    return _check_count(records)
+
+
+def _csv_value(text: str) -> Any:
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return text  # rejected by to_matrix as not a number, naming the column
+    return value
+
+
+def _columns_to_records(columns: dict[str, Any], key: str) -> list[Any]:
+    lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+    if len(lengths) != 1 or -1 in lengths:
+        raise InputError(
+            f"{key} as columns must map each name to a list of equal length", field=key
+        )
+    n = lengths.pop()
+    names = list(columns)
+    return _check_count([{name: columns[name][i] for name in names} for i in range(n)])
+
+
+def _check_count(items: list[Any]) -> list[Any]:
+    if not items:
+        raise InputError("no records: send at least one")
+    if len(items) > MAX_RECORDS:
+        raise InputError(f"too many records: {len(items)} (at most {MAX_RECORDS:,} per request)")
+    return items
+
+
+def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: bool) -> Any:
+    """The model's input: float64 when every feature is numeric, else an object array with str
+    categories and NaN for missing values (as engine.features.to_matrix builds at training)."""
+    import numpy as np
+
+    width = len(names)
+    table = []
+    append = table.append
+    for i, row in enumerate(rows):
+        if type(row) is dict:
+            if len(row) == width:
+                try:
+                    values = [row[name] for name in names]
+                except KeyError:
+                    _explain_record(row, names, i)
+                    raise
+            else:
+                _explain_record(row, names, i)
+                raise AssertionError("unreachable")
+        elif type(row) is list:
+            if len(row) != width:
+                raise InputError(
+                    f"record {i} has {len(row)} values: expected {width} in the order "
+                    f"{', '.join(names[:5])}{', ...' if width > 5 else ''}"
+                )
+            values = row
+        else:
+            raise InputError(f"record {i} must be an object of feature: value")
+        append(values)
+    if all_numeric:
+        for i, values in enumerate(table):
+            for value in values:
+                if type(value) not in _NUMBER_TYPES and value is not None:
+                    _explain_numeric(values, names, i)
+        return np.array(table, dtype=np.float64)
+    for i, values in enumerate(table):
+        for j, kind in enumerate(kinds):
+            value = values[j]
+            if value is None:
+                values[j] = np.nan
+            elif kind == "numeric":
+                if type(value) not in _NUMBER_TYPES:
+                    _explain_numeric(values, names, i)
+                values[j] = float(value)
+            elif type(value) is str:
+                pass
+            elif type(value) in (int, float, bool):
+                if type(value) is float and math.isnan(value):
+                    values[j] = np.nan
+                else:
+                    values[j] = str(value)
+            else:
+                raise InputError(
+                    f"record {i}: field {names[j]!r} must be a string, got {_json_type(value)}",
+                    field=names[j],
+                )
+    matrix = np.empty((len(table), width), dtype=object)
+    matrix[:] = table
+    return matrix
+
+
+def _explain_record(row: dict[str, Any], names: list[str], i: int) -> None:
+    known = set(names)
+    for name in row:
+        if name not in known:
+            raise InputError(
+                f"record {i}: unknown field {name!r} (the model's features are "
+                f"{', '.join(repr(n) for n in names[:5])}{', ...' if len(names) > 5 else ''})",
+                field=str(name),
+            )
+    for name in names:
+        if name not in row:
+            raise InputError(
+                f"record {i}: missing field {name!r} (send null for a missing value)", field=name
+            )
+
+
+def _explain_numeric(values: list[Any], names: list[str], i: int) -> None:
+    for name, value in zip(names, values, strict=True):
+        if value is not None and type(value) not in _NUMBER_TYPES:
+            raise InputError(
+                f"record {i}: field {name!r} must be a number, got {_json_type(value)}",
+                field=name,
+            )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

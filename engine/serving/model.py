@@ -1,0 +1,312 @@
+"""The served model: find the champion, verify its file, load it, predict, and switch when a new
+champion is crowned.
+
+Why the sha256 check comes first: a joblib file is a pickle, and unpickling runs code. The bytes
+are read once, hashed, compared with the hash the store recorded at training time, and only those
+same bytes are unpickled (no window between the check and the load).
+
+Why a holder with one reference: requests read `holder.current` once and use that model to the end,
+so a switch (a background thread loads and warms the new model, then assigns the reference) never
+fails or stalls a request in flight.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.errors import NoChampion, ServingError
+from engine.features import BUNDLE_FORMAT
+
+log = logging.getLogger("haj.serving")
+
+
+@dataclass(frozen=True)
+class ChampionRef:
+    """Where the champion's model file is and what its bytes must hash to."""
+
+    run_id: str
+    model: str
+    metric: str | None
+    value: float | None
+    path: Path
+    sha256: str
+    crowned_at: str | None
+
+
+def locate_champion(project_dir: Path) -> ChampionRef:
+    """The champion from the store (haj.db); without a store, from models/champion.json.
+
+    A container may ship only config.toml + models/champion.{joblib,json}: that is enough.
+    """
+    project_dir = Path(project_dir)
+    db_path = project_dir / "haj.db"
+    if db_path.exists():
+        from engine.store import Store
+
+        with Store(db_path, readonly=True) as store:
+            champion = store.champion()
+            if champion is None:
+                raise NoChampion(_no_champion_message(project_dir))
+            run = store.run(champion.run_id)
+        if run is None or not run.model_path or not run.model_sha256:
+            raise ServingError(f"the champion run {champion.run_id} has no recorded model file")
+        return ChampionRef(
+            run_id=champion.run_id,
+            model=champion.model,
+            metric=champion.metric,
+            value=champion.value,
+            path=project_dir / run.model_path,
+            sha256=run.model_sha256,
+            crowned_at=champion.crowned_at,
+        )
+    info_path = project_dir / "models" / "champion.json"
+    if info_path.exists():
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            return ChampionRef(
+                run_id=str(info["run_id"]),
+                model=str(info.get("model", "")),
+                metric=info.get("metric"),
+                value=info.get("value"),
+                path=project_dir / "models" / "champion.joblib",
+                sha256=str(info["sha256"]),
+                crowned_at=None,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ServingError(f"{info_path} is not a valid champion record: {exc}") from None
+    raise NoChampion(_no_champion_message(project_dir))
+
+
+def _no_champion_message(project_dir: Path) -> str:
+    name = project_dir.name
+    return f"project {name!r} has no champion to serve yet: run `haj evaluate {name}` first"
+
+
+def verified_bytes(ref: ChampionRef) -> bytes:
+    """The model file's bytes, only if they hash to the recorded sha256."""
+    import hashlib
+
+    try:
+        data = ref.path.read_bytes()
+    except FileNotFoundError:
+        raise ServingError(f"the champion's model file is missing: {ref.path}") from None
+    if hashlib.sha256(data).hexdigest() != ref.sha256:
+        raise ServingError(
+            f"refusing to load {ref.path}: its sha256 does not match the one recorded for run "
+            f"{ref.run_id} (the file was changed after training; retrain or restore it)"
+        )
+    return data
+
+
+class LoadedModel:
+    """A verified bundle, ready to predict from a 2-D array in the trained feature order."""
+
+    def __init__(self, bundle: dict[str, Any], ref: ChampionRef, project: str) -> None:
+        import numpy as np
+
+        if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+            raise ServingError(f"{ref.path} is not a haj model bundle ({BUNDLE_FORMAT})")
+        self.ref = ref
+        self.project = project
+        self.pipeline = bundle["pipeline"]
+        self.features: list[dict[str, str]] = list(bundle["features"])
+        self.names: list[str] = [f["name"] for f in self.features]
+        self.kinds: list[str] = [f["kind"] for f in self.features]
+        self.all_numeric = all(kind == "numeric" for kind in self.kinds)
+        self.name_set = frozenset(self.names)
+        self.prediction: str = bundle["prediction"]
+        self.target: str = bundle.get("target", "target")
+        self.run_id: str = bundle.get("run_id") or ref.run_id
+        self.model: str = bundle.get("model") or ref.model
+        self.data_version: str | None = bundle.get("data_version")
+        self.metrics: dict[str, float] = dict(bundle.get("metrics") or {})
+        self.trained_at: str | None = bundle.get("trained_at")
+        self.loaded_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        self.classes = None
+        self.labels: list[str] = []
+        self.proba = False
+        self.argmax_is_predict = False
+        if self.prediction == "classification":
+            classes = getattr(self.pipeline, "classes_", None)
+            if classes is None and bundle.get("classes"):
+                classes = bundle["classes"]
+            if classes is not None:
+                self.classes = np.asarray(classes)
+                self.labels = [str(c) for c in self.classes.tolist()]
+            self.proba = self.classes is not None and hasattr(self.pipeline, "predict_proba")
+            # Platt-scaled SVMs may disagree between predict and argmax(predict_proba)
+            final = self.pipeline.steps[-1][1] if hasattr(self.pipeline, "steps") else None
+            self.argmax_is_predict = self.proba and type(final).__name__ not in {"SVC", "NuSVC"}
+
+        self._predict_fn, self._proba_fn = self._compile()
+
+    def _compile(self) -> tuple[Any, Any]:
+        """The fastest verified way to call the pipeline (engine.serving.fastpath)."""
+        from engine.serving import fastpath
+
+        n = len(self.names)
+        predict_fn = self.pipeline.predict
+        proba_fn = self.pipeline.predict_proba if self.proba else None
+        if self.all_numeric:
+            if self.proba:
+                proba_fn = fastpath.compile_linear(self.pipeline, n, proba=True) or proba_fn
+            elif self.prediction == "regression":
+                predict_fn = fastpath.compile_linear(self.pipeline, n, proba=False) or predict_fn
+        probe = self.blank_row()
+        for name in ("predict", "predict_proba") if self.proba else ("predict",):
+            current = proba_fn if name == "predict_proba" else predict_fn
+            if getattr(current, "__name__", "") == "fast":
+                continue  # already compiled and verified
+            stepwise = fastpath.general(self.pipeline, proba=name == "predict_proba")
+            try:
+                import numpy as np
+
+                same = np.array_equal(stepwise(probe), current(probe))
+            except Exception:
+                same = False
+            if same:
+                if name == "predict_proba":
+                    proba_fn = stepwise
+                else:
+                    predict_fn = stepwise
+        return predict_fn, proba_fn
+
+    def predict(self, X: Any) -> tuple[list[Any], Any]:
+        """(predictions as JSON-ready values, class probabilities array or None)."""
+        if self.proba:
+            proba = self._proba_fn(X)
+            if self.argmax_is_predict:
+                return self.classes[proba.argmax(axis=1)].tolist(), proba  # type: ignore[index]
+            return self._predict_fn(X).tolist(), proba
+        return self._predict_fn(X).tolist(), None
+
+    @property
+    def fast_path(self) -> str:
+        """Which code scores a request: 'numpy' (compiled linear), 'steps' or 'pipeline'."""
+        fn = self._proba_fn if self.proba else self._predict_fn
+        if getattr(fn, "__name__", "") == "fast":
+            return "numpy"
+        return "steps" if getattr(fn, "__name__", "") == "run" else "pipeline"
+
+    def blank_row(self) -> Any:
+        """One all-missing row (a warm-up input that every imputing pipeline accepts)."""
+        import numpy as np
+
+        if self.all_numeric:
+            return np.full((1, len(self.names)), np.nan)
+        return np.array([[np.nan] * len(self.names)], dtype=object)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "model": self.model,
+            "run_id": self.run_id,
+            "prediction": self.prediction,
+            "target": self.target,
+            "metric": self.ref.metric,
+            "score": self.ref.value,
+            "data_version": self.data_version,
+            "trained_at": self.trained_at,
+            "crowned_at": self.ref.crowned_at,
+            "loaded_at": self.loaded_at,
+            "features": len(self.names),
+            "classes": self.labels or None,
+            "scoring": self.fast_path,
+        }
+
+
+def load(ref: ChampionRef, project: str) -> LoadedModel:
+    """Verify, unpickle and warm up the model `ref` points at."""
+    import joblib
+
+    data = verified_bytes(ref)
+    try:
+        bundle = joblib.load(io.BytesIO(data))
+    except Exception as exc:
+        raise ServingError(f"cannot load {ref.path}: {type(exc).__name__}: {exc}") from None
+    loaded = LoadedModel(bundle, ref, project)
+    try:
+        loaded.predict(loaded.blank_row())  # first call pays lazy imports and caches
+    except Exception:
+        log.debug("warm-up prediction failed", exc_info=True)
+    return loaded
+
+
+class ModelHolder:
+    """The model being served, and a watcher that switches to a newly crowned champion."""
+
+    def __init__(self, project_dir: Path, poll_seconds: float = 0.5) -> None:
+        self.project_dir = Path(project_dir)
+        self.project = self.project_dir.name
+        self.poll_seconds = poll_seconds
+        self.current: LoadedModel | None = None
+        self.error: str | None = None
+        self.switches = 0
+        self.last_switch_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def load_initial(self) -> LoadedModel:
+        self.current = load(locate_champion(self.project_dir), self.project)
+        return self.current
+
+    def start(self) -> None:
+        """Load the champion (if not yet loaded) and watch for a new one, in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="haj-model-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        if self.current is None:
+            try:
+                self.load_initial()
+                log.info("serving %s (run %s)", self.current.model, self.current.run_id)  # type: ignore[union-attr]
+            except Exception as exc:
+                self.error = str(exc)
+                log.error("cannot load the champion: %s", exc)
+                return
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check_once()
+            except Exception as exc:  # never let the watcher die; report and retry
+                message = str(exc)
+                if message != self.last_switch_error:
+                    log.error("cannot switch to the new champion: %s", message)
+                self.last_switch_error = message
+
+    def check_once(self) -> bool:
+        """Switch to the champion if it changed; True when a switch happened."""
+        try:
+            ref = locate_champion(self.project_dir)
+        except NoChampion:
+            return False  # champion cleared: keep serving the last one rather than fail
+        current = self.current
+        if current is not None and (ref.run_id, ref.sha256) == (
+            current.ref.run_id,
+            current.ref.sha256,
+        ):
+            return False
+        started = time.perf_counter()
+        new = load(ref, self.project)
+        self.current = new
+        self.switches += 1
+        self.last_switch_error = None
+        log.info(
+            "switched to the new champion %s (run %s) in %.0f ms",
+            new.model,
+            new.run_id,
+            (time.perf_counter() - started) * 1000,
+        )
+        return True

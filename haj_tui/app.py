@@ -1,0 +1,92 @@
+"""The haj app: the Projects screen first, a Project screen per opened project.
+
+The app owns what every screen shares: the stylesheet, the command palette, the help screen,
+and `report_error`, where every failure of background work ends up (HajError -> a notification,
+anything else -> the error panel with its traceback, as Harlequin does). Nothing crashes the app.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from engine.errors import HajError
+from haj_tui.commands import HajCommands
+from haj_tui.widgets.modals import ErrorModal
+
+
+class HajApp(App[None]):
+    """haj: projects, data, training, runs, serving — one terminal app over `engine`."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "haj"
+    COMMANDS = App.COMMANDS | {HajCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help", id="help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+    ]
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.sub_title = str(self.root)
+
+    def get_default_screen(self) -> Screen[None]:
+        from haj_tui.screens.projects import ProjectsScreen
+
+        return ProjectsScreen(self.root)
+
+    # ---- errors --------------------------------------------------------------------------
+    def report_error(self, error: BaseException) -> None:
+        """Show a failure: an engine error as a notification, a bug in the error panel."""
+        if isinstance(error, HajError):
+            self.notify(error.message, title="Error", severity="error", timeout=8)
+            return
+        details = "".join(traceback.format_exception(error))
+        self.push_screen(ErrorModal(f"Unexpected error: {type(error).__name__}: {error}", details))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.report_error(event.worker.error)
+
+    # ---- actions -------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from haj_tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_new_project(self) -> None:
+        """New project, from anywhere: back to the Projects screen, then the dialog."""
+
+        async def go() -> None:
+            from haj_tui.commands import go_home
+            from haj_tui.screens.projects import ProjectsScreen
+
+            await go_home(self)
+            if isinstance(self.screen, ProjectsScreen):
+                self.screen.action_new()
+
+        self.run_worker(go(), group="navigate", exclusive=True)
+
+    async def action_quit(self) -> None:
+        """Quit, unless a screen holds unsaved work the user wants to keep."""
+        self.run_worker(self._quit_after_asking(), group="quit", exclusive=True)
+
+    async def _quit_after_asking(self) -> None:
+        for screen in reversed(self.screen_stack):
+            confirm_leave = getattr(screen, "confirm_leave", None)
+            if confirm_leave is not None and not await confirm_leave():
+                return
+        self.exit()
+
+
+def run(home: Path) -> None:
+    """Open the app on the workspace `home` (created by the engine when a project is made)."""
+    HajApp(home).run()

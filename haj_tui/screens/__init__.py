@@ -1,0 +1,1 @@
+"""Top-level screens: Projects (the workspace) and Project (one project, in tabs)."""

@@ -1,0 +1,286 @@
+"""The Project screen: one project in tabs (Config, Code, Data, Train, Runs, Serve, Container,
+Deploy).
+
+Each tab is a widget `XTab(root, project)` in haj_tui/tabs/<x>.py, imported defensively: a tab
+whose module is not there yet shows which issue brings it, so the app always runs. The screen
+owns the keys that work from every tab (see TAB_ACTIONS) and the unsaved-changes question.
+
+What a tab may implement (all optional):
+- `refresh_data()`: called each time the tab is shown.
+- `action_<name>()` for the TAB_ACTIONS below: the screen's key / palette entry calls it.
+- `unsaved_changes() -> str | None` and `save() -> bool`: asked before leaving the tab/screen.
+- `project` attribute: the screen sets it to the new Project after a rename.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from engine.project import Project
+from haj_tui.commands import Command
+from haj_tui.messages import ProjectChanged
+from haj_tui.widgets.modals import UnsavedModal
+from haj_tui.widgets.work import ReportsWorkerErrors
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    id: str
+    title: str
+    module: str
+    widget: str
+    later: str  # shown when the module is not there yet
+
+
+TABS = (
+    TabSpec("config", "Config", "haj_tui.tabs.config", "ConfigTab", ""),
+    TabSpec("code", "Code", "haj_tui.tabs.code", "CodeTab", ""),
+    TabSpec("data", "Data", "haj_tui.tabs.data", "DataTab", "The Data tab comes with issue 4."),
+    TabSpec(
+        "train", "Train", "haj_tui.tabs.train", "TrainTab", "The Train tab comes with issue 4."
+    ),
+    TabSpec("runs", "Runs", "haj_tui.tabs.runs", "RunsTab", "The Runs tab comes with issue 4."),
+    TabSpec(
+        "serve", "Serve", "haj_tui.tabs.serve", "ServeTab", "The Serve tab comes with issue 4."
+    ),
+    TabSpec(
+        "container",
+        "Container",
+        "haj_tui.tabs.container",
+        "ContainerTab",
+        "Container and Deploy tabs come with issue 5.",
+    ),
+    TabSpec(
+        "deploy",
+        "Deploy",
+        "haj_tui.tabs.deploy",
+        "DeployTab",
+        "Container and Deploy tabs come with issue 5.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class TabAction:
+    key: str
+    tab: str
+    action: str  # the tab widget's method is action_<action>
+    title: str
+
+
+# Keys that work from every tab: the screen shows the tab and calls the tab's action.
+TAB_ACTIONS = (
+    TabAction("r", "data", "retrieve", "Retrieve data"),
+    TabAction("p", "data", "process", "Process data"),
+    TabAction("t", "train", "train", "Train models"),
+    TabAction("c", "runs", "crown", "Crown the champion"),
+    TabAction("s", "serve", "toggle_server", "Start/stop the server"),
+    TabAction("b", "container", "build", "Build the container image"),
+    TabAction("d", "deploy", "deploy", "Deploy"),
+)
+
+
+def load_tab(spec: TabSpec, root: Path, project: Project) -> Widget:
+    """The tab's widget, or a note saying which issue brings it when its module is missing."""
+    try:
+        module = importlib.import_module(spec.module)
+    except ModuleNotFoundError as exc:
+        if exc.name != spec.module:
+            raise
+        return Static(spec.later, classes="tab-later")
+    widget = getattr(module, spec.widget)(root, project)
+    widget.id = widget.id or f"{spec.id}-tab"
+    return widget
+
+
+class ProjectScreen(ReportsWorkerErrors, Screen[None]):
+    """One project."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Projects", id="project.back"),
+        Binding("ctrl+s", "save", "Save", id="project.save"),
+        *(
+            Binding(a.key, f"tab_action('{a.tab}', '{a.action}')", a.title.split()[0], id=a.action)
+            for a in TAB_ACTIONS
+        ),
+        *(
+            Binding(str(n), f"show_tab('{spec.id}')", spec.title, show=False, id=f"tab.{spec.id}")
+            for n, spec in enumerate(TABS, start=1)
+        ),
+    ]
+
+    def __init__(self, root: Path, project: Project) -> None:
+        super().__init__()
+        self.root = root
+        self.project = project
+        self.tabs: dict[str, Widget] = {}
+        self._current_tab = TABS[0].id
+        self.shown_tab = TABS[0].id  # the tab on screen, once refreshed (tests wait on it)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="project-tabs", initial=TABS[0].id):
+            for spec in TABS:
+                with TabPane(spec.title, id=spec.id):
+                    widget = load_tab(spec, self.root, self.project)
+                    self.tabs[spec.id] = widget
+                    yield widget
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._set_titles()
+
+    def _set_titles(self) -> None:
+        self.title = f"haj — {self.project.name}"
+        self.sub_title = str(self.project.path)
+
+    # ---- tabs ----------------------------------------------------------------------------
+    def tab(self, tab_id: str) -> Widget | None:
+        return self.tabs.get(tab_id)
+
+    def action_show_tab(self, tab_id: str) -> None:
+        self.query_one(TabbedContent).active = tab_id
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        new = event.pane.id or ""
+        old = self._current_tab
+        if new == old:
+            return
+        leaving = self.tabs.get(old)
+        if leaving is not None and _unsaved(leaving):
+            self._ask_then_switch(old, new)
+            return
+        self._current_tab = new
+        self._refresh_tab(new)
+
+    @work(group="leave-tab", exclusive=True)
+    async def _ask_then_switch(self, old: str, new: str) -> None:
+        tabbed = self.query_one(TabbedContent)
+        self._current_tab = old
+        tabbed.active = old  # stay until the user answers
+        if await self._confirm_tab(self.tabs[old]):
+            self._current_tab = new
+            tabbed.active = new
+            self._refresh_tab(new)
+
+    def _refresh_tab(self, tab_id: str) -> None:
+        self.refresh_bindings()
+        refresh = getattr(self.tabs.get(tab_id), "refresh_data", None)
+        if refresh is not None:
+            refresh()
+        self.shown_tab = tab_id
+
+    def active_tab(self) -> Widget | None:
+        return self.tabs.get(self.query_one(TabbedContent).active)
+
+    def action_save(self) -> None:
+        """ctrl+s when the focus is outside the tab's own widgets (e.g. on the tab strip)."""
+        save = getattr(self.active_tab(), "save", None)
+        if save is not None:
+            save()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide a tab action from the footer when its tab (or method) does not exist yet."""
+        if action == "save":
+            return hasattr(self.active_tab(), "save")
+        if action == "tab_action" and len(parameters) == 2:
+            tab, name = parameters
+            widget = self.tabs.get(str(tab))
+            return widget is not None and hasattr(widget, f"action_{name}")
+        return True
+
+    def action_tab_action(self, tab_id: str, name: str) -> None:
+        widget = self.tabs.get(tab_id)
+        method = getattr(widget, f"action_{name}", None)
+        if method is None:
+            self.notify(f"{name} is not available yet", severity="warning")
+            return
+        self.action_show_tab(tab_id)
+        method()
+
+    # ---- leaving -------------------------------------------------------------------------
+    async def _confirm_tab(self, widget: Widget) -> bool:
+        """Ask about one tab's unsaved changes; True when it is fine to leave it."""
+        what = _unsaved(widget)
+        if not what:
+            return True
+        choice = await self.app.push_screen_wait(UnsavedModal(what))
+        if choice == "save":
+            return bool(widget.save())  # type: ignore[attr-defined]
+        if choice == "discard":
+            discard = getattr(widget, "discard", None)
+            if discard is not None:
+                discard()
+            return True
+        return False
+
+    async def confirm_leave(self) -> bool:
+        """Before closing the screen (or quitting): ask about every tab with unsaved changes."""
+        for spec in TABS:
+            widget = self.tabs.get(spec.id)
+            if widget is not None and _unsaved(widget):
+                self.action_show_tab(spec.id)
+                self._current_tab = spec.id
+                if not await self._confirm_tab(widget):
+                    return False
+        return True
+
+    @work(group="leave-screen", exclusive=True)
+    async def action_back(self) -> None:
+        if await self.confirm_leave():
+            self.dismiss()
+
+    # ---- rename --------------------------------------------------------------------------
+    @on(ProjectChanged)
+    def _project_changed(self, message: ProjectChanged) -> None:
+        self.project = message.project
+        for widget in self.tabs.values():
+            if hasattr(widget, "project"):
+                widget.project = message.project  # type: ignore[attr-defined]
+        self._set_titles()
+
+    # ---- palette -------------------------------------------------------------------------
+    def palette_commands(self) -> list[Command]:
+        commands: list[Command] = []
+        for action in TAB_ACTIONS:
+            if self.check_action("tab_action", (action.tab, action.action)):
+                commands.append(
+                    (
+                        f"{action.title} ({action.key})",
+                        _bind(self.action_tab_action, action.tab, action.action),
+                        f"{self.project.name}: {action.tab} tab",
+                    )
+                )
+        for n, spec in enumerate(TABS, start=1):
+            commands.append(
+                (f"Tab: {spec.title} ({n})", _bind(self.action_show_tab, spec.id), "Show the tab")
+            )
+        for spec in TABS:
+            extra = getattr(self.tabs.get(spec.id), "palette_commands", None)
+            if extra is not None:
+                commands.extend(extra())
+        commands.append(("Projects: back (esc)", self.action_back, "Close this project"))
+        return commands
+
+
+def _unsaved(widget: Widget) -> str | None:
+    check = getattr(widget, "unsaved_changes", None)
+    return check() if check is not None else None
+
+
+def _bind(function: Any, *args: Any) -> Any:
+    def call() -> None:
+        function(*args)
+
+    return call

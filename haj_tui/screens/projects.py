@@ -1,0 +1,261 @@
+"""The Projects screen: every project of the workspace in a table, filtered as you type.
+
+Keys avoid letters so that typing anything filters (fzf-style): ctrl+n new, f2 rename,
+delete removes (after a confirmation), enter opens, escape clears the filter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from engine import workspace
+from engine.errors import HajError
+from engine.names import validate_name
+from engine.project import Project
+from engine.status import live_server
+from haj_tui.commands import Command
+from haj_tui.widgets.modals import ConfirmModal, PromptModal
+from haj_tui.widgets.work import ReportsWorkerErrors
+
+COLUMNS = ("Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server")
+
+
+def _server_state(root: Path, row: dict[str, Any]) -> str:
+    """host:port of the project's live server, '-' when none (never raises)."""
+    if not row["runs"]:
+        return "-"
+    try:
+        record = live_server(Project(row["name"], root / row["name"]))
+    except Exception:
+        return "?"
+    if not record:
+        return "-"
+    host = record.get("host", "127.0.0.1")
+    return (
+        f":{record.get('port')}"
+        if host in ("127.0.0.1", "localhost")
+        else f"{host}:{record.get('port')}"
+    )
+
+
+def _score(row: dict[str, Any]) -> str:
+    if row["score"] is None:
+        return "-"
+    return f"{row['metric']} {row['score']:.4g}"
+
+
+class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
+    """The workspace: a table of projects."""
+
+    BINDINGS = [
+        Binding("ctrl+n", "new", "New", id="projects.new"),
+        Binding("enter", "open", "Open", id="projects.open", show=True),
+        Binding("f2", "rename", "Rename", id="projects.rename"),
+        Binding("delete", "delete", "Delete", id="projects.delete"),
+        Binding("slash", "filter", "Filter", id="projects.filter", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("f5", "reload", "Reload", id="projects.reload", show=False),
+    ]
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.rows: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="projects-body"):
+            yield Input(placeholder="Type to filter projects…", id="filter", select_on_focus=False)
+            yield DataTable(id="projects-table", cursor_type="row", zebra_stripes=True)
+            yield Static(id="projects-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "haj — projects"
+        self.sub_title = str(self.root)
+        table = self.query_one(DataTable)
+        for column in COLUMNS:
+            table.add_column(column, key=column.lower())
+        self.reload()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    # ---- data ----------------------------------------------------------------------------
+    def reload(self, select: str | None = None) -> None:
+        """Read the workspace again (cheap: config + a read-only query per project)."""
+        select = select or self.selected_name()
+        self.rows = workspace.list_projects(self.root)
+        for row in self.rows:
+            row["server"] = _server_state(self.root, row)
+        self._fill(select)
+
+    def _visible_rows(self) -> list[dict[str, Any]]:
+        words = self.query_one("#filter", Input).value.lower().split()
+
+        def text(row: dict[str, Any]) -> str:
+            return f"{row['name']} {row['title']} {row['prediction']} {row['champion'] or ''}"
+
+        return [row for row in self.rows if all(w in text(row).lower() for w in words)]
+
+    def _fill(self, select: str | None = None) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        visible = self._visible_rows()
+        for row in visible:
+            table.add_row(
+                row["name"],
+                row["title"],
+                row["prediction"],
+                str(row["data_versions"]),
+                str(row["runs"]),
+                row["champion"] or "-",
+                _score(row),
+                row["server"] if not row["error"] else f"error: {row['error']}"[:40],
+                key=row["name"],
+            )
+        names = [row["name"] for row in visible]
+        if select in names:
+            table.move_cursor(row=names.index(select))
+        empty = self.query_one("#projects-empty", Static)
+        if not self.rows:
+            empty.update(
+                f"No projects in {self.root} yet.\n\n"
+                "Press ctrl+n to create one: pick an example dataset to have data at once,\n"
+                "or leave it empty and set a data URL in the Config tab.\n\n"
+                "Or run `haj demo` in a shell: it creates two example projects, trained."
+            )
+        elif not visible:
+            empty.update("No project matches the filter. Press escape to clear it.")
+        table.display = bool(visible)
+        empty.display = not visible
+
+    def selected_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(row_key.value)
+
+    # ---- filter --------------------------------------------------------------------------
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._fill(self.selected_name())
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(DataTable).focus()
+        self.action_open()
+
+    def on_key(self, event: events.Key) -> None:
+        """Type-to-filter: a printable key typed in the table goes to the filter."""
+        table = self.query_one(DataTable)
+        if self.focused is table and event.is_printable and event.character not in ("/", "?"):
+            filter_input = self.query_one("#filter", Input)
+            filter_input.focus()
+            filter_input.insert_text_at_cursor(event.character or "")
+            event.stop()
+        elif self.focused is self.query_one("#filter", Input) and event.key == "down":
+            table.focus()
+            event.stop()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self.query_one(DataTable).focus()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    # ---- actions -------------------------------------------------------------------------
+    @on(DataTable.RowSelected)
+    def action_open(self) -> None:
+        name = self.selected_name()
+        if name:
+            self.open_project(name)
+
+    def open_project(self, name: str) -> None:
+        from haj_tui.screens.project import ProjectScreen
+
+        try:
+            project = workspace.get_project(self.root, name)
+            project.read_config()
+        except HajError as exc:
+            self.notify(exc.message, title="Cannot open", severity="error")
+            return
+        self.app.push_screen(ProjectScreen(self.root, project))
+
+    def action_new(self) -> None:
+        from haj_tui.screens.new_project import NewProjectModal
+
+        def created(name: str | None) -> None:
+            if name:
+                self.query_one("#filter", Input).value = ""
+                self.reload(select=name)
+                self.query_one(DataTable).focus()
+                self.notify(f"Created {name}. Press enter to open it.", title="New project")
+
+        self.app.push_screen(NewProjectModal(self.root), created)
+
+    @work(group="projects-dialog", exclusive=True)
+    async def action_rename(self) -> None:
+        name = self.selected_name()
+        if not name:
+            self.notify("No project selected", severity="warning")
+            return
+
+        def check(new_name: str) -> None:
+            validate_name(new_name)
+            workspace.rename_project(self.root, name, new_name)
+
+        new_name = await self.app.push_screen_wait(
+            PromptModal(f"Rename {name}", "New name", name, check=check, confirm="Rename")
+        )
+        if new_name:
+            self.reload(select=new_name)
+            self.notify(f"Renamed {name} to {new_name}", title="Rename")
+
+    @work(group="projects-dialog", exclusive=True)
+    async def action_delete(self) -> None:
+        name = self.selected_name()
+        if not name:
+            self.notify("No project selected", severity="warning")
+            return
+        confirmed = await self.app.push_screen_wait(
+            ConfirmModal(
+                f"Delete {name}?",
+                f"Delete project {name!r} and all its data, runs and models?\n"
+                "This cannot be undone.",
+            )
+        )
+        if not confirmed:
+            return
+        try:
+            workspace.delete_project(self.root, name)
+        except HajError as exc:
+            self.notify(exc.message, title="Delete", severity="error")
+            return
+        self.reload()
+        self.notify(f"Deleted {name}", title="Delete")
+
+    def palette_commands(self) -> list[Command]:
+        name = self.selected_name()
+        commands: list[Command] = [("Projects: filter", self.action_filter, "Type to filter")]
+        if name:
+            commands += [
+                (f"Project: open {name}", self.action_open, "Open the selected project"),
+                (f"Project: rename {name}…", self.action_rename, "Rename the selected project"),
+                (f"Project: delete {name}…", self.action_delete, "Delete the selected project"),
+            ]
+        return commands

@@ -1,0 +1,259 @@
+"""The Data tab: retrieve and process with a live log, the versions, and a preview of one.
+
+Retrieve and process run the project's own code in a runner process, so they go to a thread
+worker; its engine events come back as EngineEvent messages into the log. Reading a version for
+the preview (pandas) also runs in a worker, so a big file never freezes the keyboard.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Label
+
+from engine import data, events
+from engine.errors import Cancelled
+from engine.project import Project
+from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
+from haj_tui.widgets.formats import human_size, number, short_time
+from haj_tui.widgets.log_view import LogView
+from haj_tui.widgets.work import ReportsWorkerErrors
+
+VERSION_COLUMNS = ("id", "format", "rows", "columns", "size", "source", "time")
+SUMMARY_COLUMNS = ("column", "type", "miss", "min/top", "mean", "max")
+
+
+class DataTab(ReportsWorkerErrors, Vertical):
+    """Versions of the project's data, how they were made, and what is in them."""
+
+    BINDINGS = [
+        Binding("x", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, root: Path, project: Project) -> None:
+        super().__init__()
+        self.root = root
+        self.project = project
+        self._cancel: threading.Event | None = None
+        self._shown: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="toolbar"):
+            yield Button("Retrieve (r)", id="data-retrieve", compact=True, variant="primary")
+            yield Button("Process (p)", id="data-process", compact=True)
+            yield Label("", id="data-state", classes="tab-state")
+        versions = DataTable(id="data-versions", cursor_type="row", zebra_stripes=True)
+        versions.border_title = "Versions"
+        yield versions
+        with Horizontal(id="data-detail"):
+            head = DataTable(id="data-head", zebra_stripes=True)
+            head.border_title = "First rows"
+            yield head
+            summary = DataTable(id="data-summary", zebra_stripes=True)
+            summary.border_title = "Columns"
+            yield summary
+        log = LogView(id="data-log")
+        log.border_title = "Log"
+        yield log
+
+    def on_mount(self) -> None:
+        self.query_one("#data-versions", DataTable).add_columns(*VERSION_COLUMNS)
+        self.query_one("#data-summary", DataTable).add_columns(*SUMMARY_COLUMNS)
+        self.refresh_data()
+
+    # ---- reading -----------------------------------------------------------------------------
+    def refresh_data(self) -> None:
+        """Reload the versions table (a quick SQLite read), keeping the selected version."""
+        table = self.query_one("#data-versions", DataTable)
+        selected = self._selected_version()
+        rows = data.versions(self.project)
+        table.clear()
+        for version in reversed(rows):  # newest first
+            table.add_row(*self._version_row(version), key=version["id"])
+        if not rows:
+            self._set_state("No data yet: press r to retrieve it.")
+            self._show_preview(None)
+            return
+        ids = [v["id"] for v in reversed(rows)]
+        table.move_cursor(row=ids.index(selected) if selected in ids else 0)
+        if not self._busy():
+            self._set_state(f"{len(rows)} version(s)")
+        self._show_preview(ids[table.cursor_row])
+
+    @staticmethod
+    def _version_row(version: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            version["id"],
+            version["format"],
+            "" if version["rows"] is None else str(version["rows"]),
+            "" if version["columns"] is None else str(version["columns"]),
+            human_size(version["bytes"]),
+            version["source"],
+            short_time(version["created_at"]),
+        )
+
+    def _selected_version(self) -> str | None:
+        table = self.query_one("#data-versions", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    @on(DataTable.RowHighlighted, "#data-versions")
+    def _version_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_preview(event.row_key.value)
+
+    def _show_preview(self, version_id: str | None) -> None:
+        if version_id == self._shown:
+            return
+        self._shown = version_id
+        if version_id is None:
+            self.query_one("#data-head", DataTable).clear(columns=True)
+            self.query_one("#data-summary", DataTable).clear()
+            return
+        self._load_preview(version_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-preview", name="preview")
+    def _load_preview(self, version_id: str) -> None:
+        result = data.preview(self.project, version_id, rows=20)
+        self.app.call_from_thread(self._fill_preview, version_id, result)
+
+    def _fill_preview(self, version_id: str, result: dict[str, Any]) -> None:
+        if version_id != self._shown:
+            return  # the user moved on while it loaded
+        head = self.query_one("#data-head", DataTable)
+        head.clear(columns=True)
+        frame = result["head"]
+        head.add_columns(*(str(c) for c in frame.columns))
+        for row in frame.itertuples(index=False):
+            head.add_row(*(number(v) for v in row))
+        head.border_title = f"First rows of {version_id}"
+        summary = self.query_one("#data-summary", DataTable)
+        summary.clear()
+        for entry in result["summary"]:
+            if "top" in entry:
+                low, mean, high = ", ".join(entry["top"]), "", ""
+            else:
+                low, mean, high = (number(entry.get(k)) for k in ("min", "mean", "max"))
+            summary.add_row(
+                entry["column"], entry["type"], f"{entry['missing_pct']:g}%", low, mean, high
+            )
+        summary.border_title = f"Columns of {version_id}"
+
+    # ---- long work ---------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        return self._cancel is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self._busy()
+        if action in ("retrieve", "process"):
+            return not self._busy()
+        return True
+
+    def action_retrieve(self) -> None:
+        self._start("retrieve")
+
+    def action_process(self) -> None:
+        self._start("process")
+
+    def action_cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+            self._set_state("Cancelling…")
+
+    @on(Button.Pressed, "#data-retrieve")
+    def _retrieve_pressed(self) -> None:
+        self.action_retrieve()
+
+    @on(Button.Pressed, "#data-process")
+    def _process_pressed(self) -> None:
+        self.action_process()
+
+    def _start(self, what: str) -> None:
+        if self._busy():
+            self.app.notify("Data work is already running.", severity="warning")
+            return
+        self._cancel = threading.Event()
+        for button in self.query(Button):
+            button.disabled = True
+        self.refresh_bindings()
+        verb = "Retrieving" if what == "retrieve" else "Processing"
+        self._set_state(f"{verb}… (x to cancel)")
+        self.query_one("#data-log", LogView).write_line(f"— {what} {self.project.name}", "bold")
+        self._run(what, self._cancel)
+        self.query_one("#data-versions", DataTable).focus()  # so x (cancel) works from here
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data", name="data")
+    def _run(self, what: str, cancel: threading.Event) -> dict[str, Any]:
+        def relay(event: events.Event) -> None:
+            self.post_message(EngineEvent(event, task="data"))
+
+        try:
+            if what == "retrieve":
+                return data.retrieve(self.project, on_event=relay, cancel=cancel)
+            return data.process(self.project, on_event=relay, cancel=cancel)
+        except Cancelled as exc:  # the user asked for it: not an error to report
+            return {"cancelled": str(exc)}
+
+    @on(EngineEvent)
+    def _engine_event(self, message: EngineEvent) -> None:
+        if message.task != "data":
+            return
+        message.stop()
+        self.query_one("#data-log", LogView).write_event(message.event)
+        if isinstance(message.event, events.DataVersionAdded):
+            self._shown = None
+            self.refresh_data()
+            self._select_version(message.event.version["id"])
+
+    def _select_version(self, version_id: str) -> None:
+        table = self.query_one("#data-versions", DataTable)
+        try:
+            table.move_cursor(row=table.get_row_index(version_id))
+        except Exception:  # the row vanished (another process rewrote the store): ignore
+            return
+
+    @on(WorkFinished)
+    def _work_finished(self, message: WorkFinished) -> None:
+        if message.task != "data":
+            return
+        message.stop()
+        self._idle()
+        result = message.result if isinstance(message.result, dict) else {}
+        version = result.get("version", {})
+        if "cancelled" in result:
+            self.query_one("#data-log", LogView).write_line(result["cancelled"], "magenta")
+            self._set_state("Cancelled.")
+        elif result.get("created"):
+            self._set_state(f"New version {version.get('id')}.")
+        elif version:
+            self._set_state(f"Unchanged: same content as {version.get('id')}.")
+
+    @on(WorkFailed)
+    def _work_failed(self, message: WorkFailed) -> None:
+        if message.task != "data":
+            return
+        message.stop()
+        self._idle()
+        self.query_one("#data-log", LogView).write_line(str(message.error), "bold red")
+        self._set_state(str(message.error).splitlines()[0][:90], error=True)
+
+    def _idle(self) -> None:
+        self._cancel = None
+        for button in self.query(Button):
+            button.disabled = False
+        self.refresh_bindings()
+        self.refresh_data()
+
+    def _set_state(self, text: str, error: bool = False) -> None:
+        label = self.query_one("#data-state", Label)
+        label.update(Text(text))
+        label.set_class(error, "error")

@@ -1,0 +1,270 @@
+"""The Runs tab: the leaderboard by any metric, the champion and its history, a bar chart of
+the models' scores, and the selected run's detail.
+
+Everything here is a quick read of the project's SQLite store through engine.runs and
+engine.champion, so it is read on the UI thread; crowning copies a model file, so it runs in a
+worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Label, Select, Static
+
+from engine import champion, runs
+from engine.project import Project
+from haj_tui.messages import WorkFailed, WorkFinished
+from haj_tui.widgets.formats import STATUS_STYLE, seconds, short_time
+from haj_tui.widgets.metric_bars import Bar, MetricBars
+from haj_tui.widgets.work import ReportsWorkerErrors
+
+CROWN = "★"
+
+
+def best_per_model(board_runs: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """The first (best) finished run of each model in a leaderboard already sorted by metric."""
+    seen: dict[str, dict[str, Any]] = {}
+    for run in board_runs:
+        if run["status"] == "finished" and metric in run["metrics"]:
+            seen.setdefault(run["model"], run)
+    return list(seen.values())
+
+
+def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
+    """A run as a two-column table: what it was, how it scored, where its model is."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    status = Text(run["status"], style=STATUS_STYLE.get(run["status"], ""))
+    if run["id"] == champion_id:
+        status.append(f"  {CROWN} champion", style="bold")
+    table.add_row("id", run["id"])
+    table.add_row("status", status)
+    if run.get("error"):
+        table.add_row("error", Text(run["error"], style="red"))
+    table.add_row("data", run.get("data_version") or "-")
+    table.add_row("duration", seconds(run.get("duration_seconds")) or "-")
+    table.add_row("started", short_time(run["started_at"]))
+    table.add_row("model file", run.get("model_path") or "-")
+    for key, value in run["metrics"].items():
+        table.add_row(key, f"{value:.4f}")
+    if run["params"]:
+        params = ", ".join(f"{key}={value}" for key, value in sorted(run["params"].items()))
+        table.add_row("params", Text(params, style="dim"))
+    return table
+
+
+class RunsTab(ReportsWorkerErrors, Vertical):
+    """Compare runs and choose the champion."""
+
+    BINDINGS = [Binding("m", "next_metric", "Metric")]
+
+    def __init__(self, root: Path, project: Project) -> None:
+        super().__init__()
+        self.root = root
+        self.project = project
+        config = project.read_config()
+        self.metric: str = config["training"]["metric"]
+        self.board: dict[str, Any] = {"runs": [], "metrics": [], "champion": None}
+
+    def compose(self) -> ComposeResult:
+        metrics = runs.leaderboard(self.project, metric=self.metric)["metrics"]
+        with Horizontal(classes="toolbar"):
+            yield Label("Metric", classes="toolbar-label")
+            yield Select(
+                [(m, m) for m in metrics],
+                value=self.metric,
+                allow_blank=False,
+                compact=True,
+                id="runs-metric",
+            )
+            yield Button("Crown champion (c)", id="runs-crown", compact=True, variant="primary")
+            yield Label("", id="runs-champion", classes="tab-state")
+        with Horizontal(id="runs-body"):
+            with Vertical(id="runs-left"):
+                board = DataTable(id="runs-board", cursor_type="row", zebra_stripes=True)
+                board.border_title = "Leaderboard"
+                yield board
+                history = DataTable(id="runs-history", cursor_type="row", zebra_stripes=True)
+                history.border_title = "Champion history"
+                yield history
+            with Vertical(id="runs-right"):
+                bars = MetricBars(id="runs-bars")
+                bars.border_title = "Best run per model"
+                yield bars
+                with VerticalScroll(id="runs-detail-box") as box:
+                    box.border_title = "Run"
+                    yield Static("", id="runs-detail")
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-history", DataTable).add_columns(
+            "model", "metric", "value", "when", "reason"
+        )
+        self.refresh_data()
+
+    # ---- reading -----------------------------------------------------------------------------
+    def refresh_data(self) -> None:
+        """Re-read the leaderboard and champion history, keeping the selected run."""
+        selected = self._selected_run_id()
+        self.board = runs.leaderboard(self.project, metric=self.metric)
+        self._fill_board(selected)
+        self._fill_history()
+        self._fill_bars()
+        self._fill_champion()
+
+    def _champion_id(self) -> str | None:
+        current = self.board.get("champion")
+        return current["run_id"] if current else None
+
+    def _fill_board(self, selected: str | None) -> None:
+        table = self.query_one("#runs-board", DataTable)
+        table.clear(columns=True)
+        arrow = "↓" if self.board["higher_is_better"] else "↑"
+        table.add_column("", key="crown")
+        table.add_column("run", key="run")
+        table.add_column("status", key="status")
+        for metric in self.board["metrics"]:
+            title = f"{metric} {arrow}" if metric == self.metric else metric
+            table.add_column(title, key=metric)
+        table.add_column("time", key="time")
+        table.add_column("data", key="data")
+        champion_id = self._champion_id()
+        for run in self.board["runs"]:
+            table.add_row(
+                Text(CROWN, style="bold") if run["id"] == champion_id else "",
+                run["label"],
+                Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
+                *(
+                    f"{run['metrics'][m]:.4f}" if m in run["metrics"] else ""
+                    for m in self.board["metrics"]
+                ),
+                seconds(run.get("duration_seconds")),
+                run.get("data_version") or "",
+                key=run["id"],
+            )
+        table.border_title = f"Leaderboard by {self.metric} ({len(self.board['runs'])} runs)"
+        ids = [run["id"] for run in self.board["runs"]]
+        if ids:
+            table.move_cursor(row=ids.index(selected) if selected in ids else 0)
+            self._show_detail(ids[table.cursor_row])
+        else:
+            self.query_one("#runs-detail", Static).update(
+                Text("No runs yet: train on the Train tab (t).", style="italic")
+            )
+
+    def _fill_history(self) -> None:
+        table = self.query_one("#runs-history", DataTable)
+        table.clear()
+        for event in champion.history(self.project):
+            if event["run_id"] is None:
+                model, metric, value = Text("(cleared)", style="dim"), "", ""
+            else:
+                model = event.get("model") or event["run_id"]
+                metric = event.get("metric") or ""
+                value = f"{event['value']:.4f}" if event.get("value") is not None else ""
+            table.add_row(
+                model, metric, value, short_time(event["crowned_at"]), event.get("reason") or ""
+            )
+
+    def _fill_bars(self) -> None:
+        champion_id = self._champion_id()
+        best = best_per_model(self.board["runs"], self.metric)
+        bars = [
+            Bar(run["model"], run["metrics"][self.metric], run["id"] == champion_id) for run in best
+        ]
+        widget = self.query_one("#runs-bars", MetricBars)
+        widget.set_bars(bars, self.board["higher_is_better"])
+        widget.border_title = f"{self.metric} of each model's best run"
+
+    def _fill_champion(self) -> None:
+        current = self.board.get("champion")
+        label = self.query_one("#runs-champion", Label)
+        if current is None:
+            label.update(Text("No champion yet: press c to crown the best run."))
+            return
+        label.update(
+            Text.assemble(
+                (f"{CROWN} ", "bold"),
+                (current.get("model") or current["run_id"], "bold"),
+                f"  {current['metric']}={current['value']:.4f}",
+            )
+        )
+
+    def _selected_run_id(self) -> str | None:
+        table = self.query_one("#runs-board", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    @on(DataTable.RowHighlighted, "#runs-board")
+    def _run_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self._show_detail(event.row_key.value)
+
+    def _show_detail(self, run_id: str) -> None:
+        run = next((r for r in self.board["runs"] if r["id"] == run_id), None)
+        if run is None:
+            return
+        self.query_one("#runs-detail", Static).update(run_detail(run, self._champion_id()))
+        self.query_one("#runs-detail-box").border_title = f"Run {run['label']}"
+
+    # ---- the metric --------------------------------------------------------------------------
+    @on(Select.Changed, "#runs-metric")
+    def _metric_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.metric:
+            self.metric = event.value
+            self.refresh_data()
+
+    @on(DataTable.HeaderSelected, "#runs-board")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in self.board["metrics"]:
+            self.query_one("#runs-metric", Select).value = key
+
+    def action_next_metric(self) -> None:
+        """Sort by the next metric (m), without reaching for the selector."""
+        metrics = self.board["metrics"]
+        if metrics:
+            following = metrics[(metrics.index(self.metric) + 1) % len(metrics)]
+            self.query_one("#runs-metric", Select).value = following
+
+    # ---- crowning ----------------------------------------------------------------------------
+    @on(Button.Pressed, "#runs-crown")
+    def action_crown(self) -> None:
+        self.query_one("#runs-crown", Button).disabled = True
+        self.query_one("#runs-board", DataTable).focus()
+        self._crown(self.metric)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs", name="crown")
+    def _crown(self, metric: str) -> dict[str, Any]:
+        return champion.crown(self.project, metric)
+
+    @on(WorkFinished)
+    def _work_finished(self, message: WorkFinished) -> None:
+        if message.task != "crown":
+            return
+        message.stop()
+        self.query_one("#runs-crown", Button).disabled = False
+        result = message.result if isinstance(message.result, dict) else {}
+        run = result.get("run", {})
+        self.refresh_data()
+        if run:
+            label = f"{run['model']}-{run['seq']}"
+            self.app.notify(f"Champion: {label} ({result['metric']}={result['value']:.4f})")
+            table = self.query_one("#runs-board", DataTable)
+            table.move_cursor(row=table.get_row_index(run["id"]))
+
+    @on(WorkFailed)
+    def _work_failed(self, message: WorkFailed) -> None:
+        if message.task == "crown":
+            message.stop()
+            self.query_one("#runs-crown", Button).disabled = False

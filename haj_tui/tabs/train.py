@@ -1,0 +1,270 @@
+"""The Train tab: pick models, start and cancel training, and watch each model's row fill in.
+
+Training runs in a runner process driven from a thread worker; its events arrive here as
+EngineEvent messages (progress ones merge in the queue). Cancel sets the worker's
+threading.Event, which the engine forwards to the runner: it stops within 2 s and records the
+unfinished runs as cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Label, ProgressBar, SelectionList
+
+from engine import catalog, events, training
+from engine.errors import Cancelled
+from engine.metrics import metrics_for
+from engine.project import Project
+from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
+from haj_tui.widgets.formats import STATUS_STYLE, seconds
+from haj_tui.widgets.log_view import LogView
+from haj_tui.widgets.work import ReportsWorkerErrors
+
+
+class TrainTab(ReportsWorkerErrors, Vertical):
+    """Train the checked models; a live table of results and the training log."""
+
+    BINDINGS = [
+        Binding("x", "cancel", "Cancel"),
+        Binding("a", "toggle_all", "All/none"),
+    ]
+
+    def __init__(self, root: Path, project: Project) -> None:
+        super().__init__()
+        self.root = root
+        self.project = project
+        self.prediction = project.read_config()["project"]["prediction"]
+        self.metrics = metrics_for(self.prediction)
+        self._cancel: threading.Event | None = None
+        self._extras_loaded = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="toolbar"):
+            yield Button("Train (t)", id="train-start", compact=True, variant="primary")
+            yield Button("Cancel (x)", id="train-cancel", compact=True, disabled=True)
+            yield ProgressBar(id="train-progress", show_eta=False)
+            yield Label("", id="train-state", classes="tab-state")
+        with Horizontal(id="train-body"):
+            models: SelectionList[str] = SelectionList(
+                *((name, name, True) for name in catalog.builtin_names(self.prediction)),
+                id="train-models",
+            )
+            models.border_title = "Models"
+            models.border_subtitle = "space: toggle  a: all"
+            yield models
+            with Vertical(id="train-right"):
+                results = DataTable(id="train-results", cursor_type="row", zebra_stripes=True)
+                results.border_title = "Results"
+                yield results
+                log = LogView(id="train-log")
+                log.border_title = "Log"
+                yield log
+
+    def on_mount(self) -> None:
+        self._reset_results(catalog.builtin_names(self.prediction))
+        self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
+        self._set_state("Check models, then press t to train.")
+        self._load_extras()
+
+    def refresh_data(self) -> None:
+        """Pick up models added to model.py since the tab was built (not while training)."""
+        if not self._busy():
+            self._load_extras()
+
+    def _reset_results(self, names: list[str]) -> DataTable:
+        """An empty results table with fixed widths: rows fill in, the columns must not jump."""
+        table = self.query_one("#train-results", DataTable)
+        table.clear(columns=True)
+        width = max(len(name) for name in names) + 3  # room for the run number: MODEL-#
+        table.add_column("model", key="model", width=width)
+        table.add_column("status", key="status", width=9)
+        for metric in self.metrics:
+            table.add_column(metric, key=metric, width=max(6, len(metric)))
+        table.add_column("time", key="time", width=7)
+        return table
+
+    # ---- the checklist -----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-models", name="extras")
+    def _load_extras(self) -> list[str]:
+        """model.py is user code: import it off the UI thread; a failure keeps the built-ins."""
+        builtin = set(catalog.builtin_names(self.prediction))
+        extra = catalog.load_project_models(self.project.code_path("model"))
+        return [name for name in extra if name not in builtin]
+
+    def _add_extras(self, names: list[str]) -> None:
+        models = self.query_one("#train-models", SelectionList)
+        known = {models.get_option_at_index(i).value for i in range(models.option_count)}
+        new = [name for name in names if name not in known]
+        if new:
+            # italic: the project's own models (model.py), beside the built-in catalog
+            models.add_options([(Text(name, style="italic"), name, True) for name in new])
+            self.query_one("#train-log", LogView).write_line(
+                f"model.py adds: {', '.join(new)} (in italics)", "dim"
+            )
+
+    def action_toggle_all(self) -> None:
+        models = self.query_one("#train-models", SelectionList)
+        if len(models.selected) == models.option_count:
+            models.deselect_all()
+        else:
+            models.select_all()
+
+    # ---- training ----------------------------------------------------------------------------
+    def _busy(self) -> bool:
+        return self._cancel is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self._busy()
+        if action in ("train", "toggle_all"):
+            return not self._busy()
+        return True
+
+    @on(Button.Pressed, "#train-start")
+    def action_train(self) -> None:
+        if self._busy():
+            return
+        models = self.query_one("#train-models", SelectionList)
+        checked = set(models.selected)
+        values = [models.get_option_at_index(i).value for i in range(models.option_count)]
+        chosen = [name for name in values if name in checked]  # in the list's order
+        if not chosen:
+            self.app.notify("Check at least one model (space toggles, a checks all).")
+            return
+        self._cancel = threading.Event()
+        self._set_busy(True)
+        table = self._reset_results(chosen)
+        for name in chosen:
+            table.add_row(name, Text("queued", style=STATUS_STYLE["queued"]), key=name)
+        bar = self.query_one("#train-progress", ProgressBar)
+        bar.update(total=len(chosen), progress=0)
+        self._set_state(f"Training {len(chosen)} model(s)…")
+        self.query_one("#train-log", LogView).write_line(
+            f"— train {self.project.name}: {', '.join(chosen)}", "bold"
+        )
+        self._train(chosen, self._cancel)
+        table.focus()  # so x (cancel) works whatever had focus before
+
+    @on(Button.Pressed, "#train-cancel")
+    def action_cancel(self) -> None:
+        if self._cancel is not None and not self._cancel.is_set():
+            self._cancel.set()
+            self._set_state("Cancelling…")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="train")
+    def _train(self, models: list[str], cancel: threading.Event) -> dict[str, Any]:
+        def relay(event: events.Event) -> None:
+            self.post_message(EngineEvent(event, task="train"))
+
+        try:
+            return training.train(self.project, models, on_event=relay, cancel=cancel)
+        except Cancelled as exc:  # the user asked for it: not an error to report
+            return {"cancelled": str(exc), "runs": []}
+
+    @on(EngineEvent)
+    def _engine_event(self, message: EngineEvent) -> None:
+        if message.task != "train":
+            return
+        message.stop()
+        event = message.event
+        if isinstance(event, events.Progress):
+            self.query_one("#train-progress", ProgressBar).update(
+                total=event.total, progress=event.done
+            )
+            return
+        if isinstance(event, events.RunStarted):
+            self._set_row(event.model, "running", label=event.label)
+        elif isinstance(event, events.RunFinished):
+            self._set_row(
+                event.model,
+                event.status,
+                label=event.label,
+                metrics=event.metrics,
+                duration=event.duration_seconds,
+            )
+            if event.status != "finished":
+                self.query_one("#train-log", LogView).write_event(event)
+            return
+        self.query_one("#train-log", LogView).write_event(event)
+
+    def _set_row(
+        self,
+        model: str,
+        status: str,
+        label: str | None = None,
+        metrics: dict[str, float] | None = None,
+        duration: float | None = None,
+    ) -> None:
+        table = self.query_one("#train-results", DataTable)
+        if model not in table.rows:
+            return
+        if label:
+            table.update_cell(model, "model", label)
+        table.update_cell(model, "status", Text(status, style=STATUS_STYLE.get(status, "")))
+        for key, value in (metrics or {}).items():
+            if key in self.metrics:
+                table.update_cell(model, key, f"{value:.4f}")
+        if duration is not None:
+            table.update_cell(model, "time", seconds(duration))
+
+    @on(WorkFinished)
+    def _work_finished(self, message: WorkFinished) -> None:
+        if message.task == "extras":
+            message.stop()
+            self._add_extras(message.result if isinstance(message.result, list) else [])
+            return
+        if message.task != "train":
+            return
+        message.stop()
+        self._set_busy(False)
+        result = message.result if isinstance(message.result, dict) else {}
+        if "cancelled" in result:
+            self._mark_unfinished("cancelled")
+            self._set_state("Cancelled: unfinished runs were recorded as cancelled.")
+            self.query_one("#train-log", LogView).write_line(result["cancelled"], "magenta")
+            return
+        runs = result.get("runs", [])
+        done = sum(1 for run in runs if run.get("status") == "finished")
+        self._set_state(f"Done: {done} finished, {len(runs) - done} failed. See the Runs tab.")
+
+    @on(WorkFailed)
+    def _work_failed(self, message: WorkFailed) -> None:
+        if message.task == "extras":
+            message.stop()
+            self.query_one("#train-log", LogView).write_line(str(message.error), "bold red")
+            return
+        if message.task != "train":
+            return
+        message.stop()
+        self._set_busy(False)
+        self._mark_unfinished("failed")
+        self._set_state(str(message.error).splitlines()[0][:90], error=True)
+        self.query_one("#train-log", LogView).write_line(str(message.error), "bold red")
+
+    def _mark_unfinished(self, status: str) -> None:
+        table = self.query_one("#train-results", DataTable)
+        for key in list(table.rows):
+            current = str(table.get_cell(key, "status"))
+            if current in ("queued", "running"):
+                table.update_cell(key, "status", Text(status, style=STATUS_STYLE[status]))
+
+    def _set_busy(self, busy: bool) -> None:
+        if not busy:
+            self._cancel = None
+        self.query_one("#train-start", Button).disabled = busy
+        self.query_one("#train-cancel", Button).disabled = not busy
+        self.query_one("#train-models", SelectionList).disabled = busy
+        self.refresh_bindings()
+
+    def _set_state(self, text: str, error: bool = False) -> None:
+        label = self.query_one("#train-state", Label)
+        label.update(Text(text))
+        label.set_class(error, "error")

@@ -1,0 +1,1 @@
+"""Reusable widgets and modals shared by every screen and tab."""

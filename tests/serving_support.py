@@ -1,0 +1,142 @@
+"""Helpers for the serving tests: start a real server process on a free 127.0.0.1 port, wait for
+it, stop it by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A `python -m engine.serving` process; `url` once ready."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited {self.process.returncode}: {self.output()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"server not ready in {timeout} s: {self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        stop_pid(self.process.pid)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(
+    project_dir: Path | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    wait: bool = True,
+) -> Server:
+    port = port or free_port()
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"haj-test-server-{port}.log"
+    command = [sys.executable, "-m", "engine.serving", *args]
+    if project_dir is not None:
+        command += ["--project-dir", str(project_dir), "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(process, port, log)
+    if wait:
+        try:
+            server.wait_ready()
+        except BaseException:
+            server.stop()
+            raise
+    return server
+
+
+def stop_pid(pid: int, timeout: float = 10) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if _zombie(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def load_bundle(project_dir: Path) -> dict[str, Any]:
+    import joblib
+
+    return joblib.load(project_dir / "models" / "champion.joblib")
+
+
+def sample_records(project_dir: Path, n: int = 5) -> tuple[list[dict[str, Any]], Any]:
+    """n real rows of the project's raw data as records (features only), and their matrix."""
+    import pandas as pd
+
+    from engine.features import to_matrix
+
+    bundle = load_bundle(project_dir)
+    raw = pd.read_csv(sorted((project_dir / "data" / "processed").glob("*.csv"))[-1])
+    names = [f["name"] for f in bundle["features"]]
+    frame = raw[names].head(n)
+    records = json.loads(frame.to_json(orient="records"))
+    return records, to_matrix(frame, bundle["features"])

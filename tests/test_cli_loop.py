@@ -1,0 +1,305 @@
+"""The whole loop through the `haj` command, as a user runs it, checked on disk and in haj.db:
+init -> retrieve -> (process) -> train -> runs -> evaluate -> list / status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Result
+
+LOG_LINE = re.compile(
+    r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?P<project>[\w-]+) \((?P<label>[\w-]+)\) "
+    r"(?P<data>proc-\d{4})\] (?P<message>.+)$"
+)
+CLASSIFICATION_METRICS = {"acc", "precision", "recall", "f1", "roc_auc"}
+REGRESSION_METRICS = {"rmse", "mae", "mse", "r2"}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def as_json(result: Result) -> object:
+    assert result.code == 0, result.text
+    return json.loads(result.out)
+
+
+def test_classification_loop_from_scratch(haj: Callable[..., Result], home: Path) -> None:
+    # init: the type comes from the example; every template file lands on disk
+    result = haj("init", "wine", "--example", "wine")
+    assert result.code == 0, result.text
+    assert "Created classification project wine" in result.out
+    project = home / "wine"
+    for name in (
+        "config.toml",
+        ".env",
+        ".gitignore",
+        "requirements.txt",
+        "retriever.py",
+        "processor.py",
+        "model.py",
+        "README.md",
+    ):
+        assert (project / name).is_file(), name
+    for folder in ("data/raw", "data/processed", "models", "logs"):
+        assert (project / folder).is_dir(), folder
+    assert (project / ".env").stat().st_mode & 0o777 == 0o600
+    assert ".env" in (project / ".gitignore").read_text().splitlines()
+    config = (project / "config.toml").read_text()
+    assert 'url = "example:wine"' in config and 'prediction = "classification"' in config
+    assert "{{" not in config and "{{" not in (project / "README.md").read_text()
+
+    # retrieve twice: one version, stored once, content-addressed
+    first = haj("retrieve", "wine")
+    assert first.code == 0, first.text
+    assert "new raw version raw-0001" in first.out
+    again = haj("retrieve", "wine")
+    assert again.code == 0 and "unchanged: same content as raw-0001" in again.out
+    (raw,) = as_json(haj("data", "wine", "--json"))  # type: ignore[misc]
+    stored = project / raw["path"]
+    assert stored.parent == project / "data" / "raw" and stored.suffix == ".csv"
+    assert sorted(p.name for p in stored.parent.iterdir()) == [stored.name]
+    assert raw["sha256"] == sha256(stored) and raw["bytes"] == stored.stat().st_size
+    assert (raw["id"], raw["rows"], raw["columns"]) == ("raw-0001", 178, 14)
+    assert raw["source"] == "example:wine" and raw["created_at"]
+
+    # One worker: starting parallel workers costs seconds on a busy 2-core machine, and the
+    # parallel path is exercised by the trained fixtures and tests/test_interrupts.py.
+    config_path = project / "config.toml"
+    config_path.write_text(config_path.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
+
+    # train without processing first: train processes the latest raw version itself
+    models = ["logistic_regression", "gaussian_nb", "decision_tree"]
+    trained = haj("train", "wine", "-m", *models)
+    assert trained.code == 0, trained.text
+    assert "no processed data for raw-0001 yet: processing it first" in trained.out
+    assert "3 finished on proc-0001" in trained.out
+    versions = as_json(haj("data", "wine", "--json"))
+    processed = [v for v in versions if v["kind"] == "processed"]  # type: ignore[union-attr]
+    assert [(v["id"], v["parent"]) for v in processed] == [("proc-0001", "raw-0001")]
+    assert (project / processed[0]["path"]).is_file()
+
+    # logs/train.log: every line is [DATETIME PROJECT (MODEL-#) DATA_VERSION] ...
+    log_lines = (project / "logs" / "train.log").read_text().splitlines()
+    parsed = [LOG_LINE.match(line) for line in log_lines]
+    assert all(parsed), [line for line, m in zip(log_lines, parsed, strict=True) if not m]
+    labels = {m["label"] for m in parsed if m}
+    assert labels == {"session", "logistic_regression-1", "gaussian_nb-1", "decision_tree-1"}
+    assert {m["project"] for m in parsed if m} == {"wine"}
+    finished_lines = [m for m in parsed if m and m["message"].startswith("finished in")]
+    assert len(finished_lines) == 3 and all("acc=" in m["message"] for m in finished_lines)
+    for line in log_lines:  # the same lines went to the terminal
+        assert line in trained.out
+
+    # the leaderboard: every metric, params, model file + sha256, best acc first
+    board = as_json(haj("runs", "wine", "--json"))
+    runs = board["runs"]  # type: ignore[index]
+    assert board["metric"] == "acc" and board["higher_is_better"] is True  # type: ignore[index]
+    assert sorted(r["model"] for r in runs) == sorted(models)
+    accs = [r["metrics"]["acc"] for r in runs]
+    assert accs == sorted(accs, reverse=True)
+    for run in runs:
+        assert run["status"] == "finished" and run["data_version"] == "proc-0001"
+        assert set(run["metrics"]) == CLASSIFICATION_METRICS  # 3 classes: one-vs-rest AUC
+        assert run["params"] and run["duration_seconds"] > 0 and run["fit_seconds"] > 0
+        assert run["label"] == f"{run['model']}-1"
+        assert sha256(project / run["model_path"]) == run["model_sha256"]
+
+    # evaluate: the champion, its score, the margin to the runner-up, a stable path
+    crowned = haj("evaluate", "wine")
+    assert crowned.code == 0, crowned.text
+    best, second = runs[0], runs[1]
+    assert f"Champion of wine: {best['model']}" in crowned.out
+    assert f"acc = {best['metrics']['acc']:.4f}" in crowned.out
+    margin = best["metrics"]["acc"] - second["metrics"]["acc"]
+    assert f"margin to runner-up {second['model']}" in crowned.out
+    assert f"{margin:.4f}" in crowned.out
+    champion_file = project / "models" / "champion.joblib"
+    assert sha256(champion_file) == best["model_sha256"]
+    info = json.loads((project / "models" / "champion.json").read_text())
+    assert info["run_id"] == best["id"] and info["metric"] == "acc"
+
+    # list and status show it all
+    (row,) = as_json(haj("list", "--json"))  # type: ignore[misc]
+    assert row["name"] == "wine" and row["title"] == "Wine"
+    assert row["prediction"] == "classification"
+    assert (row["data_versions"], row["runs"]) == (1, 3)
+    assert (row["champion"], row["metric"]) == (best["model"], "acc")
+    assert row["score"] == pytest.approx(best["metrics"]["acc"])
+    table = haj("list")
+    assert table.code == 0
+    wine_line = next(line for line in table.out.splitlines() if " wine " in line)
+    assert best["model"] in wine_line and f"acc={best['metrics']['acc']:.4f}" in wine_line
+    status = as_json(haj("status", "wine", "--json"))
+    assert status["runs"] == {"finished": 3}  # type: ignore[index]
+    assert status["champion"]["run_id"] == best["id"]  # type: ignore[index]
+    assert status["data"]["latest_raw"]["id"] == "raw-0001"  # type: ignore[index]
+    text = haj("status", "wine").out
+    assert "3 finished" in text and best["model"] in text and "1 raw, 1 processed" in text
+
+
+def test_regression_leaderboard_is_sorted_lower_is_better(
+    haj: Callable[..., Result], trained_home: Path
+) -> None:
+    board = as_json(haj("runs", "diabetes", "--json"))
+    assert board["metric"] == "rmse" and board["higher_is_better"] is False  # type: ignore[index]
+    rmses = [r["metrics"]["rmse"] for r in board["runs"]]  # type: ignore[index]
+    assert len(rmses) == 4 and rmses == sorted(rmses)
+    assert all(set(r["metrics"]) == REGRESSION_METRICS for r in board["runs"])  # type: ignore[index]
+    by_r2 = as_json(haj("runs", "diabetes", "--metric", "r2", "--limit", "2", "--json"))
+    r2 = [r["metrics"]["r2"] for r in by_r2["runs"]]  # type: ignore[index]
+    assert len(r2) == 2 and r2 == sorted(r2, reverse=True)
+    assert r2[0] == max(r["metrics"]["r2"] for r in board["runs"])  # type: ignore[index]
+    table = haj("runs", "diabetes")
+    assert "by rmse ↓" in table.out and "♛" in table.out
+
+
+def test_crowning_by_another_metric_keeps_history_and_moves_the_stable_path(
+    haj: Callable[..., Result], trained_home: Path
+) -> None:
+    project = trained_home / "diabetes"
+    runs = as_json(haj("runs", "diabetes", "--metric", "mae", "--json"))["runs"]  # type: ignore[index]
+    before = as_json(haj("status", "diabetes", "--json"))["champion"]  # type: ignore[index]
+    assert before["metric"] == "rmse"
+    result = as_json(haj("evaluate", "diabetes", "mae", "--json"))
+    best, second = runs[0], runs[1]
+    assert result["run"]["id"] == best["id"] and result["metric"] == "mae"  # type: ignore[index]
+    assert result["higher_is_better"] is False  # type: ignore[index]
+    assert result["margin"] == pytest.approx(second["metrics"]["mae"] - best["metrics"]["mae"])  # type: ignore[index]
+    assert result["previous"]["run_id"] == before["run_id"]  # type: ignore[index]
+    assert result["path"] == str(project / "models" / "champion.joblib")  # type: ignore[index]
+    assert sha256(project / "models" / "champion.joblib") == best["model_sha256"]
+
+    history = as_json(haj("status", "diabetes", "--json"))["champion_history"]  # type: ignore[index]
+    assert [(h["run_id"], h["metric"]) for h in history] == [
+        (best["id"], "mae"),
+        (before["run_id"], "rmse"),
+    ]
+    assert history[0]["previous_run_id"] == before["run_id"] and history[0]["crowned_at"]
+
+    import joblib
+
+    bundle = joblib.load(project / "models" / "champion.joblib")
+    assert bundle["run_id"] == best["id"] and bundle["target"] == "target"
+    X = [[0.01] * len(bundle["features"])]
+    assert len(bundle["pipeline"].predict(X)) == 1
+
+
+def test_list_of_the_trained_workspace(haj: Callable[..., Result], trained_home: Path) -> None:
+    rows = {r["name"]: r for r in as_json(haj("list", "--json"))}  # type: ignore[union-attr]
+    assert set(rows) == {"cancer", "diabetes"}
+    assert rows["diabetes"]["prediction"] == "regression" and rows["diabetes"]["metric"] == "rmse"
+    assert rows["cancer"]["runs"] == 4 and rows["cancer"]["data_versions"] == 1
+    table = haj("list").out
+    header = next(line for line in table.splitlines() if "Name" in line)
+    for column in ("Name", "Title", "Type", "Data", "Runs", "Champion", "Score"):
+        assert column in header
+
+
+def test_workspace_is_home_option_then_haj_home_then_ml_projects(tmp_path: Path) -> None:
+    from tests.conftest import run_haj
+
+    explicit, env_home, user = tmp_path / "explicit", tmp_path / "env", tmp_path / "user"
+    user.mkdir()
+    assert run_haj(env_home, "--home", str(explicit), "init", "a", "-p", "regression").code == 0
+    assert run_haj(env_home, "init", "b", "-p", "regression").code == 0
+    assert (
+        run_haj(
+            env_home, "init", "c", "-p", "regression", env={"HAJ_HOME": "", "HOME": str(user)}
+        ).code
+        == 0
+    )
+    assert (explicit / "a" / "config.toml").is_file()
+    assert (env_home / "b" / "config.toml").is_file()
+    assert (user / "ml_projects" / "c" / "config.toml").is_file()
+    listed = run_haj(env_home, "list", "--home", str(explicit), "--json")
+    assert [r["name"] for r in json.loads(listed.out)] == ["a"]
+
+
+def test_version_and_bare_haj_without_a_terminal(haj: Callable[..., Result]) -> None:
+    version = haj("--version")
+    assert version.code == 0 and re.fullmatch(r"haj \d+\.\d+\.\d+\n", version.out)
+    bare = haj()
+    assert bare.code == 0 and "usage: haj" in bare.out and "retrieve" in bare.out
+
+
+def test_delete_with_yes_removes_the_project(haj: Callable[..., Result], home: Path) -> None:
+    assert haj("init", "gone", "-p", "regression").code == 0
+    result = haj("delete", "gone", "--yes")
+    assert result.code == 0 and "Deleted gone" in result.out
+    assert list(home.iterdir()) == []
+
+
+# ---- on a real terminal (a pseudo-terminal) -----------------------------------------------------
+def on_terminal(home: Path, args: list[str], answers: list[tuple[str, str]]) -> tuple[int, str]:
+    """Run `haj ARGS` on a pty; for each (prompt, answer) wait for the prompt, then type."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "HAJ_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "engine", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        cwd=ROOT,
+        close_fds=True,
+    )
+    os.close(follower)
+    seen = b""
+    pending = list(answers)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if pending and pending[0][0].encode() in seen:
+            os.write(leader, pending.pop(0)[1].encode() + b"\n")
+        if child.poll() is not None and not ready:
+            break
+    code = child.wait(timeout=30)
+    os.close(leader)
+    return code, seen.decode(errors="replace")
+
+
+def test_init_without_prediction_asks_on_a_terminal(home: Path) -> None:
+    code, screen = on_terminal(
+        home,
+        ["init", "asked"],
+        [
+            ("Prediction type [classification/regression]:", "banana"),
+            ("Please answer classification or regression.", "reg"),
+        ],
+    )
+    assert code == 0, screen
+    assert "Created regression project" in screen  # the rest may wrap on an 80-column terminal
+    assert 'prediction = "regression"' in (home / "asked" / "config.toml").read_text()
+
+
+def test_delete_asks_for_confirmation_on_a_terminal(home: Path) -> None:
+    from tests.conftest import run_haj
+
+    assert run_haj(home, "init", "keep", "-p", "classification").code == 0
+    code, screen = on_terminal(home, ["delete", "keep"], [("[y/N]", "n")])
+    assert code == 1 and "Nothing deleted." in screen
+    assert (home / "keep" / "config.toml").is_file()
+    code, screen = on_terminal(home, ["delete", "keep"], [("[y/N]", "y")])
+    assert code == 0 and "Deleted keep" in screen
+    assert not (home / "keep").exists()

@@ -1,0 +1,407 @@
+"""The app, driven by Pilot against a real workspace in a temp dir (real projects, real training).
+
+Each test does what a user does (keys, clicks) and checks what the user would notice: the
+screen's text, and the files on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from textual.drivers.headless_driver import HeadlessDriver
+from textual.events import Key
+from textual.widgets import DataTable, Input, Select, TabbedContent, TextArea
+
+from engine import events, training, workspace
+from haj_tui.app import HajApp
+from haj_tui.messages import EngineEvent
+from haj_tui.screens.new_project import NewProjectModal
+from haj_tui.screens.project import ProjectScreen
+from haj_tui.screens.projects import ProjectsScreen
+from haj_tui.widgets.modals import ConfirmModal, ErrorModal, PromptModal, UnsavedModal
+from tests.tui_support import no_cursor_blink, screen_text, wait_for, wait_for_text
+
+SIZE = (100, 30)
+
+
+@pytest.fixture(autouse=True)
+def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_cursor_blink(monkeypatch)
+
+
+def table_names(app: HajApp) -> list[str]:
+    table = app.screen.query_one("#projects-table", DataTable)
+    return [str(key.value) for key in table.rows]
+
+
+async def open_project(pilot, name: str) -> ProjectScreen:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen), what="projects")
+    app.screen.query_one("#projects-table", DataTable).focus()
+    row = table_names(app).index(name)
+    app.screen.query_one("#projects-table", DataTable).move_cursor(row=row)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen), what="project screen")
+    return app.screen  # type: ignore[return-value]
+
+
+# ---- Projects ----------------------------------------------------------------------------------
+async def test_empty_workspace_says_how_to_start(home: Path) -> None:
+    async with HajApp(home).run_test(size=SIZE) as pilot:
+        text = screen_text(pilot.app)
+        assert "No projects in" in text
+        assert "ctrl+n" in text
+        assert "haj demo" in text
+
+
+async def test_projects_table_and_type_to_filter(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        text = screen_text(app)
+        assert "cancer" in text and "diabetes" in text
+        assert "classification" in text and "regression" in text
+        assert "acc 0." in text  # the champion's score
+        await pilot.press("d", "i", "a")  # typed while the table has focus
+        await wait_for(pilot, lambda: table_names(app) == ["diabetes"], what="filtered")
+        assert app.screen.query_one("#filter", Input).value == "dia"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table_names(app) == ["cancer", "diabetes"], what="all")
+        await pilot.press("z", "z", "z")
+        await wait_for_text(pilot, "No project matches the filter")
+
+
+async def test_new_project_rejects_a_bad_name_then_creates(home: Path) -> None:
+    async with HajApp(home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewProjectModal), what="modal")
+        await pilot.press(*"bad name!", "enter")
+        await wait_for_text(pilot, "invalid project name")
+        assert isinstance(app.screen, NewProjectModal)  # still open, beside the field
+        assert not any(home.iterdir())
+        name_input = app.screen.query_one("#name", Input)
+        name_input.value = ""
+        await pilot.click("#name")
+        await pilot.press(*"flowers")
+        app.screen.query_one("#example", Select).value = "iris"
+        await pilot.click("#create")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen), what="closed")
+        assert table_names(app) == ["flowers"]
+        config = tomllib.loads((home / "flowers" / "config.toml").read_text())
+        assert config["data"]["url"] == "example:iris"
+        await wait_for_text(pilot, "Created flowers")
+
+
+async def test_new_project_name_taken_is_reported_beside_the_field(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewProjectModal))
+        await pilot.press(*"cancer", "enter")
+        await wait_for_text(pilot, "already exists")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ProjectsScreen))
+
+
+async def test_rename_project(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        app.screen.query_one(DataTable).move_cursor(row=1)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptModal), what="prompt")
+        await pilot.press("ctrl+a", *"no/slash", "enter")  # select_on_focus: typing replaces
+        await wait_for_text(pilot, "invalid project name")
+        app.screen.query_one(Input).value = "sugar"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: table_names(app) == ["cancer", "sugar"], what="renamed")
+        assert (trained_home / "sugar" / "haj.db").exists()
+        assert not (trained_home / "diabetes").exists()
+
+
+async def test_delete_asks_first(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="confirm")
+        assert "Delete project 'cancer'" in screen_text(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        assert (trained_home / "cancer").exists()
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="confirm")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table_names(app) == ["diabetes"], what="deleted")
+        assert not (trained_home / "cancer").exists()
+
+
+async def test_open_project_and_back(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "diabetes")
+        text = screen_text(pilot.app)
+        for tab in ("Config", "Code", "Data", "Train", "Runs", "Serve", "Container", "Deploy"):
+            assert tab in text
+        assert "haj — diabetes" in text
+        assert screen.query_one("#cfg-prediction", Select).value == "regression"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ProjectsScreen))
+
+
+async def test_broken_config_is_a_notification_not_a_crash(trained_home: Path) -> None:
+    (trained_home / "cancer" / "config.toml").write_text("[project\n")
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await wait_for_text(pilot, "not valid TOML")
+        assert isinstance(pilot.app.screen, ProjectsScreen)
+
+
+# ---- Config tab --------------------------------------------------------------------------------
+async def test_config_invalid_value_is_reported_beside_the_field(trained_home: Path) -> None:
+    config_path = trained_home / "cancer" / "config.toml"
+    before = config_path.read_text()
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "cancer")
+        screen.query_one("#cfg-test_size", Input).value = "2"
+        screen.query_one("#cfg-target", Input).value = "label"
+        await pilot.press("ctrl+s")
+        await wait_for_text(pilot, "between 0 and 1")
+        assert screen.query_one("#test_size-error").has_class("shown")
+        assert config_path.read_text() == before  # nothing written: all or nothing
+        screen.query_one("#cfg-test_size", Input).value = "0.3"
+        await pilot.press("ctrl+s")
+        await wait_for_text(pilot, "Config saved")
+        config = tomllib.loads(config_path.read_text())
+        assert config["training"]["test_size"] == 0.3
+        assert config["data"]["target"] == "label"
+        assert not screen.query_one("#test_size-error").has_class("shown")
+
+
+async def test_api_key_goes_to_env_and_never_on_screen(trained_home: Path) -> None:
+    secret = "sk-very-secret-123"
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "cancer")
+        assert "not set" in screen_text(pilot.app)
+        await pilot.click("#cfg-api_key")
+        await pilot.press(*secret)
+        assert secret not in screen_text(pilot.app)  # a password field shows bullets
+        await pilot.press("ctrl+s")
+        await wait_for_text(pilot, "HAJ_API_KEY saved to .env")
+        env = trained_home / "cancer" / ".env"
+        assert secret in env.read_text()
+        assert stat.S_IMODE(env.stat().st_mode) == 0o600
+        assert screen.query_one("#cfg-api_key", Input).value == ""
+        text = screen_text(pilot.app)
+        assert "••••••••" in text and secret not in text
+        assert secret not in (trained_home / "cancer" / "config.toml").read_text()
+
+
+async def test_rename_in_config_moves_the_project_and_the_screen_follows(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "cancer")
+        screen.query_one("#cfg-name", Input).value = "tumours"
+        await pilot.press("ctrl+s")
+        await wait_for_text(pilot, "haj — tumours")
+        assert screen.project.name == "tumours"
+        assert (trained_home / "tumours" / "config.toml").exists()
+        assert not (trained_home / "cancer").exists()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table_names(pilot.app) == ["diabetes", "tumours"])
+
+
+async def test_add_dependency_installs_with_a_live_log(trained_home: Path) -> None:
+    """tomlkit is already in haj's environment, so pip resolves it offline."""
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "cancer")
+        await pilot.click("#deps-input")
+        await pilot.press(*"-e nonsense", "enter")
+        await wait_for_text(pilot, "not a package requirement")
+        screen.query_one("#deps-input", Input).value = "tomlkit"
+        await pilot.press("enter")
+        await wait_for_text(pilot, "Installed; added tomlkit", timeout=60)
+        assert "Requirement already satisfied: tomlkit" in screen_text(pilot.app)
+        assert "tomlkit" in (trained_home / "cancer" / "requirements.txt").read_text()
+
+
+# ---- Code tab ----------------------------------------------------------------------------------
+async def test_code_edit_save_and_unsaved_changes_prompt(trained_home: Path) -> None:
+    retriever = trained_home / "cancer" / "retriever.py"
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        screen = await open_project(pilot, "cancer")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: screen.query_one(TabbedContent).active == "code")
+        await pilot.click("#code-editor")
+        await pilot.press("ctrl+home", *"# saved line", "enter")
+        await wait_for_text(pilot, "retriever.py modified")
+        await pilot.press("ctrl+s")
+        await wait_for_text(pilot, "retriever.py saved")
+        assert retriever.read_text().startswith("# saved line\n")
+
+        await pilot.press(*"# not kept")
+        await pilot.click("#code-files")  # leaving the editor for the file list is fine…
+        await pilot.press("down")  # …but switching to processor.py asks
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedModal), what="prompt")
+        await pilot.press("c")  # cancel: stay on retriever.py, edits kept
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert "# not kept" in screen.query_one(TextArea).text
+
+        await pilot.press("1")  # another tab asks too
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedModal), what="prompt")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: screen.query_one(TabbedContent).active == "code")
+
+        await pilot.press("escape")  # leaving the screen asks
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedModal), what="prompt")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        assert "# not kept" not in retriever.read_text()
+
+
+async def test_quit_with_unsaved_changes_asks(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        screen = await open_project(pilot, "cancer")
+        await pilot.press("2")
+        await pilot.click("#code-editor")
+        await pilot.press(*"x = 1")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedModal), what="prompt")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedModal), what="prompt")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.is_running, what="exit")
+    assert (trained_home / "cancer" / "retriever.py").read_text().startswith("x = 1")
+
+
+async def test_open_in_editor_with_suspendable_headless_driver(
+    trained_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The headless driver cannot suspend (there is no terminal): it is told it can, the rest is
+    real: $EDITOR is a real program run on the real file. tests/test_tui_tmux.py runs vim."""
+    editor = tmp_path / "editor.py"
+    editor.write_text(
+        "import sys\nwith open(sys.argv[1], 'a') as f:\n    f.write('# added by the editor\\n')\n"
+    )
+    monkeypatch.setenv("VISUAL", f"{sys.executable} {editor}")
+    monkeypatch.setattr(HeadlessDriver, "can_suspend", property(lambda self: True))
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "cancer")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: screen.query_one(TabbedContent).active == "code")
+        await pilot.press("ctrl+o")
+        await wait_for_text(pilot, "Reloaded retriever.py")
+        assert screen.query_one(TextArea).text.endswith("# added by the editor\n")
+    path = trained_home / "cancer" / "retriever.py"
+    assert path.read_text().endswith("# added by the editor\n")
+
+
+async def test_missing_editor_is_a_notification(trained_home: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("VISUAL", "no-such-editor-xyz")
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        await open_project(pilot, "cancer")
+        await pilot.press("2", "ctrl+o")
+        await wait_for_text(pilot, "'no-such-editor-xyz' not found")
+
+
+# ---- palette, help, errors -------------------------------------------------------------------
+async def test_palette_opens_a_project_by_name(trained_home: Path) -> None:
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        await pilot.press("ctrl+p")
+        await pilot.press(*"open project diabetes")
+        await wait_for_text(pilot, "Open project diabetes")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen), what="opened")
+        assert app.screen.project.name == "diabetes"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+p")
+        await pilot.press(*"tab code")
+        await wait_for_text(pilot, "Tab: Code")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query_one(TabbedContent).active == "code")
+
+
+async def test_help_lists_the_keys(home: Path) -> None:
+    async with HajApp(home).run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await wait_for_text(pilot, "command palette")
+        assert "ctrl+n" in screen_text(pilot.app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ProjectsScreen))
+
+
+async def test_unexpected_worker_error_opens_the_error_panel_synthetic(home: Path) -> None:
+    """A bug cannot be caused for real: a worker that raises stands in for one."""
+
+    def buggy() -> None:
+        raise RuntimeError("boom")
+
+    async with HajApp(home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        app.run_worker(buggy, thread=True, exit_on_error=False)
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), what="error panel")
+        await wait_for_text(pilot, "RuntimeError: boom")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        assert app.is_running
+
+
+# ---- responsiveness ----------------------------------------------------------------------------
+async def test_keys_answered_within_100ms_while_training_runs(trained_home: Path) -> None:
+    project = workspace.get_project(trained_home, "cancer")
+    finished: list[str] = []
+
+    async with HajApp(trained_home).run_test(size=SIZE) as pilot:
+        app = pilot.app
+        screen = await open_project(pilot, "cancer")
+
+        def on_event(event: events.Event) -> None:
+            if isinstance(event, events.RunFinished):
+                finished.append(event.model)
+            screen.post_message(EngineEvent(event, task="train"))
+
+        worker = screen.run_worker(
+            lambda: training.train(
+                project, ["logistic_regression", "decision_tree", "gaussian_nb"], on_event
+            ),
+            thread=True,
+            exit_on_error=False,
+            group="train",
+        )
+        tabbed = screen.query_one(TabbedContent)
+        delays = []
+        for key, tab in (("2", "code"), ("1", "config"), ("2", "code"), ("1", "config")):
+            assert worker.is_running
+            # From the key reaching the app to the tab shown and refreshed (pilot.press would
+            # also wait for the idle screen, which is not what a user waits for).
+            start = time.perf_counter()
+            app.post_message(Key(key, key))
+            while not (tabbed.active == tab and screen.shown_tab == tab):
+                await asyncio.sleep(0.001)
+                assert time.perf_counter() - start < 5, f"key {key} not answered"
+            delays.append(time.perf_counter() - start)
+        assert max(delays) < 0.1, delays
+        await wait_for(pilot, lambda: worker.is_finished, timeout=120, what="training")
+        assert worker.error is None
+    assert sorted(finished) == ["decision_tree", "gaussian_nb", "logistic_regression"]
+
+
+def test_python_m_haj_tui_has_help() -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "haj_tui", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "--home" in result.stdout

@@ -1,0 +1,384 @@
+"""Pilot tests of the Data, Train, Runs and Serve tabs, against a real workspace.
+
+Real components throughout: the iris example retrieved and trained by the engine's runner, a
+real server process on a free 127.0.0.1 port (stopped by PID at the end). Every wait is on a
+condition, never a bare sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import DataTable, ProgressBar, Select, SelectionList, Static
+from textual.worker import WorkerState
+
+from engine import champion, data, runs, training, workspace
+from engine.serving import control
+from engine.status import pid_alive
+from haj_tui.app import HajApp
+from haj_tui.screens.project import ProjectScreen
+from haj_tui.tabs.data import DataTab
+from haj_tui.tabs.runs import RunsTab
+from haj_tui.tabs.serve import ServeTab
+from haj_tui.tabs.train import TrainTab
+from haj_tui.widgets.log_view import LogView
+from haj_tui.widgets.metric_bars import MetricBars
+from tests.tui_support import no_cursor_blink, screen_text, wait_for
+
+pytestmark = pytest.mark.slow
+
+FAST = ["logistic_regression", "decision_tree", "gaussian_nb"]
+
+
+@pytest.fixture(autouse=True)
+def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_cursor_blink(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def trained_iris(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with 'iris' retrieved, trained on three fast models and crowned (once)."""
+    root = tmp_path_factory.mktemp("tabs") / "ws"
+    project = workspace.create_project(root, "iris", "classification", example="iris")
+    project.update_config({"training": {"n_jobs": 1}})  # no worker processes to start: faster
+    data.retrieve(project)
+    training.train(project, FAST)
+    champion.crown(project)
+    return root
+
+
+@pytest.fixture
+def ws(trained_iris: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the trained workspace for one test."""
+    root = tmp_path / "ws"
+    shutil.copytree(trained_iris, root, symlinks=True)
+    return root
+
+
+@pytest.fixture
+def empty_ws(tmp_path: Path) -> Path:
+    """A workspace with 'iris' created but no data yet."""
+    root = tmp_path / "ws"
+    workspace.create_project(root, "iris", "classification", example="iris")
+    return root
+
+
+@asynccontextmanager
+async def open_tab(root: Path, tab: str, name: str = "iris") -> AsyncIterator[tuple[Pilot, object]]:
+    """The app on project `name`, showing `tab`, with focus inside the tab (as after a click)."""
+    app = HajApp(root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        project = workspace.get_project(root, name)
+        await app.push_screen(ProjectScreen(root, project))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ProjectScreen)
+        screen.action_show_tab(tab)
+        await pilot.pause()
+        widget = screen.tab(tab)
+        assert widget is not None
+        first = next(w for w in widget.query("*") if w.focusable)
+        first.focus()
+        await pilot.pause()
+        yield pilot, widget
+
+
+async def key_latency(pilot: Pilot, key: str, done: Callable[[], bool]) -> float:
+    """Seconds from a key reaching the app (as the terminal driver delivers it) to its effect.
+
+    Pilot.press also waits for the app to go idle and for animations, which measures the test
+    harness rather than the app; this times only what a user waits for.
+    """
+    driver = pilot.app._driver
+    assert driver is not None
+    event = events.Key(key, None)
+    event.set_sender(pilot.app)
+    started = time.perf_counter()
+    driver.send_message(event)
+    while not done():
+        if time.perf_counter() - started > 2:
+            raise AssertionError(f"{key!r} had no effect within 2 s")
+        await asyncio.sleep(0.002)
+    return time.perf_counter() - started
+
+
+def notifications(pilot: Pilot) -> list[str]:
+    return [n.message for n in pilot.app._notifications]
+
+
+# ---- Data ---------------------------------------------------------------------------------------
+async def test_data_tab_retrieves_processes_and_previews(empty_ws: Path) -> None:
+    async with open_tab(empty_ws, "data") as (pilot, tab):
+        assert isinstance(tab, DataTab)
+        versions = tab.query_one("#data-versions", DataTable)
+        assert versions.row_count == 0
+        assert "No data yet" in screen_text(pilot.app)
+
+        await pilot.press("r")
+        await wait_for(pilot, lambda: versions.row_count == 1, 30, "the raw version")
+        await wait_for(pilot, lambda: not tab._busy(), 30, "retrieve to end")
+        assert versions.get_row_at(0)[:4] == ["raw-0001", "csv", "150", "5"]
+        log = tab.query_one("#data-log", LogView)
+        assert any("new raw version raw-0001" in line.text for line in log.lines)
+
+        head = tab.query_one("#data-head", DataTable)
+        summary = tab.query_one("#data-summary", DataTable)
+        await wait_for(pilot, lambda: head.row_count == 20 and summary.row_count == 5)
+        columns = [str(c.label) for c in head.columns.values()]
+        assert columns[-1] == "target" and "sepal length (cm)" in columns
+        first = summary.get_row_at(0)
+        assert first[0] == "sepal length (cm)" and first[1] == "float64" and first[2] == "0%"
+        assert first[3] == "4.3" and first[5] == "7.9"  # min and max of the real data
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: versions.row_count == 2, 30, "the processed version")
+        await wait_for(pilot, lambda: not tab._busy(), 30, "process to end")
+        assert versions.get_row_at(0)[0] == "proc-0001"
+        assert versions.get_row_at(0)[5] == "processor.py(raw-0001)"
+        await wait_for(pilot, lambda: "Columns of proc-0001" in screen_text(pilot.app))
+
+
+async def test_data_tab_engine_error_is_a_notification(empty_ws: Path) -> None:
+    async with open_tab(empty_ws, "data") as (pilot, tab):
+        assert isinstance(tab, DataTab)
+        await pilot.press("p")  # nothing retrieved yet: DataError in the runner
+        await wait_for(pilot, lambda: not tab._busy(), 30, "process to fail")
+        await wait_for(pilot, lambda: any("no data yet" in m for m in notifications(pilot)))
+        assert "no data yet" in str(tab.query_one("#data-state").render())
+        assert pilot.app.is_running
+
+
+# ---- Train --------------------------------------------------------------------------------------
+SLOW_MODULE = """
+import time
+
+from sklearn.naive_bayes import GaussianNB
+
+
+class SlowNB(GaussianNB):
+    \"\"\"Gaussian naive Bayes that takes its time: keeps a run 'running' long enough to act.\"\"\"
+
+    def fit(self, X, y, sample_weight=None):
+        time.sleep(SECONDS)
+        return super().fit(X, y, sample_weight=sample_weight)
+"""
+
+SLOW_MODEL_PY = """
+from haj_slow_models import SlowNB
+
+
+def models():
+    return {"slow_nb": SlowNB()}
+"""
+
+
+@pytest.fixture
+def slow_project(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> workspace.Project:
+    """iris whose model.py adds 'slow_nb' (sleeps `request.param` s in fit).
+
+    The estimator lives in an importable module (on PYTHONPATH for the runner, on sys.path for
+    the app) so its fitted model pickles like any user's.
+    """
+    seconds = getattr(request, "param", 3)
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "haj_slow_models.py").write_text(SLOW_MODULE.replace("SECONDS", str(seconds)))
+    monkeypatch.syspath_prepend(str(modules))
+    monkeypatch.setenv("PYTHONPATH", str(modules))
+    project = workspace.get_project(ws, "iris")
+    project.code_path("model").write_text(SLOW_MODEL_PY)
+    return project
+
+
+async def start_training(pilot: Pilot, tab: TrainTab, names: list[str]) -> DataTable:
+    models = tab.query_one("#train-models", SelectionList)
+    await wait_for(pilot, lambda: models.option_count == 12, what="model.py's extra model")
+    assert len(models.selected) == 12  # all checked by default
+    await pilot.press("a")
+    assert models.selected == []
+    for name in names:
+        models.select(name)
+    await pilot.press("t")
+    table = tab.query_one("#train-results", DataTable)
+    assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == ["queued"] * len(names)
+    await wait_for(pilot, lambda: "running" in str(table.get_row_at(0)[1]), 30, "the runs")
+    return table
+
+
+async def test_train_tab_fills_rows_and_answers_keys_while_training(
+    slow_project: workspace.Project,
+) -> None:
+    async with open_tab(slow_project.path.parent, "train") as (pilot, tab):
+        assert isinstance(tab, TrainTab)
+        table = await start_training(pilot, tab, ["logistic_regression", "slow_nb"])
+        worker = next(w for w in pilot.app.workers if w.name == "train")
+
+        # the keyboard answers within 100 ms while the runner trains
+        timings = []
+        for key in ("down", "up") * 3:
+            before = table.cursor_row
+            timings.append(await key_latency(pilot, key, lambda b=before: table.cursor_row != b))
+        assert worker.state == WorkerState.RUNNING, "training ended before the keys were timed"
+        assert max(timings) < 0.1, timings
+
+        # logistic_regression's row fills as it finishes, while slow_nb is still running
+        await wait_for(pilot, lambda: str(table.get_row_at(0)[1]) == "finished", 30)
+        if worker.state == WorkerState.RUNNING:
+            assert str(table.get_row_at(1)[1]) == "running"
+        await wait_for(pilot, lambda: worker.state == WorkerState.SUCCESS, 60, "training")
+        await pilot.pause()
+        rows = [table.get_row_at(i) for i in range(2)]
+        assert [str(r[0]) for r in rows] == ["logistic_regression-2", "slow_nb-1"]
+        for row in rows:
+            assert str(row[1]) == "finished"
+            assert 0.5 < float(row[2]) <= 1.0  # acc, from the RunFinished event
+            assert str(row[-1]).endswith("s")
+        assert float(str(rows[1][-1])[:-1]) >= 3  # slow_nb's duration
+        bar = tab.query_one("#train-progress", ProgressBar)
+        assert bar.progress == bar.total == 2
+        assert "Done: 2 finished" in screen_text(pilot.app)
+        log = tab.query_one("#train-log", LogView)
+        assert any("done: 2 finished" in line.text for line in log.lines)
+    board = runs.leaderboard(slow_project)
+    assert len(board["runs"]) == 5
+
+
+@pytest.mark.parametrize("slow_project", [60], indirect=True)
+async def test_train_tab_cancel_stops_within_2s_and_records_cancelled(
+    slow_project: workspace.Project,
+) -> None:
+    async with open_tab(slow_project.path.parent, "train") as (pilot, tab):
+        assert isinstance(tab, TrainTab)
+        table = await start_training(pilot, tab, ["slow_nb"])
+        worker = next(w for w in pilot.app.workers if w.name == "train")
+        started = time.monotonic()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: worker.is_finished, 10, "the cancel")
+        assert time.monotonic() - started < 2.5
+        await wait_for(pilot, lambda: "Cancelled" in screen_text(pilot.app))
+        assert str(table.get_row_at(0)[1]) == "cancelled"
+        assert not any("Error" in str(n.title) for n in pilot.app._notifications)
+    recorded = {r["label"]: r["status"] for r in runs.leaderboard(slow_project)["runs"]}
+    assert recorded["slow_nb-1"] == "cancelled"
+
+
+# ---- Runs ---------------------------------------------------------------------------------------
+async def test_runs_tab_leaderboard_metric_detail_and_crown(ws: Path) -> None:
+    project = workspace.get_project(ws, "iris")
+    async with open_tab(ws, "runs") as (pilot, tab):
+        assert isinstance(tab, RunsTab)
+        board = tab.query_one("#runs-board", DataTable)
+        assert board.row_count == 3
+        current = champion.current(project)
+        assert current is not None
+        champion_row = board.get_row_index(current["run_id"])
+        assert str(board.get_row_at(champion_row)[0]) == "★"
+        accs = [float(board.get_row_at(i)[3]) for i in range(3)]
+        assert accs == sorted(accs, reverse=True)
+        bars = tab.query_one("#runs-bars", MetricBars)
+        assert len(bars._bars) == 3 and sum(b.marked for b in bars._bars) == 1
+        history = tab.query_one("#runs-history", DataTable)
+        assert history.row_count == 1
+
+        # the detail follows the cursor
+        board.focus()
+        await pilot.press("down")
+        second = tab.board["runs"][1]
+        text = screen_text(pilot.app)
+        assert f"Run {second['label']}" in text and f"id         {second['id']}" in text
+
+        # sort by another metric with the selector (m cycles it)
+        await pilot.press("m")
+        assert tab.query_one("#runs-metric", Select).value == "precision"
+        assert tab.board["metric"] == "precision"
+        assert "Leaderboard by precision" in screen_text(pilot.app)
+
+        # crown by that metric: champion and history follow
+        await pilot.press("c")
+        await wait_for(pilot, lambda: history.row_count == 2, 20, "the new crowning")
+        crowned = champion.current(project)
+        assert crowned is not None and crowned["metric"] == "precision"
+        assert any("Champion:" in m for m in notifications(pilot))
+        assert f"precision={crowned['value']:.4f}" in screen_text(pilot.app)
+
+
+async def test_runs_tab_crown_without_runs_is_a_notification(empty_ws: Path) -> None:
+    async with open_tab(empty_ws, "runs") as (pilot, tab):
+        assert isinstance(tab, RunsTab)
+        assert "No runs yet" in screen_text(pilot.app)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any("no runs yet" in m for m in notifications(pilot)))
+        assert pilot.app.is_running
+
+
+# ---- Serve --------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_serve_tab_start_counters_test_request_stop(ws: Path) -> None:
+    project = workspace.get_project(ws, "iris")
+    port = free_port()
+    project.update_config({"serving": {"port": port}})
+    pid = None
+    try:
+        async with open_tab(ws, "serve") as (pilot, tab):
+            assert isinstance(tab, ServeTab)
+            assert "stopped" in screen_text(pilot.app)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: tab.stats is not None, 60, "the server to answer")
+            assert tab.record is not None
+            pid = int(tab.record["pid"])
+            url = f"http://127.0.0.1:{port}"
+            await wait_for(pilot, lambda: f"running {url}" in screen_text(pilot.app))
+
+            await pilot.press("e")
+            await wait_for(pilot, lambda: "HTTP 200" in screen_text(pilot.app), 20, "an answer")
+            shown = str(tab.query_one("#serve-request", Static).render())
+            assert "sepal length (cm)" in shown and "target" not in shown
+            answer = str(tab.query_one("#serve-response", Static).render())
+            assert "predictions" in answer
+            await wait_for(
+                pilot,
+                lambda: (tab.stats or {}).get("counts", {}).get("predictions") == 1,
+                10,
+                "the counter",
+            )
+            await wait_for(pilot, lambda: len(tab._p50) > 0, 10, "a latency point")
+            assert "predictions 1" in " ".join(screen_text(pilot.app).split())
+
+            await pilot.press("s")
+            await wait_for(pilot, lambda: "stopped" in screen_text(pilot.app), 20, "the stop")
+            assert control.server_status(project) is None
+            assert not pid_alive(pid)
+    finally:
+        if pid is not None and pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+async def test_serve_tab_without_champion_is_a_notification(empty_ws: Path) -> None:
+    project = workspace.get_project(empty_ws, "iris")
+    project.update_config({"serving": {"port": free_port()}})
+    async with open_tab(empty_ws, "serve") as (pilot, tab):
+        assert isinstance(tab, ServeTab)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: bool(notifications(pilot)), 20, "the error")
+        await wait_for(pilot, lambda: not tab._switching)
+        assert tab.record is None and "stopped" in screen_text(pilot.app)

@@ -1,0 +1,118 @@
+"""Snapshot tests of the Data, Train, Runs and Serve tabs at 100x30.
+
+The workspace is built by the engine's own in-process functions (what the runner executes) on
+the breast_cancer example, with the clock, run ids and timers made deterministic, so every figure on
+screen is real (real data, real metrics of real fits) and the same on every run. Times are
+shown in UTC. Update with `pytest tests/test_tui_tabs_snapshots.py --snapshot-update` and look
+at the SVGs before accepting them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from engine import champion, data, events, store, training, workspace
+from haj_tui.app import HajApp
+from haj_tui.screens.project import ProjectScreen
+from tests.tui_support import no_cursor_blink, wait_for
+
+SIZE = (100, 30)
+MODELS = ["logistic_regression", "decision_tree", "gaussian_nb"]
+
+
+class _Clock:
+    """Stands in for the `time` module in engine.training: each perf_counter() is 0.125 s on."""
+
+    def __init__(self) -> None:
+        self._ticks = itertools.count()
+
+    def perf_counter(self) -> float:
+        return next(self._ticks) * 0.125
+
+
+@pytest.fixture(scope="module")
+def frozen_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """breast_cancer retrieved, processed, trained on three models and crowned, deterministically.
+
+    (Not iris: its three fast models tie, which would not show the bars or the ranking.)"""
+    root = tmp_path_factory.mktemp("snapshots") / "ws"
+    ids = (f"run{n:09d}" for n in itertools.count(1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "now_iso", lambda: "2026-01-15T09:30:00.000+00:00")
+        patch.setattr(store, "new_run_id", lambda: next(ids))
+        patch.setattr(training, "time", _Clock())
+        project = workspace.create_project(
+            root, "cancer", "classification", example="breast_cancer"
+        )
+        project.update_config({"training": {"n_jobs": 1}})  # fits in this process, in order
+        data.retrieve_in_process(project, events.ignore)
+        data.process_in_process(project, None, events.ignore)
+        training.train_in_process(project, MODELS, events.ignore)
+        champion.crown(project)
+    yield root
+
+
+@pytest.fixture(autouse=True)
+def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_cursor_blink(monkeypatch)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def teardown_module() -> None:
+    time.tzset()  # back to the environment's zone once TZ is restored
+
+
+def on_tab(root: Path, tab: str, ready: Any = None) -> Any:
+    """run_before: open the project on `tab`, wait for its workers and `ready`, mask the path."""
+
+    async def run_before(pilot: Pilot) -> None:
+        project = workspace.get_project(root, "cancer")
+        await pilot.app.push_screen(ProjectScreen(root, project))
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, ProjectScreen)
+        screen.action_show_tab(tab)
+        widget = screen.tab(tab)
+        await pilot.app.workers.wait_for_complete()
+        if ready is not None:
+            await wait_for(pilot, lambda: ready(widget), 20, f"the {tab} tab")
+        screen.sub_title = "~/ml_projects/cancer"  # the temp dir differs on every run
+        await pilot.pause()
+
+    return run_before
+
+
+def test_data_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
+    def ready(tab: Any) -> bool:
+        return tab.query_one("#data-summary").row_count == 31
+
+    assert snap_compare(
+        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "data", ready)
+    )
+
+
+def test_train_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
+    def ready(tab: Any) -> bool:
+        return tab.query_one("#train-models").option_count == 12
+
+    assert snap_compare(
+        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "train", ready)
+    )
+
+
+def test_runs_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
+    assert snap_compare(HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "runs"))
+
+
+def test_serve_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
+    assert snap_compare(
+        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "serve")
+    )

@@ -1,0 +1,43 @@
+"""Helpers for the TUI tests: read the screen as a user sees it, wait on conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
+
+
+def no_cursor_blink(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A blinking cursor makes screenshots differ from one run to the next (as Harlequin does);
+    animations (the tab underline) only make Pilot wait longer."""
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setattr(TextArea, "cursor_blink", False)
+
+
+def screen_text(app: App[object]) -> str:
+    """The characters on the terminal right now (the top screen, notifications included)."""
+    strips = app.screen._compositor.render_strips()
+    toasts = [f"{n.title}: {n.message}" for n in app._notifications]
+    return "\n".join([*(strip.text for strip in strips), *toasts])
+
+
+async def wait_for(
+    pilot: Pilot[object],
+    condition: Callable[[], object],
+    timeout: float = 20.0,
+    what: str = "condition",
+) -> None:
+    """Let the app run until `condition()` is true; fail with the screen text after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{screen_text(pilot.app)}")
+        await pilot.pause(0.02)
+
+
+async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 20.0) -> None:
+    await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, what=repr(text))
