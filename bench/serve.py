@@ -20,6 +20,7 @@ Every process started is stopped by PID at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -205,10 +206,8 @@ def stop_pid(pid: int) -> None:
         except (ProcessLookupError, ChildProcessError):
             return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def bench_model(

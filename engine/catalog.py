@@ -9,9 +9,12 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from engine.project import Project
 
 CLASSIFIERS: dict[str, str] = {
     "logistic_regression": "sklearn.linear_model:LogisticRegression(max_iter=2000)",
@@ -106,6 +109,18 @@ def load_project_models(model_file: Path) -> dict[str, Any]:
         if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
             raise ConfigError(f"model.py: {name!r} is not an estimator (needs fit and predict)")
     return extra
+
+
+def project_model_names(project: Project) -> list[str]:
+    """The names model.py adds, read by a runner with the project's own interpreter.
+
+    A subprocess, not an import here: model.py may need packages only the project's virtualenv
+    has, and importing scikit-learn would hold a UI's interpreter (GIL) for seconds.
+    Raises ConfigError when model.py fails to load.
+    """
+    from engine import runner_client
+
+    return list(runner_client.run(project, "models")["extra"])
 
 
 def select(prediction: str, extra: dict[str, Any], wanted: list[str] | None) -> list[str]:

@@ -44,8 +44,15 @@ def to_matrix(frame: Any, spec: list[dict[str, str]]) -> Any:
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
             columns.append(values.astype(object))
         else:
-            values = column.astype(object).where(column.notna(), np.nan).to_numpy(dtype=object)
-            columns.append(np.array([v if v is np.nan else str(v) for v in values], dtype=object))
+            # missing stays NaN (imputed by the pipeline), not the category "nan"
+            missing = column.isna().to_numpy()
+            values = column.astype(object).to_numpy(dtype=object)
+            columns.append(
+                np.array(
+                    [np.nan if gone else str(v) for v, gone in zip(values, missing, strict=True)],
+                    dtype=object,
+                )
+            )
     return np.column_stack(columns) if columns else np.empty((len(frame), 0), dtype=object)
 
 

@@ -43,7 +43,19 @@ def _train(project: Project, options: dict[str, Any], emit: events.Callback) -> 
     return training.train_in_process(project, options.get("models") or None, emit)
 
 
-COMMANDS: dict[str, Command] = {"retrieve": _retrieve, "process": _process, "train": _train}
+def _models(project: Project, options: dict[str, Any], emit: events.Callback) -> dict[str, Any]:
+    from engine import catalog
+
+    extra = catalog.load_project_models(project.code_path("model"))
+    return {"extra": list(extra)}
+
+
+COMMANDS: dict[str, Command] = {
+    "retrieve": _retrieve,
+    "process": _process,
+    "train": _train,
+    "models": _models,
+}
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -3,6 +3,7 @@ it, stop it by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -97,10 +98,8 @@ def stop_pid(pid: int, timeout: float = 10) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -108,10 +107,8 @@ def stop_pid(pid: int, timeout: float = 10) -> None:
         if _zombie(pid):
             return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _zombie(pid: int) -> bool:
@@ -138,5 +135,9 @@ def sample_records(project_dir: Path, n: int = 5) -> tuple[list[dict[str, Any]],
     raw = pd.read_csv(sorted((project_dir / "data" / "processed").glob("*.csv"))[-1])
     names = [f["name"] for f in bundle["features"]]
     frame = raw[names].head(n)
-    records = json.loads(frame.to_json(orient="records"))
+    records = [
+        {k: None if pd.isna(v) else (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame.to_dict(orient="records")
+    ]
+    records = json.loads(json.dumps(records))  # exactly as they travel over the wire
     return records, to_matrix(frame, bundle["features"])

@@ -303,3 +303,28 @@ def test_delete_asks_for_confirmation_on_a_terminal(home: Path) -> None:
     code, screen = on_terminal(home, ["delete", "keep"], [("[y/N]", "y")])
     assert code == 0 and "Deleted keep" in screen
     assert not (home / "keep").exists()
+
+
+def test_api_key_prompt_on_a_terminal_does_not_echo(home: Path) -> None:
+    from tests.conftest import run_haj
+
+    secret = "pty-secret-31337"
+    assert run_haj(home, "init", "keyed", "-p", "classification").code == 0
+    code, screen = on_terminal(
+        home, ["config", "keyed", "--api-key"], [("API key (input hidden):", secret)]
+    )
+    assert code == 0, screen
+    assert "HAJ_API_KEY saved to .env" in screen
+    assert secret not in screen
+    assert secret in (home / "keyed" / ".env").read_text()
+
+
+def test_impl_opens_the_file_in_the_editor(haj: Callable[..., Result], home: Path) -> None:
+    assert haj("init", "p", "-p", "regression").code == 0
+    editor = f'{sys.executable} -c \'import sys; open(sys.argv[1], "a").write("# edited\\n")\''
+    result = haj("impl", "p", "processor", env={"VISUAL": "", "EDITOR": editor})
+    assert result.code == 0, result.text
+    assert (home / "p" / "processor.py").read_text().endswith("# edited\n")
+    visual = haj("impl", "p", "model", env={"VISUAL": editor, "EDITOR": "/nonexistent"})
+    assert visual.code == 0, visual.text
+    assert (home / "p" / "model.py").read_text().endswith("# edited\n")

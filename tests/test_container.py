@@ -217,9 +217,7 @@ def test_container_start_predict_status_logs_stop(built: Built) -> None:
     client = docker_or_skip()
     port = free_port()
     home = built.home
-    result = run_haj(
-        home, "container", "start", "cancer", "--network", "host", "--port", str(port)
-    )
+    result = run_haj(home, "container", "start", "cancer", "--network", "host", "--port", str(port))
     try:
         assert result.code == 0, result.text
         url = f"http://127.0.0.1:{port}"
@@ -293,7 +291,7 @@ def test_container_start_reports_a_crashing_server(built: Built, tmp_path: Path)
     """An image whose server exits at once: start says so with the container's last lines."""
     client = docker_or_skip()
     (tmp_path / "Dockerfile").write_text(
-        f"FROM {built.image}\nRUN rm /app/cancer/models/champion.joblib\n"
+        f"FROM {built.image}\nUSER root\nRUN rm /app/cancer/models/champion.joblib\nUSER 10001\n"
     )
     tag = "haj/cancer:broken"
     image_id = None
@@ -302,8 +300,18 @@ def test_container_start_reports_a_crashing_server(built: Built, tmp_path: Path)
 
         image_id = _stream_build(client, path=str(tmp_path), tag=tag, on_event=lambda e: None)
         result = run_haj(
-            built.home, "container", "start", "cancer", "--image", tag, "--network", "host",
-            "--port", str(free_port()), "--timeout", "60",
+            built.home,
+            "container",
+            "start",
+            "cancer",
+            "--image",
+            tag,
+            "--network",
+            "host",
+            "--port",
+            str(free_port()),
+            "--timeout",
+            "60",
         )
         assert result.code == 11, result.text
         assert "the container stopped before serving" in result.err

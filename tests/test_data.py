@@ -178,6 +178,13 @@ def test_local_paths_file_urls_and_formats(
     ]
     assert versions[0]["source"] == outside.as_uri()  # type: ignore[index]
     assert len(list((project / "data" / "raw").iterdir())) == 3
+    table = haj("data", "local").out
+    assert "raw-0003" in table and "txt" in table
+
+    # an older version can be processed on purpose
+    chosen = as_json(haj("process", "local", "--version", "raw-0001", "--json"))
+    assert chosen["parent"] == "raw-0001"  # type: ignore[index]
+    assert chosen["version"]["columns"] == 2  # f1 counts rows: an identifier, dropped  # type: ignore[index]
 
     missing = haj("retrieve", "local") if haj("config", "local", "--url", "nope.csv") else None
     assert missing is not None and missing.code == 6 and "data file not found" in missing.err

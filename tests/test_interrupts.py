@@ -6,6 +6,7 @@ The slow models come from the project's model.py: their fit() waits until a STOP
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -141,6 +142,25 @@ def running_pids(db: Path) -> set[int]:
     return {row[0] for row in rows}
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (its loky workers and their resource tracker), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_bytes()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(b")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
 def test_killed_training_is_reaped_as_failed_at_the_next_read(
     haj: Callable[..., Result], trained_home: Path, cancer: Path
 ) -> None:
@@ -152,6 +172,7 @@ def test_killed_training_is_reaped_as_failed_at_the_next_read(
         wait_for_log(cancer, "(knn-2) proc-0001] finished", "(slow_a-1)")
         (runner_pid,) = running_pids(cancer / "haj.db")
         assert runner_pid != child.pid
+        workers = descendants(runner_pid)
         child.kill()
         child.wait(timeout=30)
         os.kill(runner_pid, signal.SIGKILL)
@@ -163,6 +184,9 @@ def test_killed_training_is_reaped_as_failed_at_the_next_read(
             child.kill()
         child.communicate()
     (cancer / "STOP").touch()
+    for pid in workers:  # orphaned workers of the killed runner would idle for minutes
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     assert running_pids(cancer / "haj.db") == {runner_pid}  # nothing recorded the kill
     runs = runs_by_label(haj)
     assert runs["knn-2"]["status"] == "finished"
@@ -175,6 +199,8 @@ def test_killed_training_is_reaped_as_failed_at_the_next_read(
 def test_a_failing_model_is_recorded_failed_while_the_others_finish(
     haj: Callable[..., Result], cancer: Path
 ) -> None:
+    config = cancer / "config.toml"  # one worker: no process pool to start on a busy machine
+    config.write_text(config.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
     result = haj("train", "cancer", "-m", "broken", "knn", "gaussian_nb")
     assert result.code == 0, result.text
     assert "(broken-1) proc-0001] failed: RuntimeError: this estimator always fails" in result.out

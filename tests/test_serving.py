@@ -146,7 +146,7 @@ def test_wrong_method_and_unknown_path_are_not_500(client: httpx.Client) -> None
     assert client.get("/nope").status_code == 404
 
 
-# ---- MLflow / SageMaker contract -------------------------------------------------------------------
+# ---- MLflow / SageMaker contract ---------------------------------------------------------------
 def test_invocations_accepts_the_mlflow_and_sagemaker_formats(
     client: httpx.Client, cancer_dir: Path
 ) -> None:
@@ -187,7 +187,7 @@ def test_invocations_rejects_bad_input_with_4xx(client: httpx.Client, cancer_dir
     assert answer.status_code == 422
 
 
-# ---- health and monitoring ------------------------------------------------------------------------
+# ---- health and monitoring --------------------------------------------------------------------
 def test_health_livez_readyz(client: httpx.Client, cancer_dir: Path) -> None:
     health = client.get("/health")
     assert health.status_code == 200
@@ -224,7 +224,8 @@ def test_metrics_are_prometheus_text_with_counters_latency_and_model_metrics(
     assert requests[("/predict", "422")] >= 1
     assert families["haj_predictions"].samples[0].value >= 3
     buckets = [
-        s for s in families["haj_request_duration_seconds"].samples
+        s
+        for s in families["haj_request_duration_seconds"].samples
         if s.name.endswith("_bucket") and s.labels["endpoint"] == "/predict"
     ]
     assert buckets and buckets[-1].labels["le"] == "+Inf"

@@ -49,6 +49,12 @@ def test_detach_status_stop(trained_home: Path, haj: Callable[..., Result]) -> N
         assert all(isinstance(v, float) for v in answer.json()["predictions"])
         assert "probabilities" not in answer.json()  # a regression
 
+        from engine.serving import control  # the TUI's live counters
+
+        stats = control.fetch_stats(record)
+        assert stats["ready"] and stats["health"]["run_id"] == record["run_id"]
+        assert stats["counts"]["predictions"] == 2 and stats["latency"]["window"]["requests"] == 1
+
         again = haj("run", "diabetes", "--detach", "--port", str(free_port()))
         assert again.code != 0 and "already served" in again.err
 
@@ -110,9 +116,19 @@ def test_a_tampered_model_file_stops_the_start(
     assert "sha256 does not match" in result.err and "Traceback" not in result.text
     assert _record(project) is None
     direct = subprocess.run(
-        [sys.executable, "-m", "engine.serving", "--project-dir", str(project), "--port",
-         str(free_port())],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "engine.serving",
+            "--project-dir",
+            str(project),
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert direct.returncode != 0
     assert "sha256 does not match" in direct.stderr and "Traceback" not in direct.stderr
@@ -123,8 +139,10 @@ def test_a_port_in_use_is_a_clear_error(trained_home: Path, haj: Callable[..., R
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        for args in (["run", "cancer", "--port", str(port)],
-                     ["run", "cancer", "--detach", "--port", str(port)]):
+        for args in (
+            ["run", "cancer", "--port", str(port)],
+            ["run", "cancer", "--detach", "--port", str(port)],
+        ):
             result = haj(*args)
             assert result.code != 0
             assert result.err.strip() == (
@@ -138,7 +156,11 @@ def test_foreground_run_stops_cleanly_on_ctrl_c(trained_home: Path) -> None:
     env = {**os.environ, "HAJ_HOME": str(trained_home), "NO_COLOR": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "engine", "run", "cancer", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     try:
@@ -173,7 +195,8 @@ def test_a_new_champion_is_served_within_2_s_under_load_without_failures(
             old = store.champion()
             assert old is not None
             other = next(
-                run for run in store.runs(status="finished")
+                run
+                for run in store.runs(status="finished")
                 if run.id != old.run_id and run.model_path
             )
         seen: list[tuple[float, int, str]] = []
@@ -213,6 +236,25 @@ def test_a_new_champion_is_served_within_2_s_under_load_without_failures(
         assert health["model_switches"] == 1 and health["model"] == other.model
         latency = httpx.get(f"{server.url}/latency").json()["since_start"]
         assert latency["max_ms"] < 1000, latency  # the switch never stalls a request
+
+        # a tampered file crowned later is refused: the server keeps serving what it has
+        with Store(project / "haj.db") as store:
+            third = next(
+                run
+                for run in store.runs(status="finished")
+                if run.id not in (old.run_id, other.id) and run.model_path
+            )
+            tampered = project / str(third.model_path)
+            tampered.write_bytes(tampered.read_bytes() + b"\x00")
+            store.crown(third.id, "acc", third.metrics.get("acc", 0.0), reason="test")
+        deadline = time.monotonic() + 5
+        health = httpx.get(f"{server.url}/health").json()
+        while not health["switch_error"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            health = httpx.get(f"{server.url}/health").json()
+        assert "sha256 does not match" in health["switch_error"]
+        assert health["run_id"] == other.id
+        assert httpx.post(f"{server.url}/predict", json=records[0]).json()["run_id"] == other.id
     finally:
         server.stop()
 

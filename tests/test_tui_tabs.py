@@ -95,7 +95,9 @@ async def open_tab(root: Path, tab: str, name: str = "iris") -> AsyncIterator[tu
         yield pilot, widget
 
 
-async def key_latency(pilot: Pilot, key: str, done: Callable[[], bool]) -> float:
+async def key_latency(
+    pilot: Pilot, key: str, done: Callable[[], bool], limit: float = 2.0
+) -> float:
     """Seconds from a key reaching the app (as the terminal driver delivers it) to its effect.
 
     Pilot.press also waits for the app to go idle and for animations, which measures the test
@@ -108,10 +110,15 @@ async def key_latency(pilot: Pilot, key: str, done: Callable[[], bool]) -> float
     started = time.perf_counter()
     driver.send_message(event)
     while not done():
-        if time.perf_counter() - started > 2:
-            raise AssertionError(f"{key!r} had no effect within 2 s")
+        if time.perf_counter() - started > limit:
+            raise AssertionError(f"{key!r} had no effect within {limit} s")
         await asyncio.sleep(0.002)
     return time.perf_counter() - started
+
+
+def log_text(log: LogView) -> str:
+    """The log's text without whitespace: lines wrap at the panel's width, anywhere."""
+    return "".join("".join(line.text.split()) for line in log.lines)
 
 
 def notifications(pilot: Pilot) -> list[str]:
@@ -131,7 +138,7 @@ async def test_data_tab_retrieves_processes_and_previews(empty_ws: Path) -> None
         await wait_for(pilot, lambda: not tab._busy(), 30, "retrieve to end")
         assert versions.get_row_at(0)[:4] == ["raw-0001", "csv", "150", "5"]
         log = tab.query_one("#data-log", LogView)
-        assert any("new raw version raw-0001" in line.text for line in log.lines)
+        assert "newrawversionraw-0001" in log_text(log)
 
         head = tab.query_one("#data-head", DataTable)
         summary = tab.query_one("#data-summary", DataTable)
@@ -252,7 +259,7 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
         assert bar.progress == bar.total == 2
         assert "Done: 2 finished" in screen_text(pilot.app)
         log = tab.query_one("#train-log", LogView)
-        assert any("done: 2 finished" in line.text for line in log.lines)
+        assert "done:2finished" in log_text(log)
     board = runs.leaderboard(slow_project)
     assert len(board["runs"]) == 5
 
@@ -265,10 +272,10 @@ async def test_train_tab_cancel_stops_within_2s_and_records_cancelled(
         assert isinstance(tab, TrainTab)
         table = await start_training(pilot, tab, ["slow_nb"])
         worker = next(w for w in pilot.app.workers if w.name == "train")
-        started = time.monotonic()
-        await pilot.press("x")
-        await wait_for(pilot, lambda: worker.is_finished, 10, "the cancel")
-        assert time.monotonic() - started < 2.5
+        # 2 s is the engine's deadline before it kills the runner; the margin is for the
+        # worker thread to collect the runner's last events on a loaded 2-core machine
+        elapsed = await key_latency(pilot, "x", lambda: worker.is_finished, limit=10)
+        assert elapsed < 2.5, elapsed
         await wait_for(pilot, lambda: "Cancelled" in screen_text(pilot.app))
         assert str(table.get_row_at(0)[1]) == "cancelled"
         assert not any("Error" in str(n.title) for n in pilot.app._notifications)

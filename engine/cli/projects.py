@@ -293,8 +293,6 @@ def _print_config(project: Any, as_json: bool) -> None:
     console.print("  " + (", ".join(requirements) if requirements else "(none)"), markup=False)
 
 
-
-
 def cmd_impl(args: argparse.Namespace) -> int:
     from engine import deps, workspace
     from engine.cli import output

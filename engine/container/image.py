@@ -17,6 +17,7 @@ from engine.container.client import api_error, docker_client
 from engine.errors import ContainerError
 from engine.project import Project
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 TAIL_LINES = 15
 
@@ -105,8 +106,8 @@ def _stream_build(client: Any, *, on_event: events.Callback, **kwargs: Any) -> s
             text = chunk.get("stream") or chunk.get("status") or ""
             if "aux" in chunk and isinstance(chunk["aux"], dict):
                 image_id = chunk["aux"].get("ID", image_id)
-            for line in text.splitlines():
-                line = line.rstrip()
+            for raw in _ANSI.sub("", text).splitlines():
+                line = raw.rstrip()
                 if not line:
                     continue
                 tail = [*tail[-(TAIL_LINES * 2) :], line]

@@ -23,7 +23,6 @@ from engine.serving.monitoring import Collector, Monitor, PredictionLog
 
 log = logging.getLogger("haj.serving")
 
-INLINE_ROWS = 64  # larger batches are scored in a worker thread so the event loop stays free
 ENDPOINTS = (
     "/predict",
     "/invocations",
@@ -152,9 +151,9 @@ def create_app(
     async def score(model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
         X = inputs.to_matrix(rows, model.names, model.kinds, model.all_numeric)
         try:
-            if len(rows) <= INLINE_ROWS:
+            if model.scores_inline(len(rows)):
                 return model.predict(X)
-            return await run_in_threadpool(model.predict, X)
+            return await run_in_threadpool(model.predict_in_thread, X)
         except (ValueError, TypeError) as exc:
             raise InputError(f"the model rejected the input: {exc}".splitlines()[0][:300]) from None
 

@@ -186,7 +186,7 @@ def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: 
         for i, values in enumerate(table):
             for value in values:
                 if type(value) not in _NUMBER_TYPES and value is not None:
-                    _explain_numeric(values, names, i)
+                    _explain_numeric(values, names, kinds, i)
         return np.array(table, dtype=np.float64)
     for i, values in enumerate(table):
         for j, kind in enumerate(kinds):
@@ -195,7 +195,7 @@ def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: 
                 values[j] = np.nan
             elif kind == "numeric":
                 if type(value) not in _NUMBER_TYPES:
-                    _explain_numeric(values, names, i)
+                    _explain_numeric(values, names, kinds, i)
                 values[j] = float(value)
             elif type(value) is str:
                 pass
@@ -230,9 +230,9 @@ def _explain_record(row: dict[str, Any], names: list[str], i: int) -> None:
             )
 
 
-def _explain_numeric(values: list[Any], names: list[str], i: int) -> None:
-    for name, value in zip(names, values, strict=True):
-        if value is not None and type(value) not in _NUMBER_TYPES:
+def _explain_numeric(values: list[Any], names: list[str], kinds: list[str], i: int) -> None:
+    for name, kind, value in zip(names, kinds, values, strict=True):
+        if kind == "numeric" and value is not None and type(value) not in _NUMBER_TYPES:
             raise InputError(
                 f"record {i}: field {name!r} must be a number, got {_json_type(value)}",
                 field=name,

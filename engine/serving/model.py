@@ -147,6 +147,12 @@ class LoadedModel:
             self.argmax_is_predict = self.proba and type(final).__name__ not in {"SVC", "NuSVC"}
 
         self._predict_fn, self._proba_fn = self._compile()
+        self.row_seconds = 0.0  # one row's scoring time, measured at load
+
+    def scores_inline(self, rows: int) -> bool:
+        """Score on the event loop (no thread hop) when it costs under ~1 ms; slower models
+        and big batches go to a worker thread so /health and /metrics stay responsive."""
+        return rows <= 64 and self.row_seconds * rows < 0.001
 
     def _compile(self) -> tuple[Any, Any]:
         """The fastest verified way to call the pipeline (engine.serving.fastpath)."""
@@ -187,6 +193,13 @@ class LoadedModel:
                 return self.classes[proba.argmax(axis=1)].tolist(), proba  # type: ignore[index]
             return self._predict_fn(X).tolist(), proba
         return self._predict_fn(X).tolist(), None
+
+    def predict_in_thread(self, X: Any) -> tuple[list[Any], Any]:
+        """predict() from a worker thread, under the same scikit-learn settings as the loop's."""
+        import sklearn
+
+        with sklearn.config_context(assume_finite=True):
+            return self.predict(X)
 
     @property
     def fast_path(self) -> str:
@@ -234,7 +247,11 @@ def load(ref: ChampionRef, project: str) -> LoadedModel:
         raise ServingError(f"cannot load {ref.path}: {type(exc).__name__}: {exc}") from None
     loaded = LoadedModel(bundle, ref, project)
     try:
-        loaded.predict(loaded.blank_row())  # first call pays lazy imports and caches
+        row = loaded.blank_row()
+        loaded.predict(row)  # the first call pays lazy imports and caches
+        started = time.perf_counter()
+        loaded.predict(row)
+        loaded.row_seconds = time.perf_counter() - started
     except Exception:
         log.debug("warm-up prediction failed", exc_info=True)
     return loaded

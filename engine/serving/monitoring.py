@@ -302,17 +302,24 @@ class PredictionLog:
                         break
                     batch.append(item)
                 stop = batch[-1] is None
-                chunk = b"".join(_line(orjson, entry) for entry in batch if entry is not None)
-                if chunk:
-                    if size and size + len(chunk) > self.max_bytes:
+                pending: list[bytes] = []
+                for entry in batch:
+                    if entry is None:
+                        continue
+                    line = _line(orjson, entry)
+                    if size and size + len(line) > self.max_bytes:
+                        handle.write(b"".join(pending))
+                        pending = []
                         handle.close()
                         self._rotate()
                         handle = open(self.path, "ab")  # noqa: SIM115
                         size = 0
-                    handle.write(chunk)
+                    pending.append(line)
+                    size += len(line)
+                    self.written += 1
+                if pending:
+                    handle.write(b"".join(pending))
                     handle.flush()
-                    size += len(chunk)
-                    self.written += len(batch) - stop
                 if stop:
                     return
         except Exception:

@@ -175,7 +175,6 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
             self._refresh_tab(new)
 
     def _refresh_tab(self, tab_id: str) -> None:
-        self.refresh_bindings()
         refresh = getattr(self.tabs.get(tab_id), "refresh_data", None)
         if refresh is not None:
             refresh()
@@ -189,11 +188,11 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         save = getattr(self.active_tab(), "save", None)
         if save is not None:
             save()
+        else:
+            self.notify("Nothing to save on this tab", severity="warning")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide a tab action from the footer when its tab (or method) does not exist yet."""
-        if action == "save":
-            return hasattr(self.active_tab(), "save")
         if action == "tab_action" and len(parameters) == 2:
             tab, name = parameters
             widget = self.tabs.get(str(tab))

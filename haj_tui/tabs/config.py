@@ -157,9 +157,12 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
             select.value = value if value in names else default_metric(prediction)
 
     @on(Select.Changed, "#cfg-prediction")
-    def _prediction_changed(self, event: Select.Changed) -> None:
-        prediction = str(event.value)
-        self._set_metric_options(prediction, default_metric(prediction))
+    def _prediction_changed(self) -> None:
+        """Offer the metrics of the chosen type, keeping the current one when it fits (the
+        widgets' state, not the event's value: a Changed from mount may arrive after load)."""
+        prediction = str(self.query_one("#cfg-prediction", Select).selection)
+        metric = str(self.query_one("#cfg-metric", Select).selection)
+        self._set_metric_options(prediction, metric)
 
     # ---- read and check the form -----------------------------------------------------------
     def _values(self) -> dict[str, str]:

@@ -60,13 +60,15 @@ class DataTab(ReportsWorkerErrors, Vertical):
             summary.border_title = "Columns"
             yield summary
         log = LogView(id="data-log")
+        log.min_width = 20  # wrap at the panel width (RichLog defaults to 78 columns)
         log.border_title = "Log"
         yield log
 
     def on_mount(self) -> None:
         self.query_one("#data-versions", DataTable).add_columns(*VERSION_COLUMNS)
         self.query_one("#data-summary", DataTable).add_columns(*SUMMARY_COLUMNS)
-        self.refresh_data()
+        # Nothing is read until the tab is shown (refresh_data): the preview imports pandas,
+        # which would hold the interpreter while the project opens.
 
     # ---- reading -----------------------------------------------------------------------------
     def refresh_data(self) -> None:

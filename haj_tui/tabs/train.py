@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar, SelectionList
+from textual.widgets.selection_list import Selection
 
 from engine import catalog, events, training
 from engine.errors import Cancelled
@@ -44,7 +45,7 @@ class TrainTab(ReportsWorkerErrors, Vertical):
         self.prediction = project.read_config()["project"]["prediction"]
         self.metrics = metrics_for(self.prediction)
         self._cancel: threading.Event | None = None
-        self._extras_loaded = False
+        self._extras: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -65,6 +66,7 @@ class TrainTab(ReportsWorkerErrors, Vertical):
                 results.border_title = "Results"
                 yield results
                 log = LogView(id="train-log")
+                log.min_width = 20  # wrap at the panel width (RichLog defaults to 78 columns)
                 log.border_title = "Log"
                 yield log
 
@@ -72,10 +74,12 @@ class TrainTab(ReportsWorkerErrors, Vertical):
         self._reset_results(catalog.builtin_names(self.prediction))
         self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
         self._set_state("Check models, then press t to train.")
-        self._load_extras()
 
     def refresh_data(self) -> None:
-        """Pick up models added to model.py since the tab was built (not while training)."""
+        """Read model.py's models (again: the Code tab may have changed them), not mid-training.
+
+        Not on mount: a runner process per opened project would be wasted if Train is not used.
+        """
         if not self._busy():
             self._load_extras()
 
@@ -94,18 +98,24 @@ class TrainTab(ReportsWorkerErrors, Vertical):
     # ---- the checklist -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-models", name="extras")
     def _load_extras(self) -> list[str]:
-        """model.py is user code: import it off the UI thread; a failure keeps the built-ins."""
+        """model.py is user code: read by a runner process; a failure keeps the built-ins."""
         builtin = set(catalog.builtin_names(self.prediction))
-        extra = catalog.load_project_models(self.project.code_path("model"))
-        return [name for name in extra if name not in builtin]
+        return [n for n in catalog.project_model_names(self.project) if n not in builtin]
 
-    def _add_extras(self, names: list[str]) -> None:
+    def _set_extras(self, names: list[str]) -> None:
+        """Show model.py's models (italic) after the built-ins; drop those it no longer has."""
         models = self.query_one("#train-models", SelectionList)
-        known = {models.get_option_at_index(i).value for i in range(models.option_count)}
-        new = [name for name in names if name not in known]
+        for gone in [name for name in self._extras if name not in names]:
+            models.remove_option(f"extra-{gone}")
+        new = [name for name in names if name not in self._extras]
+        self._extras = list(names)
         if new:
-            # italic: the project's own models (model.py), beside the built-in catalog
-            models.add_options([(Text(name, style="italic"), name, True) for name in new])
+            models.add_options(
+                [
+                    Selection(Text(name, style="italic"), name, True, id=f"extra-{name}")
+                    for name in new
+                ]
+            )
             self.query_one("#train-log", LogView).write_line(
                 f"model.py adds: {', '.join(new)} (in italics)", "dim"
             )
@@ -219,7 +229,7 @@ class TrainTab(ReportsWorkerErrors, Vertical):
     def _work_finished(self, message: WorkFinished) -> None:
         if message.task == "extras":
             message.stop()
-            self._add_extras(message.result if isinstance(message.result, list) else [])
+            self._set_extras(message.result if isinstance(message.result, list) else [])
             return
         if message.task != "train":
             return

@@ -1,0 +1,433 @@
+"""`haj deploy` / `haj undeploy` against real stand-ins: moto's server on 127.0.0.1 (S3, ECR, IAM,
+STS, SageMaker) through HAJ_AWS_ENDPOINT_URL, and the Debian `docker-registry` on 127.0.0.1 for the
+image push. Fake credentials only: no test reads real ones or reaches AWS.
+
+moto answers CreateEndpoint with InService at once and has no UpdateEndpoint; the server started
+here adds both behaviours of real SageMaker (one poll of Creating/Updating, then InService, and
+UpdateEndpoint moving the endpoint to a new config) so waiting and redeploying are exercised.
+The real AWS path (a SageMaker instance pulling from ECR) is not exercised by these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import run_haj
+from tests.test_container import BASE_IMAGE, Built, build_once, docker_or_skip, free_port
+
+REGION = "us-east-1"
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": "/nonexistent/haj-test-aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/haj-test-aws-credentials",
+    "HAJ_DEPLOY_POLL_SECONDS": "0.1",
+}
+
+MOTO_SERVER = r"""
+import sys
+from moto.core.responses import ActionResult
+from moto.sagemaker import models, responses
+
+backend = models.SageMakerModelBackend
+pending = {}
+create_endpoint = backend.create_endpoint
+describe_endpoint = backend.describe_endpoint
+
+def create(self, endpoint_name, endpoint_config_name, tags):
+    endpoint = create_endpoint(self, endpoint_name, endpoint_config_name, tags)
+    endpoint.endpoint_status = "Creating"
+    pending[endpoint_name] = 1
+    return endpoint
+
+def update(self, endpoint_name, endpoint_config_name):
+    endpoint = self.endpoints[endpoint_name]
+    config = self.describe_endpoint_config(endpoint_config_name)
+    endpoint.endpoint_config_name = endpoint_config_name
+    endpoint.production_variants = endpoint._process_production_variants(
+        config["ProductionVariants"])
+    endpoint.endpoint_status = "Updating"
+    pending[endpoint_name] = 1
+    return endpoint
+
+def describe(self, endpoint_name):
+    endpoint = self.endpoints.get(endpoint_name)
+    if endpoint is not None and endpoint.endpoint_status in ("Creating", "Updating"):
+        if pending.get(endpoint_name, 0) > 0:
+            pending[endpoint_name] -= 1
+        else:
+            endpoint.endpoint_status = "InService"
+    return describe_endpoint(self, endpoint_name)
+
+def update_response(self):
+    endpoint = self.sagemaker_backend.update_endpoint(
+        self._get_param("EndpointName"), self._get_param("EndpointConfigName"))
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+backend.create_endpoint = create
+backend.update_endpoint = update
+backend.describe_endpoint = describe
+responses.SageMakerResponse.update_endpoint = update_response
+
+from moto.server import main
+main(sys.argv[1:])
+"""
+
+
+def stop_pid(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url}: process exited: {log.read_text(errors='replace')}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer: {log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's server (patched as the module docstring says) on a free 127.0.0.1 port."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **FAKE_AWS},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/", process, log)
+        yield url
+    finally:
+        stop_pid(process)
+
+
+@pytest.fixture
+def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Fake credentials and the moto endpoint for this process and `haj` subprocesses; moto's
+    state is reset so each test starts from an empty account."""
+    httpx.post(f"{moto_url}/moto-api/reset", timeout=10)
+    env = {**FAKE_AWS, "HAJ_AWS_ENDPOINT_URL": moto_url}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    return env
+
+
+def boto(service: str, moto_url: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=REGION, endpoint_url=moto_url)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Debian docker-registry on 127.0.0.1 (dockerd allows 127.0.0.0/8 without TLS)."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
+    port = free_port()
+    root = tmp_path_factory.mktemp("registry")
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {root / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log = root / "registry.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v2/", process, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_pid(process)
+
+
+@pytest.fixture
+def deployable(
+    tmp_path_factory: pytest.TempPathFactory, trained_cache: dict[str, Path], tmp_path: Path
+) -> Built:
+    """A fresh workspace copy of the built 'cancer' project (image already built)."""
+    docker_or_skip()
+    built = build_once(tmp_path_factory, trained_cache["classification"])
+    home = tmp_path / "ws"
+    home.mkdir()
+    shutil.copytree(built.home / "cancer", home / "cancer", symlinks=True)
+    return Built(home, "cancer", built.image, built.record, built.seconds, "")
+
+
+# ---- no AWS at all -------------------------------------------------------------------------------
+def test_dry_run_prints_the_plan_without_calling_aws(
+    trained_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an endpoint nobody listens on and no credentials: any AWS call would fail
+    env = {
+        **FAKE_AWS,
+        "HAJ_AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SESSION_TOKEN": "",
+        "DOCKER_HOST": "unix:///nonexistent",
+    }
+    result = run_haj(
+        trained_home, "deploy", "cancer", "--dry-run", "--region", "eu-west-1", env=env
+    )
+    assert result.code == 0, result.text
+    out = result.out
+    assert "dry run: nothing was called" in out
+    for needle in (
+        "ecr repository",
+        "haj/cancer",
+        "s3://haj-<account>-eu-west-1/haj/cancer/",
+        "iam role",
+        "sagemaker model",
+        "sagemaker endpoint config",
+        "create  sagemaker endpoint       haj-cancer",
+        "until InService",
+    ):
+        assert needle in out, needle
+    as_json = json.loads(
+        run_haj(
+            trained_home,
+            "deploy",
+            "cancer",
+            "--dry-run",
+            "--json",
+            "--registry",
+            "127.0.0.1:5000",
+            env=env,
+        ).out
+    )
+    assert as_json["image_uri"].startswith("127.0.0.1:5000/haj/cancer:")
+    assert as_json["region"] == REGION
+    assert not any(s["kind"] == "ecr repository" for s in as_json["steps"])
+
+
+def test_plan_names_are_sagemaker_safe(trained_home: Path) -> None:
+    import re
+
+    from engine.deploy.plan import Options, make_plan
+    from engine.project import Project
+
+    project = Project("My_Very_Long_Project_Name_With_Underscores_And_More", trained_home / "x")
+    plan = make_plan(
+        project,
+        Options(),
+        region="eu-central-1",
+        account="123456789012",
+        champion={"run_id": "0123456789ab", "model": "knn"},
+        image_record=None,
+        previous={
+            "endpoint_name": "haj-my-very-long-project-name-with-u",
+            "model_name": "old-m",
+            "endpoint_config_name": "old-c",
+        },
+    )
+    for name in (plan.model_name, plan.endpoint_config_name, plan.endpoint_name):
+        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
+    assert plan.steps[0].action == "build"
+    assert [s.action for s in plan.steps if "endpoint" in s.kind][:2] == ["create", "update"]
+    assert any(s.action == "delete" and s.name == "old-m" for s in plan.steps)
+
+
+def test_missing_credentials_and_region_are_explained(trained_home: Path, moto_url: str) -> None:
+    env = {
+        **FAKE_AWS,
+        "HAJ_AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SESSION_TOKEN": "",
+    }
+    # boto3 treats empty variables as unset only for some keys: drop them instead
+    full = {k: v for k, v in {**os.environ, **env}.items() if v != ""}
+    result = _run_without(trained_home, full, "deploy", "cancer", "--registry", "127.0.0.1:1")
+    assert result.returncode == 12, result.stderr
+    assert "no AWS credentials found" in result.stderr and "never stores" in result.stderr
+    assert "Traceback" not in result.stderr
+    no_region = {k: v for k, v in full.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    result = _run_without(trained_home, no_region, "deploy", "cancer", "--dry-run")
+    assert result.returncode == 12 and "no AWS region: pass --region" in result.stderr
+
+
+def _run_without(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    from tests.conftest import ROOT
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        if env.get(key, "") == "":
+            env.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**env, "HAJ_HOME": str(home), "NO_COLOR": "1"},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_undeploy_without_deployment_is_a_no_op(trained_home: Path) -> None:
+    result = run_haj(trained_home, "undeploy", "cancer", "--yes")
+    assert result.code == 0 and "nothing to remove" in result.out
+
+
+# ---- moto + docker-registry ----------------------------------------------------------------------
+@pytest.mark.docker
+def test_deploy_redeploy_and_undeploy(
+    deployable: Built, aws_env: dict[str, str], registry: str, moto_url: str
+) -> None:
+    home = deployable.home
+    common = ["--registry", registry, "--base-image", BASE_IMAGE, "--wheelhouse"]
+    result = run_haj(home, "deploy", "cancer", *common, env=aws_env, timeout=600)
+    assert result.code == 0, result.text
+    assert "endpoint haj-cancer: Creating" in result.out
+    assert "endpoint haj-cancer: InService" in result.out
+    assert "aws sagemaker-runtime invoke-endpoint" in result.out
+    assert "testing" not in result.text  # the (fake) credentials never appear
+
+    from engine.deploy import records
+    from engine.project import Project
+
+    project = Project("cancer", home / "cancer")
+    first = records.load(project)
+    assert first and first["status"] == "InService" and first["region"] == REGION
+    assert first["image_uri"] == f"{registry}/haj/cancer:{first['run_id']}"
+    # the image is in the registry
+    tags = httpx.get(f"http://{registry}/v2/haj/cancer/tags/list", timeout=5).json()["tags"]
+    assert first["run_id"] in tags
+    # and everything else in (fake) AWS
+    sm = boto("sagemaker", moto_url)
+    endpoint = sm.describe_endpoint(EndpointName="haj-cancer")
+    assert endpoint["EndpointStatus"] == "InService"
+    assert endpoint["EndpointConfigName"] == first["endpoint_config_name"]
+    model = sm.describe_model(ModelName=first["model_name"])
+    assert model["PrimaryContainer"]["Image"] == first["image_uri"]
+    assert model["ExecutionRoleArn"] == first["role_arn"]
+    bundle = boto("s3", moto_url).get_object(Bucket=first["bucket"], Key=first["s3_objects"][0])
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(bundle["Body"].read())) as tar:
+        assert sorted(tar.getnames()) == [
+            "config.toml",
+            "models/champion.joblib",
+            "models/champion.json",
+        ]
+    assert boto("iam", moto_url).get_role(RoleName="haj-sagemaker-cancer")
+    status = run_haj(home, "status", "cancer")
+    assert "deployment" in status.out and "haj-cancer" in status.out and "InService" in status.out
+
+    # a new champion: deploying again builds its image and moves the endpoint to it
+    _crown_another(home)
+    again = run_haj(home, "deploy", "cancer", *common, env=aws_env, timeout=600)
+    assert again.code == 0, again.text
+    assert "moving the endpoint haj-cancer" in again.out
+    second = records.load(project)
+    assert second and second["run_id"] != first["run_id"]
+    endpoint = sm.describe_endpoint(EndpointName="haj-cancer")
+    assert endpoint["EndpointConfigName"] == second["endpoint_config_name"]
+    names = [m["ModelName"] for m in sm.list_models()["Models"]]
+    assert names == [second["model_name"]]  # the previous model and config were deleted
+    configs = [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]]
+    assert configs == [second["endpoint_config_name"]]
+
+    gone = run_haj(home, "undeploy", "cancer", "--yes", env=aws_env)
+    assert gone.code == 0, gone.text
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_models()["Models"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    buckets = boto("s3", moto_url).list_buckets()["Buckets"]
+    assert first["bucket"] not in [b["Name"] for b in buckets]
+    assert "haj-sagemaker-cancer" not in [
+        r["RoleName"] for r in boto("iam", moto_url).list_roles()["Roles"]
+    ]
+    assert records.load(project) is None
+    assert "deployment" not in run_haj(home, "status", "cancer").out
+
+
+def _crown_another(home: Path) -> None:
+    """Crown a different finished run, as `haj evaluate` would had it won (the fast classifiers
+    all lose to the same run on every metric, so the store is asked directly)."""
+    from engine.champion import _publish
+    from engine.project import Project
+    from engine.store import Store
+
+    project_dir = home / "cancer"
+    before = json.loads((project_dir / "models" / "champion.json").read_text())["run_id"]
+    with Store(project_dir / "haj.db") as store:
+        run = next(r for r in store.runs(status="finished") if r.id != before)
+        _publish(
+            Project("cancer", project_dir),
+            project_dir / str(run.model_path),
+            run.to_dict(),
+            "acc",
+            run.metrics["acc"],
+        )
+        store.crown(run.id, "acc", run.metrics["acc"], reason="test")
+
+
+@pytest.mark.docker
+def test_deploy_through_ecr_creates_and_removes_the_repository(
+    deployable: Built, aws_env: dict[str, str], moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ECR path: repository created, login token fetched and handed to the push (moto's ECR
+    has no registry to receive layers, so the push itself is the one thing recorded here; the
+    real push is exercised against docker-registry above)."""
+    from engine.deploy import plan, registry, sagemaker
+    from engine.project import Project
+
+    pushed: list[tuple[str, str, dict[str, str] | None]] = []
+    monkeypatch.setattr(
+        registry,
+        "push",
+        lambda local, uri, auth_config=None, on_event=None: pushed.append(
+            (local, uri, auth_config)
+        ),
+    )
+    project = Project("cancer", deployable.home / "cancer")
+    record = sagemaker.deploy(project, plan.Options(region=REGION))
+    ecr = boto("ecr", moto_url)
+    repos = [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
+    assert repos == ["haj/cancer"] and record["ecr_repository_created"]
+    _local, uri, auth = pushed[0]
+    assert (
+        uri == f"{record['account']}.dkr.ecr.{REGION}.amazonaws.com/haj/cancer:{record['run_id']}"
+    )
+    assert auth and auth["username"] == "AWS" and auth["password"]
+    removed = sagemaker.undeploy(project)
+    assert "ECR repository haj/cancer" in removed
+    assert ecr.describe_repositories()["repositories"] == []

@@ -1,0 +1,149 @@
+"""The serving parts without a server: JSON records give the same model input as training
+(numeric and mixed features), the compiled fast path equals scikit-learn, the prediction log
+rotates at its cap, and latency percentiles are right."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.features import feature_spec, make_pipeline, to_matrix
+from engine.serving import fastpath, inputs
+from engine.serving.monitoring import Monitor, PredictionLog
+
+
+def _mixed_frame(n: int = 120) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n).astype(float),
+            "city": rng.choice(["paris", "lyon", "nice"], n),
+            "income": rng.normal(3000, 500, n),
+            "member": rng.choice([True, False], n),
+        }
+    )
+    frame.loc[3, "age"] = np.nan
+    frame.loc[4, "city"] = None
+    y = (frame["income"] > 3000).astype(int).to_numpy()
+    return frame, y
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [
+        {k: None if pd.isna(v) else (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in frame.to_dict(orient="records")
+    ]
+
+
+def test_json_records_give_the_training_matrix_for_mixed_features() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame, y = _mixed_frame()
+    spec = feature_spec(frame)
+    assert [f["kind"] for f in spec] == ["numeric", "categorical", "numeric", "categorical"]
+    pipeline = make_pipeline(spec, LogisticRegression(max_iter=500))
+    pipeline.fit(to_matrix(frame, spec), y)
+    records = json.loads(json.dumps(_records(frame)))  # as they travel over the wire
+    names = [f["name"] for f in spec]
+    served = inputs.to_matrix(records, names, [f["kind"] for f in spec], all_numeric=False)
+    assert np.array_equal(pipeline.predict(served), pipeline.predict(to_matrix(frame, spec)))
+    assert np.array_equal(
+        pipeline.predict_proba(served), pipeline.predict_proba(to_matrix(frame, spec))
+    )
+
+
+def test_a_number_for_a_categorical_field_is_its_text_and_a_list_is_refused() -> None:
+    names, kinds = ["city", "n"], ["categorical", "numeric"]
+    matrix = inputs.to_matrix([{"city": 75, "n": 1}], names, kinds, all_numeric=False)
+    assert matrix[0, 0] == "75" and matrix[0, 1] == 1.0
+    with pytest.raises(inputs.InputError) as error:
+        inputs.to_matrix([{"city": ["a"], "n": 1}], names, kinds, all_numeric=False)
+    assert error.value.field == "city" and error.value.status == 422
+    with pytest.raises(inputs.InputError) as error:
+        inputs.to_matrix([{"city": "a", "n": "1"}], names, kinds, all_numeric=False)
+    assert error.value.field == "n"
+
+
+def test_csv_infinity_is_refused_and_nan_is_missing() -> None:
+    rows = inputs.csv_rows(b"a,b\n1,nan\n")
+    assert rows == [{"a": 1.0, "b": None}]
+    rows = inputs.csv_rows(b"a,b\n1,inf\n")
+    with pytest.raises(inputs.InputError) as error:
+        inputs.to_matrix(rows, ["a", "b"], ["numeric", "numeric"], all_numeric=True)
+    assert error.value.field == "b"
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_compiled_linear_path_equals_sklearn(classes: int) -> None:
+    from sklearn.datasets import make_classification, make_regression
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    X, y = make_classification(200, 8, n_informative=5, n_classes=classes, random_state=0)
+    X[::7, 2] = np.nan
+    spec = [{"name": f"x{i}", "kind": "numeric"} for i in range(8)]
+    clf = make_pipeline(spec, LogisticRegression(max_iter=1000)).fit(X, y)
+    fast = fastpath.compile_linear(clf, 8, proba=True)
+    assert fast is not None
+    assert np.allclose(fast(X[:50]), clf.predict_proba(X[:50]), rtol=1e-9)
+    Xr, yr = make_regression(100, 8, random_state=0)
+    reg = make_pipeline(spec, Ridge()).fit(Xr, yr)
+    fast_reg = fastpath.compile_linear(reg, 8, proba=False)
+    assert fast_reg is not None and np.allclose(fast_reg(Xr[:1]), reg.predict(Xr[:1]))
+
+
+def test_other_pipelines_are_not_compiled_but_run_step_by_step() -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    frame, y = _mixed_frame()
+    spec = feature_spec(frame)
+    pipeline = make_pipeline(spec, DecisionTreeClassifier(random_state=0))
+    X = to_matrix(frame, spec)
+    pipeline.fit(X, y)
+    assert fastpath.compile_linear(pipeline, 4, proba=True) is None
+    stepwise = fastpath.general(pipeline, proba=True)
+    assert np.array_equal(stepwise(X), pipeline.predict_proba(X))
+
+
+def test_the_prediction_log_rotates_at_its_cap(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.jsonl"
+    log = PredictionLog(path, max_bytes=2000, backups=2)
+    for i in range(60):
+        log.append("/predict", "run1", ["a"], [[float(i)]], [i % 2], None, [], 0.001)
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["predictions.jsonl", "predictions.jsonl.1", "predictions.jsonl.2"]
+    assert all(p.stat().st_size <= 2000 for p in tmp_path.iterdir())
+    last = json.loads(path.read_text().splitlines()[-1])
+    assert last["inputs"] == [{"a": 59.0}] and last["outputs"] == [1] and last["run_id"] == "run1"
+
+
+def test_appending_to_the_prediction_log_costs_microseconds(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "p.jsonl")
+    row = [{"x": 1.0}]
+    started = time.perf_counter()
+    for _ in range(10_000):
+        log.append("/predict", "r", ["x"], row, [1], None, [], 0.001)
+    per_call = (time.perf_counter() - started) / 10_000
+    log.close()
+    assert per_call < 50e-6
+    assert log.written + log.dropped == 10_000
+
+
+def test_latency_percentiles_over_the_window_and_since_start() -> None:
+    monitor = Monitor()
+    for ms in range(1, 1101):  # 1..1100 ms; the window keeps the last 1,000 (101..1100)
+        monitor.observe("/predict", 200, ms / 1000)
+    monitor.observe("/health", 200, 5.0)  # not a scoring request
+    report = monitor.latency()
+    window, since = report["window"], report["since_start"]
+    assert window["requests"] == 1000 and since["requests"] == 1100
+    assert window["p50_ms"] == pytest.approx(600.5)
+    assert window["max_ms"] == pytest.approx(1100) and window["mean_ms"] == pytest.approx(600.5)
+    assert since["p50_ms"] == pytest.approx(550, rel=0.05)
+    assert since["p99_ms"] == pytest.approx(1089, rel=0.05)
+    assert monitor.counts()["requests"] == 1100
