@@ -50,7 +50,24 @@ def process(
     from engine import runner_client
 
     project.read_config()
+    require_raw_data(project)
     return runner_client.run(project, "process", {"version": version}, on_event, cancel)
+
+
+def require_raw_data(project: Project) -> None:
+    """Raise DataError at once when there is no raw version yet.
+
+    Why here: the store answers in a millisecond, while starting a runner (which checks again)
+    costs a second or more before it could say the same.
+    """
+    if project.db_path.exists():
+        from engine.store import Store
+
+        # Not read-only: a read-only connection would leave haj.db-wal and -shm behind.
+        with Store(project.db_path) as store:
+            if store.latest_data_version("raw") is not None:
+                return
+    raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
 
 
 def versions(project: Project, kind: str | None = None) -> list[dict[str, Any]]:

@@ -31,8 +31,10 @@ def train(
 ) -> dict[str, Any]:
     """Train; returns {"session", "data_version", "runs": [...]} with each run's outcome."""
     from engine import runner_client
+    from engine.data import require_raw_data
 
     project.read_config()
+    require_raw_data(project)
     return runner_client.run(project, "train", {"models": models or []}, on_event, cancel)
 
 

@@ -68,6 +68,11 @@ def _build_trained(base: Path, name: str, example: str, models: list[str]) -> Pa
     ):
         result = run_haj(ws, *args)
         assert result.code == 0, result.text
+        if args[0] == "init":
+            # One worker: a process pool costs seconds to start on a busy 2-core machine, more
+            # than these small models take. tests/test_interrupts.py covers parallel training.
+            config = ws / name / "config.toml"
+            config.write_text(config.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
     return ws
 
 

@@ -142,7 +142,7 @@ def test_http_retrieval_sends_the_api_key_and_never_shows_it(
 
 
 def test_local_paths_file_urls_and_formats(
-    haj: Callable[..., Result], home: Path, tmp_path: Path
+    haj: Callable[..., Result], home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outside = tmp_path / "exports" / "data set.csv"
     outside.parent.mkdir()
@@ -163,13 +163,18 @@ def test_local_paths_file_urls_and_formats(
     again = haj("retrieve", "local")
     assert again.code == 0 and "unchanged: same content as raw-0001" in again.out
 
-    # JSON and plain text become .json and .txt versions
+    # JSON and plain text become .json and .txt versions. Run in this process as the runner runs
+    # them (in the project directory): a runner per format would only repeat the path above.
+    from engine.data import retrieve_in_process
+    from engine.project import Project
+
     (project / "incoming" / "rows.json").write_text(json.dumps([{"f1": 1, "label": "a"}] * 3))
-    haj("config", "local", "--url", "incoming/rows.json")
-    assert haj("retrieve", "local").code == 0
     (project / "incoming" / "notes").write_text("not a table\n")
-    haj("config", "local", "--url", str(project / "incoming" / "notes"))
-    assert haj("retrieve", "local").code == 0
+    monkeypatch.chdir(project)
+    local = Project("local", project)
+    for url in ("incoming/rows.json", str(project / "incoming" / "notes")):
+        local.update_config({"data": {"url": url}})
+        assert retrieve_in_process(local, lambda event: None)["created"]
     versions = as_json(haj("data", "local", "--json"))
     assert [(v["id"], v["format"], Path(v["path"]).suffix) for v in versions] == [  # type: ignore[union-attr]
         ("raw-0001", "csv", ".csv"),

@@ -65,6 +65,8 @@ def models():
 def cancer(trained_home: Path) -> Iterator[Path]:
     project = trained_home / "cancer"
     (project / "model.py").write_text(MODEL_PY)
+    config = project / "config.toml"  # parallel workers, as by default (the fixture uses one)
+    config.write_text(config.read_text().replace("n_jobs = 1", "n_jobs = -1", 1))
     yield project
     (project / "STOP").touch()  # release any slow fit still running in a worker
 

@@ -147,3 +147,22 @@ def test_latency_percentiles_over_the_window_and_since_start() -> None:
     assert since["p50_ms"] == pytest.approx(550, rel=0.05)
     assert since["p99_ms"] == pytest.approx(1089, rel=0.05)
     assert monitor.counts()["requests"] == 1100
+
+
+async def test_until_its_model_is_loaded_the_app_is_alive_but_not_ready(tmp_path: Path) -> None:
+    import httpx
+
+    from engine.serving import create_app
+
+    app = create_app(tmp_path)  # no lifespan run here: the model is never loaded
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/livez")).status_code == 200
+        for path in ("/health", "/readyz", "/ping"):
+            answer = await client.get(path)
+            assert answer.status_code == 503, path
+            assert answer.json()["detail"] == "the model is loading"
+        answer = await client.post("/predict", json={"a": 1})
+        assert answer.status_code == 503
+        assert (await client.get("/predictions_count")).json()["predictions"] == 0
+        assert "haj_requests_total" in (await client.get("/metrics")).text

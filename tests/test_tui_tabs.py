@@ -313,6 +313,9 @@ async def test_runs_tab_leaderboard_metric_detail_and_crown(ws: Path) -> None:
         assert tab.query_one("#runs-metric", Select).value == "precision"
         assert tab.board["metric"] == "precision"
         assert "Leaderboard by precision" in screen_text(pilot.app)
+        assert str(list(board.columns.values())[3].label) == "precision ↓"  # sorted column first
+        precisions = [float(board.get_row_at(i)[3]) for i in range(3)]
+        assert precisions == sorted(precisions, reverse=True)
 
         # crown by that metric: champion and history follow
         await pilot.press("c")

@@ -33,7 +33,7 @@ from typing import Any
 from engine import events
 from engine.container import LABEL_PROJECT, LABEL_RUN, dockerfile
 from engine.errors import ContainerError, NoChampion
-from engine.fsutil import atomic_write_text, sha256_file
+from engine.fsutil import atomic_write_text, sha256_bytes, sha256_file
 from engine.project import CODE_FILES, Project
 from engine.store import now_iso
 
@@ -206,6 +206,47 @@ def _fill_wheelhouse(
     """`pip download` every wheel on the host; link exactly those into context/wheels/."""
     cache = build_dir(project) / "wheelhouse"
     cache.mkdir(parents=True, exist_ok=True)
+    requirements = (context / "requirements.txt").read_text(encoding="utf-8")
+    key = sha256_bytes((requirements + " ".join(_download_flags())).encode())
+    manifest_path = cache / "manifest.json"
+    files = _cached_wheels(manifest_path, key, cache)
+    if files is None:
+        files = _pip_download(cache, context, on_event)
+        atomic_write_text(
+            manifest_path, json.dumps({"key": key, "files": [p.name for p in files]}, indent=2)
+        )
+    else:
+        on_event(events.Log(f"wheelhouse: {len(files)} wheels cached for these requirements"))
+    target = context / "wheels"
+    target.mkdir()
+    wheels = []
+    for path in sorted(set(files)):
+        destination = target / path.name
+        try:
+            os.link(path, destination)
+        except OSError:
+            shutil.copy2(path, destination)
+        wheels.append(
+            {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        )
+    on_event(events.Log(f"wheelhouse: {len(wheels)} wheels"))
+    return wheels
+
+
+def _cached_wheels(manifest_path: Path, key: str, cache: Path) -> list[Path] | None:
+    """The wheels a previous download found for the same requirements, if all are still there
+    (pip takes seconds to resolve even when every file is present)."""
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("key") != key:
+        return None
+    files = [cache / name for name in manifest.get("files", [])]
+    return files if files and all(f.is_file() for f in files) else None
+
+
+def _pip_download(cache: Path, context: Path, on_event: events.Callback) -> list[Path]:
     command = [
         sys.executable,
         "-m",
@@ -242,17 +283,4 @@ def _fill_wheelhouse(
             "pip download failed (a package with no wheel for Linux x86_64 / Python 3.11?): "
             + " | ".join(t for t in tail[-3:] if t.strip())
         )
-    target = context / "wheels"
-    target.mkdir()
-    wheels = []
-    for path in sorted(set(files)):
-        destination = target / path.name
-        try:
-            os.link(path, destination)
-        except OSError:
-            shutil.copy2(path, destination)
-        wheels.append(
-            {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
-        )
-    on_event(events.Log(f"wheelhouse: {len(wheels)} wheels"))
-    return wheels
+    return files

@@ -10,6 +10,7 @@ imputer's statistics) as the example values.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.serving import inputs
-from engine.serving.inputs import InputError
 from engine.serving.model import LoadedModel, ModelHolder
 from engine.serving.monitoring import Collector, Monitor, PredictionLog
+from engine.serving.scoring import PATHS as SCORING_PATHS
+from engine.serving.scoring import Scorer
 
 log = logging.getLogger("haj.serving")
 
@@ -61,7 +63,7 @@ def create_app(
     and /readyz, /health and /ping say 503 until it is ready); it is then watched and switched.
     """
     import orjson
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.responses import Response
     from prometheus_client import (
         CONTENT_TYPE_LATEST,
@@ -71,7 +73,6 @@ def create_app(
         ProcessCollector,
         generate_latest,
     )
-    from starlette.concurrency import run_in_threadpool
 
     project_dir = Path(project_dir).resolve()
     settings = serving_settings(project_dir)
@@ -119,11 +120,17 @@ def create_app(
             holder.stop()
             plog_box["log"].close()
 
+    options: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        # FastAPI's OpenTelemetry hook checks its providers on every request: haj exports
+        # Prometheus metrics instead
+        options["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
         title=f"haj: {project_dir.name}",
         description=f"Predictions from the champion model of the haj project {project_dir.name!r}.",
         version="1",
         lifespan=lifespan,
+        **options,
     )
     app.state.holder = holder
     app.state.monitor = monitor
@@ -138,84 +145,6 @@ def create_app(
     def not_ready() -> Response:
         detail = holder.error or "the model is loading"
         return json_response({"status": "unavailable", "detail": detail}, 503)
-
-    async def read_body(request: Request) -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise InputError(f"the body is over the {limit // (1024 * 1024)} MB limit", 413)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def score(model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
-        X = inputs.to_matrix(rows, model.names, model.kinds, model.all_numeric)
-        try:
-            if model.scores_inline(len(rows)):
-                return model.predict(X)
-            return await run_in_threadpool(model.predict_in_thread, X)
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"the model rejected the input: {exc}".splitlines()[0][:300]) from None
-
-    def record(
-        endpoint: str,
-        model: LoadedModel,
-        rows: list[Any],
-        preds: list[Any],
-        proba: Any,
-        started: float,
-    ) -> None:
-        monitor.rows += len(rows)
-        plog_box["log"].append(
-            endpoint,
-            model.run_id,
-            model.names,
-            rows,
-            preds,
-            proba,
-            model.labels,
-            time.perf_counter() - started,
-        )
-
-    # ---- scoring ---------------------------------------------------------------------------------
-    async def predict(request: Request) -> Response:
-        started = time.perf_counter()
-        model = holder.current
-        if model is None:
-            return not_ready()
-        try:
-            rows = inputs.predict_records(inputs.parse_json(await read_body(request)))
-            preds, proba = await score(model, rows)
-        except InputError as exc:
-            return json_response(exc.body(), exc.status)
-        body: dict[str, Any] = {"run_id": model.run_id, "model": model.model, "predictions": preds}
-        if proba is not None:
-            labels = model.labels
-            body["classes"] = labels
-            body["probabilities"] = [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
-        record("/predict", model, rows, preds, proba, started)
-        return json_response(body)
-
-    app.add_route("/predict", predict, methods=["POST"])
-
-    async def invocations(request: Request) -> Response:
-        started = time.perf_counter()
-        model = holder.current
-        if model is None:
-            return not_ready()
-        try:
-            raw = await read_body(request)
-            if "csv" in request.headers.get("content-type", ""):
-                rows = inputs.csv_rows(raw)
-            else:
-                rows = inputs.invocation_rows(inputs.parse_json(raw))
-            preds, proba = await score(model, rows)
-        except InputError as exc:
-            return json_response(exc.body(), exc.status)
-        record("/invocations", model, rows, preds, proba, started)
-        return json_response({"predictions": preds})
-
-    app.add_route("/invocations", invocations, methods=["POST"])
 
     # ---- health ----------------------------------------------------------------------------------
     @app.get("/ping", summary="SageMaker health check", response_model=None)
@@ -269,7 +198,8 @@ def create_app(
         return json_response(monitor.latency())
 
     _install_openapi(app, holder)
-    app.add_middleware(MonitorMiddleware, monitor=monitor, limit=limit)
+    scorer = Scorer(holder, monitor, lambda: plog_box.get("log"), limit)
+    app.add_middleware(FrontMiddleware, monitor=monitor, scorer=scorer, limit=limit)
     return app
 
 
@@ -287,15 +217,18 @@ def _metrics_info(model: LoadedModel | None) -> dict[str, Any] | None:
     return {**model.info(), "metrics": model.metrics}
 
 
-class MonitorMiddleware:
-    """Counts every request by endpoint and status, times it, and refuses over-limit bodies (413)
-    before they are read. A pure ASGI middleware: a few microseconds per request."""
+class FrontMiddleware:
+    """Counts every request by endpoint and status and times it; refuses over-limit bodies (413)
+    before they are read; hands the scoring paths to the Scorer (raw ASGI) and everything else to
+    FastAPI. A pure ASGI middleware: a few microseconds per request."""
 
-    def __init__(self, app: Any, monitor: Monitor, limit: int) -> None:
+    def __init__(self, app: Any, monitor: Monitor, scorer: Scorer, limit: int) -> None:
         self.app = app
         self.monitor = monitor
+        self.scorer = scorer
         self.limit = limit
         self.known = frozenset(ENDPOINTS)
+        self.scoring = frozenset(SCORING_PATHS)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -317,6 +250,17 @@ class MonitorMiddleware:
                     monitor.observe(endpoint, 413, time.perf_counter() - started)
                     return
                 break
+        if path in self.scoring:
+            monitor.in_progress += 1
+            try:
+                status = await self.scorer.handle(scope, receive, send)
+            except Exception:
+                log.exception("scoring failed")
+                status = await self.scorer.send_json(send, 500, {"detail": "internal error"})
+            finally:
+                monitor.in_progress -= 1
+                monitor.observe(endpoint, status, time.perf_counter() - started)
+            return
 
         async def send_counted(message: dict[str, Any]) -> None:
             nonlocal status

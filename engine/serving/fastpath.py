@@ -72,17 +72,23 @@ def compile_linear(pipeline: Any, n_features: int, proba: bool) -> Callable[[Any
     kind = type(final).__name__
     coef = np.asarray(getattr(final, "coef_", None), dtype=np.float64)
     intercept = np.asarray(getattr(final, "intercept_", 0.0), dtype=np.float64)
+    # fold the scaler into the weights: ((X - mean) / scale) @ W + b == X @ (W / scale) + b'
     if proba:
         if kind != "LogisticRegression":
             return None
-        coef_t = coef.T.copy()  # (features, classes or 1)
+        weights = coef.T / scale[:, None]  # (features, classes or 1)
+        bias = intercept - (mean / scale) @ coef.T
+        binary = weights.shape[1] == 1
 
         def fast(X: Any) -> Any:
-            X = np.where(np.isnan(X), fill, X)
-            z = ((X - mean) / scale) @ coef_t + intercept
-            if z.shape[1] == 1:
-                p = 1.0 / (1.0 + np.exp(-z[:, 0]))
-                return np.column_stack((1.0 - p, p))
+            if np.isnan(X).any():
+                X = np.where(np.isnan(X), fill, X)
+            z = X @ weights + bias
+            if binary:
+                out = np.empty((z.shape[0], 2))
+                out[:, 1] = 1.0 / (1.0 + np.exp(-z[:, 0]))
+                out[:, 0] = 1.0 - out[:, 1]
+                return out
             z -= z.max(axis=1, keepdims=True)
             e = np.exp(z)
             return e / e.sum(axis=1, keepdims=True)
@@ -90,10 +96,13 @@ def compile_linear(pipeline: Any, n_features: int, proba: bool) -> Callable[[Any
     else:
         if kind not in _LINEAR_REGRESSORS or coef.ndim != 1:
             return None
+        weights = coef / scale
+        bias = float(intercept - (mean / scale) @ coef)
 
         def fast(X: Any) -> Any:
-            X = np.where(np.isnan(X), fill, X)
-            return ((X - mean) / scale) @ coef + intercept
+            if np.isnan(X).any():
+                X = np.where(np.isnan(X), fill, X)
+            return X @ weights + bias
 
     return fast if _agrees(fast, pipeline, n_features, mean, scale, proba) else None
 

@@ -259,6 +259,7 @@ class PredictionLog:
         self.dropped = 0
         self.written = 0
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="haj-prediction-log", daemon=True)
         self._thread.start()
 
@@ -282,7 +283,8 @@ class PredictionLog:
         )
 
     def close(self, timeout: float = 5.0) -> None:
-        self._queue.put(None)
+        """Write what is queued, then stop the writer."""
+        self._closing.set()
         self._thread.join(timeout)
 
     def _run(self) -> None:
@@ -293,19 +295,18 @@ class PredictionLog:
         size = handle.tell()
         try:
             while True:
-                item = self._queue.get()
-                batch = [item]
-                while item is not None and len(batch) < 1000:
+                # wake a few times a second and write what piled up: no wake-up per request
+                closing = self._closing.wait(0.05)
+                batch: list[tuple[Any, ...]] = []
+                while len(batch) < 10_000:
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                    batch.append(item)
-                stop = batch[-1] is None
+                    if item is not None:
+                        batch.append(item)
                 pending: list[bytes] = []
                 for entry in batch:
-                    if entry is None:
-                        continue
                     line = _line(orjson, entry)
                     if size and size + len(line) > self.max_bytes:
                         handle.write(b"".join(pending))
@@ -320,7 +321,7 @@ class PredictionLog:
                 if pending:
                     handle.write(b"".join(pending))
                     handle.flush()
-                if stop:
+                if closing and self._queue.empty():
                     return
         except Exception:
             log.exception("the prediction log stopped")

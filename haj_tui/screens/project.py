@@ -15,6 +15,7 @@ What a tab may implement (all optional):
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from engine.project import Project
@@ -90,25 +91,28 @@ TAB_ACTIONS = (
 )
 
 
-def load_tab(spec: TabSpec, root: Path, project: Project) -> Widget:
-    """The tab's widget, or a note saying which issue brings it when its module is missing."""
+def tab_class(spec: TabSpec) -> type[Widget] | None:
+    """The tab's widget class, or None while its module does not exist yet."""
     try:
         module = importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
         if exc.name != spec.module:
             raise
-        return Static(spec.later, classes="tab-later")
-    widget = getattr(module, spec.widget)(root, project)
-    widget.id = widget.id or f"{spec.id}-tab"
-    return widget
+        return None
+    return getattr(module, spec.widget)
 
 
 class ProjectScreen(ReportsWorkerErrors, Screen[None]):
-    """One project."""
+    """One project.
+
+    A tab's widget is built the first time the tab is shown (or one of its actions runs):
+    opening a project stays quick, and a tab never shown costs nothing.
+    """
 
     BINDINGS = [
         Binding("escape", "back", "Projects", id="project.back"),
         Binding("ctrl+s", "save", "Save", id="project.save"),
+        Binding("ctrl+o", "open_in_editor", "$EDITOR", show=False, id="project.editor"),
         *(
             Binding(a.key, f"tab_action('{a.tab}', '{a.action}')", a.title.split()[0], id=a.action)
             for a in TAB_ACTIONS
@@ -123,7 +127,9 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         super().__init__()
         self.root = root
         self.project = project
-        self.tabs: dict[str, Widget] = {}
+        self.tab_classes = {spec.id: tab_class(spec) for spec in TABS}
+        self.tabs: dict[str, Widget] = {}  # the tabs built so far
+        self._mounting: dict[str, AwaitMount] = {}
         self._current_tab = TABS[0].id
         self.shown_tab = TABS[0].id  # the tab on screen, once refreshed (tests wait on it)
 
@@ -132,9 +138,10 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         with TabbedContent(id="project-tabs", initial=TABS[0].id):
             for spec in TABS:
                 with TabPane(spec.title, id=spec.id):
-                    widget = load_tab(spec, self.root, self.project)
-                    self.tabs[spec.id] = widget
-                    yield widget
+                    if self.tab_classes[spec.id] is None:
+                        yield Static(spec.later, classes="tab-later")
+                    elif spec.id == TABS[0].id:
+                        yield self._build(spec.id)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -145,14 +152,38 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         self.sub_title = str(self.project.path)
 
     # ---- tabs ----------------------------------------------------------------------------
+    def _build(self, tab_id: str) -> Widget:
+        cls = self.tab_classes[tab_id]
+        assert cls is not None
+        widget = cls(self.root, self.project)  # type: ignore[call-arg]
+        widget.id = widget.id or f"{tab_id}-tab"
+        self.tabs[tab_id] = widget
+        return widget
+
+    def _ensure_tab(self, tab_id: str) -> AwaitMount | None:
+        """Build and mount the tab's widget if it is not there yet; returns what to await
+        before using it (None once mounted)."""
+        widget = self.tabs.get(tab_id)
+        if widget is None and self.tab_classes.get(tab_id) is not None:
+            pane = self.query_one(f"TabPane#{tab_id}", TabPane)
+            self._mounting[tab_id] = pane.mount(self._build(tab_id))
+        elif widget is not None and widget.is_mounted:
+            self._mounting.pop(tab_id, None)
+        return self._mounting.get(tab_id)
+
     def tab(self, tab_id: str) -> Widget | None:
+        """The tab's widget if it has been built (shown once), else None."""
         return self.tabs.get(tab_id)
 
+    def active_tab(self) -> Widget | None:
+        return self.tabs.get(self.query_one(TabbedContent).active)
+
     def action_show_tab(self, tab_id: str) -> None:
+        self._ensure_tab(tab_id)
         self.query_one(TabbedContent).active = tab_id
 
     @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         new = event.pane.id or ""
         old = self._current_tab
         if new == old:
@@ -162,7 +193,16 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
             self._ask_then_switch(old, new)
             return
         self._current_tab = new
-        self._refresh_tab(new)
+        await self._show(new)
+
+    async def _show(self, tab_id: str) -> None:
+        mounting = self._ensure_tab(tab_id)
+        if mounting is not None:
+            await mounting
+        refresh = getattr(self.tabs.get(tab_id), "refresh_data", None)
+        if refresh is not None:
+            refresh()
+        self.shown_tab = tab_id
 
     @work(group="leave-tab", exclusive=True)
     async def _ask_then_switch(self, old: str, new: str) -> None:
@@ -172,16 +212,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         if await self._confirm_tab(self.tabs[old]):
             self._current_tab = new
             tabbed.active = new
-            self._refresh_tab(new)
-
-    def _refresh_tab(self, tab_id: str) -> None:
-        refresh = getattr(self.tabs.get(tab_id), "refresh_data", None)
-        if refresh is not None:
-            refresh()
-        self.shown_tab = tab_id
-
-    def active_tab(self) -> Widget | None:
-        return self.tabs.get(self.query_one(TabbedContent).active)
+            await self._show(new)
 
     def action_save(self) -> None:
         """ctrl+s when the focus is outside the tab's own widgets (e.g. on the tab strip)."""
@@ -191,22 +222,30 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         else:
             self.notify("Nothing to save on this tab", severity="warning")
 
+    def action_open_in_editor(self) -> None:
+        """ctrl+o from the tab strip: hand the Code tab's file to $EDITOR."""
+        open_in_editor = getattr(self.active_tab(), "action_open_in_editor", None)
+        if open_in_editor is not None:
+            open_in_editor()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide a tab action from the footer when its tab (or method) does not exist yet."""
         if action == "tab_action" and len(parameters) == 2:
             tab, name = parameters
-            widget = self.tabs.get(str(tab))
-            return widget is not None and hasattr(widget, f"action_{name}")
+            cls = self.tab_classes.get(str(tab))
+            return cls is not None and hasattr(cls, f"action_{name}")
         return True
 
-    def action_tab_action(self, tab_id: str, name: str) -> None:
-        widget = self.tabs.get(tab_id)
-        method = getattr(widget, f"action_{name}", None)
-        if method is None:
+    async def action_tab_action(self, tab_id: str, name: str) -> None:
+        """A screen-wide key: show the tab (building it if needed), then run its action."""
+        if not self.check_action("tab_action", (tab_id, name)):
             self.notify(f"{name} is not available yet", severity="warning")
             return
-        self.action_show_tab(tab_id)
-        method()
+        mounting = self._ensure_tab(tab_id)
+        if mounting is not None:
+            await mounting
+        self.query_one(TabbedContent).active = tab_id
+        getattr(self.tabs[tab_id], f"action_{name}")()
 
     # ---- leaving -------------------------------------------------------------------------
     async def _confirm_tab(self, widget: Widget) -> bool:
@@ -279,7 +318,11 @@ def _unsaved(widget: Widget) -> str | None:
 
 
 def _bind(function: Any, *args: Any) -> Any:
+    """A palette callback calling function(*args); a coroutine it returns runs as a worker."""
+
     def call() -> None:
-        function(*args)
+        result = function(*args)
+        if inspect.isawaitable(result):
+            function.__self__.run_worker(result, group="palette")
 
     return call

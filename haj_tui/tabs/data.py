@@ -43,6 +43,7 @@ class DataTab(ReportsWorkerErrors, Vertical):
         self.project = project
         self._cancel: threading.Event | None = None
         self._shown: str | None = None
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -67,12 +68,14 @@ class DataTab(ReportsWorkerErrors, Vertical):
     def on_mount(self) -> None:
         self.query_one("#data-versions", DataTable).add_columns(*VERSION_COLUMNS)
         self.query_one("#data-summary", DataTable).add_columns(*SUMMARY_COLUMNS)
-        # Nothing is read until the tab is shown (refresh_data): the preview imports pandas,
-        # which would hold the interpreter while the project opens.
+        self._ready = True
+        self.refresh_data()
 
     # ---- reading -----------------------------------------------------------------------------
     def refresh_data(self) -> None:
         """Reload the versions table (a quick SQLite read), keeping the selected version."""
+        if not self._ready:  # shown before its widgets are mounted: on_mount will read
+            return
         table = self.query_one("#data-versions", DataTable)
         selected = self._selected_version()
         rows = data.versions(self.project)

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, Select, Static
 
 from engine import champion, runs
+from engine.errors import HajError, UsageError
 from engine.project import Project
 from haj_tui.messages import WorkFailed, WorkFinished
 from haj_tui.widgets.formats import STATUS_STYLE, seconds, short_time
@@ -71,21 +72,15 @@ class RunsTab(ReportsWorkerErrors, Vertical):
         super().__init__()
         self.root = root
         self.project = project
-        config = project.read_config()
-        self.metric: str = config["training"]["metric"]
+        self.metric: str | None = None  # None: the project's metric (config.toml)
         self.board: dict[str, Any] = {"runs": [], "metrics": [], "champion": None}
+        self._metric_options: list[str] = []
+        self._ready = False
 
     def compose(self) -> ComposeResult:
-        metrics = runs.leaderboard(self.project, metric=self.metric)["metrics"]
         with Horizontal(classes="toolbar"):
             yield Label("Metric", classes="toolbar-label")
-            yield Select(
-                [(m, m) for m in metrics],
-                value=self.metric,
-                allow_blank=False,
-                compact=True,
-                id="runs-metric",
-            )
+            yield Select([], prompt="metric", compact=True, id="runs-metric")
             yield Button("Crown champion (c)", id="runs-crown", compact=True, variant="primary")
             yield Label("", id="runs-champion", classes="tab-state")
         with Horizontal(id="runs-body"):
@@ -108,13 +103,31 @@ class RunsTab(ReportsWorkerErrors, Vertical):
         self.query_one("#runs-history", DataTable).add_columns(
             "model", "metric", "value", "when", "reason"
         )
+        self._ready = True
         self.refresh_data()
 
     # ---- reading -----------------------------------------------------------------------------
     def refresh_data(self) -> None:
         """Re-read the leaderboard and champion history, keeping the selected run."""
+        if not self._ready:  # shown before its widgets are mounted: on_mount will read
+            return
         selected = self._selected_run_id()
-        self.board = runs.leaderboard(self.project, metric=self.metric)
+        try:
+            try:
+                board = runs.leaderboard(self.project, metric=self.metric)
+            except UsageError:  # the prediction type changed: its metrics differ
+                board = runs.leaderboard(self.project)
+        except HajError as exc:  # a broken config.toml: say so, keep what is shown
+            self.app.notify(exc.message, title="Error", severity="error")
+            return
+        self.board = board
+        self.metric = board["metric"]
+        select = self.query_one("#runs-metric", Select)
+        if board["metrics"] != self._metric_options:
+            self._metric_options = list(board["metrics"])
+            select.set_options([(m, m) for m in board["metrics"]])
+        if select.value != self.metric:
+            select.value = self.metric  # its Changed message finds self.metric equal: no loop
         self._fill_board(selected)
         self._fill_history()
         self._fill_bars()
@@ -131,7 +144,9 @@ class RunsTab(ReportsWorkerErrors, Vertical):
         table.add_column("", key="crown")
         table.add_column("run", key="run")
         table.add_column("status", key="status")
-        for metric in self.board["metrics"]:
+        # the sorting metric first, so it is in view however narrow the table is
+        metrics = [self.metric] + [m for m in self.board["metrics"] if m != self.metric]
+        for metric in metrics:
             title = f"{metric} {arrow}" if metric == self.metric else metric
             table.add_column(title, key=metric)
         table.add_column("time", key="time")
@@ -144,7 +159,7 @@ class RunsTab(ReportsWorkerErrors, Vertical):
                 Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
                 *(
                     f"{run['metrics'][m]:.4f}" if m in run["metrics"] else ""
-                    for m in self.board["metrics"]
+                    for m in metrics
                 ),
                 seconds(run.get("duration_seconds")),
                 run.get("data_version") or "",

@@ -56,6 +56,7 @@ class ServeTab(ReportsWorkerErrors, Vertical):
         self._row = 0
         self._timer: Timer | None = None
         self._switching = False
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -84,12 +85,15 @@ class ServeTab(ReportsWorkerErrors, Vertical):
                 yield Static("", id="serve-response")
 
     def on_mount(self) -> None:
+        self._ready = True
         self._show()
         self._timer = self.set_interval(POLL_SECONDS, self._tick)
         self._poll()
 
     def refresh_data(self) -> None:
         """Shown again: read the server's state now rather than at the next tick."""
+        if not self._ready:  # shown before its widgets are mounted: on_mount will read
+            return
         self._poll()
 
     # ---- polling -----------------------------------------------------------------------------
@@ -211,7 +215,10 @@ class ServeTab(ReportsWorkerErrors, Vertical):
     @on(Button.Pressed, "#serve-test")
     def action_test_request(self) -> None:
         if self.record is None:
-            self.app.notify("The server is not running: press s to start it.")
+            if self._switching:
+                self.app.notify("The server is starting: try again in a moment.")
+            else:
+                self.app.notify("The server is not running: press s to start it.")
             return
         self.query_one("#serve-response", Static).update(Text("sending…", style="italic"))
         self._send(self.record["url"], self._row)

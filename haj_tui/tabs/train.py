@@ -21,13 +21,21 @@ from textual.widgets import Button, DataTable, Label, ProgressBar, SelectionList
 from textual.widgets.selection_list import Selection
 
 from engine import catalog, events, training
-from engine.errors import Cancelled
+from engine.errors import Cancelled, HajError
 from engine.metrics import metrics_for
 from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.formats import STATUS_STYLE, seconds
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.work import ReportsWorkerErrors
+
+
+def _prediction(project: Project) -> tuple[str | None, str | None]:
+    """(the project's prediction type, None) or (None, why) when config.toml is broken."""
+    try:
+        return str(project.read_config()["project"]["prediction"]), None
+    except HajError as exc:
+        return None, exc.message
 
 
 class TrainTab(ReportsWorkerErrors, Vertical):
@@ -42,10 +50,11 @@ class TrainTab(ReportsWorkerErrors, Vertical):
         super().__init__()
         self.root = root
         self.project = project
-        self.prediction = project.read_config()["project"]["prediction"]
+        self.prediction = _prediction(project)[0] or "classification"
         self.metrics = metrics_for(self.prediction)
         self._cancel: threading.Event | None = None
         self._extras: list[str] = []
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -74,14 +83,28 @@ class TrainTab(ReportsWorkerErrors, Vertical):
         self._reset_results(catalog.builtin_names(self.prediction))
         self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
         self._set_state("Check models, then press t to train.")
+        self._ready = True
+        self.refresh_data()
 
     def refresh_data(self) -> None:
-        """Read model.py's models (again: the Code tab may have changed them), not mid-training.
-
-        Not on mount: a runner process per opened project would be wasted if Train is not used.
-        """
-        if not self._busy():
-            self._load_extras()
+        """Read model.py's models (again: the Code tab may have changed them), not mid-training."""
+        if not self._ready:  # shown before its widgets are mounted: on_mount will read
+            return
+        if self._busy():
+            return
+        prediction, error = _prediction(self.project)
+        if prediction is None:
+            self.app.notify(str(error), title="Error", severity="error")
+            return
+        if prediction != self.prediction:  # changed on the Config tab: another catalog
+            self.prediction = prediction
+            self.metrics = metrics_for(prediction)
+            models = self.query_one("#train-models", SelectionList)
+            models.clear_options()
+            models.add_options([(name, name, True) for name in catalog.builtin_names(prediction)])
+            self._extras = []
+            self._reset_results(catalog.builtin_names(prediction))
+        self._load_extras()
 
     def _reset_results(self, names: list[str]) -> DataTable:
         """An empty results table with fixed widths: rows fill in, the columns must not jump."""
@@ -160,7 +183,10 @@ class TrainTab(ReportsWorkerErrors, Vertical):
         self.query_one("#train-log", LogView).write_line(
             f"— train {self.project.name}: {', '.join(chosen)}", "bold"
         )
-        self._train(chosen, self._cancel)
+        # Everything checked means "all", model.py's models included even if their names are
+        # still being read (t from another tab): the engine's own default.
+        everything = len(checked) == models.option_count
+        self._train(None if everything else chosen, self._cancel)
         table.focus()  # so x (cancel) works whatever had focus before
 
     @on(Button.Pressed, "#train-cancel")
@@ -170,7 +196,7 @@ class TrainTab(ReportsWorkerErrors, Vertical):
             self._set_state("Cancelling…")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="train")
-    def _train(self, models: list[str], cancel: threading.Event) -> dict[str, Any]:
+    def _train(self, models: list[str] | None, cancel: threading.Event) -> dict[str, Any]:
         def relay(event: events.Event) -> None:
             self.post_message(EngineEvent(event, task="train"))
 
@@ -214,8 +240,8 @@ class TrainTab(ReportsWorkerErrors, Vertical):
         duration: float | None = None,
     ) -> None:
         table = self.query_one("#train-results", DataTable)
-        if model not in table.rows:
-            return
+        if model not in table.rows:  # a model.py model the checklist had not listed yet
+            table.add_row(model, key=model)
         if label:
             table.update_cell(model, "model", label)
         table.update_cell(model, "status", Text(status, style=STATUS_STYLE.get(status, "")))
@@ -269,6 +295,7 @@ class TrainTab(ReportsWorkerErrors, Vertical):
     def _set_busy(self, busy: bool) -> None:
         if not busy:
             self._cancel = None
+            self._load_extras()  # skipped if training started before the tab was first shown
         self.query_one("#train-start", Button).disabled = busy
         self.query_one("#train-cancel", Button).disabled = not busy
         self.query_one("#train-models", SelectionList).disabled = busy

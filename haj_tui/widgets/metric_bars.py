@@ -71,7 +71,7 @@ class MetricBars(Widget):
         high = max(values)
         span = (high - low) or 1.0
         label_width = min(max(len(bar.label) for bar in self._bars), 22)
-        numbers = [f"{v:.4g}" for v in values]
+        numbers = [f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}" for v in values]
         number_width = max(len(n) for n in numbers)
         room = max(4, self.size.width - label_width - number_width - 5)
         bar_style = self.get_component_rich_style("metric-bars--bar")

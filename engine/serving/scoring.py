@@ -1,0 +1,162 @@
+"""POST /predict and POST /invocations as raw ASGI handlers.
+
+Why raw ASGI: routing a request through FastAPI's router, exception middleware and Request/Response
+objects costs more than scoring a linear model does. The front middleware (app.py) hands these two
+paths straight to `Scorer.handle`, which reads the body, validates it into an array, scores it and
+writes the JSON answer; every other path goes through FastAPI as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.serving import inputs
+from engine.serving.inputs import InputError
+from engine.serving.model import LoadedModel, ModelHolder
+from engine.serving.monitoring import Monitor, PredictionLog
+
+log = logging.getLogger("haj.serving")
+
+PATHS = ("/predict", "/invocations")
+_JSON = (b"content-type", b"application/json")
+
+
+class Scorer:
+    def __init__(
+        self,
+        holder: ModelHolder,
+        monitor: Monitor,
+        prediction_log: Callable[[], PredictionLog | None],
+        limit: int,
+    ) -> None:
+        import orjson
+
+        self.holder = holder
+        self.monitor = monitor
+        self.prediction_log = prediction_log
+        self.limit = limit
+        self._dumps = orjson.dumps
+        self._numpy = orjson.OPT_SERIALIZE_NUMPY
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> int:
+        """Answer one scoring request; returns the status sent."""
+        started = time.perf_counter()
+        path = scope["path"]
+        if scope["method"] != "POST":
+            return await self.send_json(
+                send, 405, {"detail": "Method Not Allowed: use POST"}, [(b"allow", b"POST")]
+            )
+        model = self.holder.current
+        if model is None:
+            detail = self.holder.error or "the model is loading"
+            return await self.send_json(send, 503, {"status": "unavailable", "detail": detail})
+        try:
+            raw = await self.read_body(receive)
+            if path == "/predict":
+                rows = inputs.predict_records(inputs.parse_json(raw))
+            elif b"csv" in _header(scope, b"content-type"):
+                rows = inputs.csv_rows(raw)
+            else:
+                rows = inputs.invocation_rows(inputs.parse_json(raw))
+            preds, proba = await self.score(model, rows)
+        except InputError as exc:
+            extra = [(b"connection", b"close")] if exc.status == 413 else None
+            return await self.send_json(send, exc.status, exc.body(), extra)
+        except ClientGone:
+            return 499
+        if path == "/predict":
+            body: dict[str, Any] = {
+                "run_id": model.run_id,
+                "model": model.model,
+                "predictions": preds,
+            }
+            if proba is not None:
+                labels = model.labels
+                body["classes"] = labels
+                body["probabilities"] = [dict(zip(labels, p, strict=True)) for p in proba.tolist()]
+        else:
+            body = {"predictions": preds}
+        self.monitor.rows += len(rows)
+        plog = self.prediction_log()
+        if plog is not None:
+            plog.append(
+                path,
+                model.run_id,
+                model.names,
+                rows,
+                preds,
+                proba,
+                model.labels,
+                time.perf_counter() - started,
+            )
+        return await self.send_json(send, 200, body)
+
+    async def score(self, model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
+        X = inputs.to_matrix(rows, model.names, model.kinds, model.all_numeric)
+        try:
+            if model.scores_inline(len(rows)):
+                return model.predict(X)
+            from starlette.concurrency import run_in_threadpool
+
+            return await run_in_threadpool(model.predict_in_thread, X)
+        except (ValueError, TypeError) as exc:
+            message = f"the model rejected the input: {exc}".splitlines()[0][:300]
+            raise InputError(message) from None
+
+    async def read_body(self, receive: Any) -> bytes:
+        """The whole body, refusing it (413) as soon as it passes the limit."""
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body = message.get("body", b"")
+        if len(body) > self.limit:
+            raise self.too_large()
+        if not message.get("more_body"):
+            return body
+        chunks, size = [body], len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise self.too_large()
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    def too_large(self) -> InputError:
+        return InputError(f"the body is over the {self.limit // (1024 * 1024)} MB limit", 413)
+
+    async def send_json(
+        self, send: Any, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> int:
+        payload = self._dumps(body, option=self._numpy)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    _JSON,
+                    (b"content-length", str(len(payload)).encode()),
+                    *(headers or []),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        return status
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body."""
+
+
+def _header(scope: dict[str, Any], name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.lower()
+    return b""

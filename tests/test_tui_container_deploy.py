@@ -1,0 +1,156 @@
+"""Pilot tests of the Container and Deploy tabs, against real components: the Docker engine
+(build with a live log, start, stop; skipped, saying why, without one) and moto's server for
+the deployment. Every wait is on a condition, never a bare sleep."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
+
+from engine import workspace
+from haj_tui.app import HajApp
+from haj_tui.screens.project import ProjectScreen
+from haj_tui.tabs.container import ContainerTab
+from haj_tui.tabs.deploy import DeployTab
+from haj_tui.widgets.log_view import LogView
+from tests.test_container import Built, build_once, docker_or_skip, free_port
+from tests.test_deploy import FAKE_AWS, moto_url  # noqa: F401 - the session fixture
+from tests.tui_support import no_cursor_blink, screen_text, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_cursor_blink(monkeypatch)
+
+
+@asynccontextmanager
+async def open_tab(root: Path, tab: str, name: str = "cancer") -> AsyncIterator[tuple[Pilot, Any]]:
+    app = HajApp(root)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.push_screen(ProjectScreen(root, workspace.get_project(root, name)))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ProjectScreen)
+        screen.action_show_tab(tab)
+        await pilot.pause()
+        widget = screen.tab(tab)
+        assert widget is not None
+        yield pilot, widget
+
+
+def label_text(tab: Any, selector: str) -> str:
+    return str(tab.query_one(selector, Label).render())
+
+
+@pytest.fixture
+def built_home(
+    tmp_path_factory: pytest.TempPathFactory, trained_cache: dict[str, Path], tmp_path: Path
+) -> Built:
+    docker_or_skip()
+    built = build_once(tmp_path_factory, trained_cache["classification"])
+    home = tmp_path / "ws"
+    home.mkdir()
+    shutil.copytree(built.home / "cancer", home / "cancer", symlinks=True)
+    return Built(home, "cancer", built.image, built.record, built.seconds, "")
+
+
+async def test_container_tab_without_docker_says_how_to_start_one(
+    trained_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    async with open_tab(trained_home, "container") as (pilot, tab):
+        assert isinstance(tab, ContainerTab)
+        await wait_for(pilot, lambda: tab.docker_problem is not None, 20, "the docker check")
+        assert "no Docker engine reachable" in label_text(tab, "#container-state")
+        assert tab.query_one("#container-toggle", Button).disabled
+
+
+@pytest.mark.docker
+async def test_container_tab_builds_with_a_live_log_then_starts_and_stops(
+    built_home: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_tab(built_home.home, "container") as (pilot, tab):
+        assert isinstance(tab, ContainerTab)
+        images = tab.query_one("#container-images", DataTable)
+        await wait_for(pilot, lambda: images.row_count >= 1, 30, "the image list")
+        assert "stopped" in label_text(tab, "#container-state")
+
+        tab.query_one("#container-base", Input).value = built_home.record["base_image"]
+        tab.query_one("#container-network", Select).value = "host"
+        tab.query_one("#container-port", Input).value = str(free_port())
+        await pilot.press("b")  # the screen-wide key: builds from this tab
+        await wait_for(pilot, lambda: tab.building, 5, "the build to start")
+        await wait_for(pilot, lambda: not tab.building, 300, "the build to end")
+        log = tab.query_one("#container-log", LogView)
+        text = "\n".join(line.text for line in log.lines)
+        assert "Using cache" in text and "Successfully tagged haj/cancer:" in text
+        try:
+            tab.query_one("#container-images").focus()
+            await pilot.press("k")
+            await wait_for(pilot, lambda: tab.running_container() is not None, 120, "the container")
+            assert "running" in label_text(tab, "#container-state")
+            await pilot.press("l")
+            await wait_for(
+                pilot,
+                lambda: any("Uvicorn running" in line.text for line in log.lines),
+                20,
+                "the container log",
+            )
+        finally:
+            from engine.container import runtime
+
+            await pilot.press("k")
+            await wait_for(pilot, lambda: tab.running_container() is None and not tab.switching, 60)
+            runtime.stop(tab.project)  # by label, in case the key did not reach the tab
+        assert "stopped" in label_text(tab, "#container-state")
+
+
+@pytest.mark.docker
+async def test_deploy_tab_plans_deploys_and_undeploys(
+    built_home: Built, moto_url: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    import httpx
+
+    from engine.deploy import registry
+
+    httpx.post(f"{moto_url}/moto-api/reset", timeout=10)
+    for key, value in {**FAKE_AWS, "HAJ_AWS_ENDPOINT_URL": moto_url}.items():
+        monkeypatch.setenv(key, value)
+    # the real push to a registry is tested in test_deploy.py; here it would only add a minute
+    pushed: list[str] = []
+    monkeypatch.setattr(
+        registry, "push", lambda local, uri, auth_config=None, on_event=None: pushed.append(uri)
+    )
+    async with open_tab(built_home.home, "deploy") as (pilot, tab):
+        assert isinstance(tab, DeployTab)
+        plan = tab.query_one("#deploy-plan-view", Static)
+        await wait_for(pilot, lambda: "sagemaker endpoint" in str(plan.render()), 20, "the plan")
+        assert "not deployed" in label_text(tab, "#deploy-state")
+
+        tab.query_one("#deploy-registry", Input).value = "127.0.0.1:5999"
+        await pilot.press("d")
+        await wait_for(pilot, lambda: "Deploy" in screen_text(pilot.app), 5, "the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: tab.record and not tab.busy, 120, "the deployment")
+        assert tab.record["status"] == "InService"
+        assert pushed == [tab.record["image_uri"]]
+        assert "InService" in label_text(tab, "#deploy-state")
+        log = "\n".join(line.text for line in tab.query_one("#deploy-log", LogView).lines)
+        assert "endpoint haj-cancer: InService" in log
+        assert "haj-cancer" in str(tab.query_one("#deploy-record-view", Static).render())
+
+        tab.query_one("#deploy-log").focus()
+        await pilot.press("u")
+        await wait_for(pilot, lambda: "Undeploy" in screen_text(pilot.app), 5, "the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: tab.record is None and not tab.busy, 60, "undeploy")
+        assert "not deployed" in label_text(tab, "#deploy-state")

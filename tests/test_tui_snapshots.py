@@ -1,0 +1,155 @@
+"""Snapshot tests of the Projects screen, the New project dialog, the Config and Code tabs and
+the help screen, at 100x30.
+
+The workspace is made by the engine's in-process functions (what the runner executes) with
+n_jobs=1 and the fixed random_state, so the scores on screen are real and the same on every
+run; the temp path in the title bar is replaced by a fixed one. Update with
+`pytest tests/test_tui_snapshots.py --snapshot-update` and look at the SVGs before accepting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from engine import champion, data, events, training, workspace
+from haj_tui.app import HajApp
+from haj_tui.screens.project import ProjectScreen
+from tests.tui_support import no_cursor_blink, wait_for
+
+SIZE = (100, 30)
+SHOWN_ROOT = "~/ml_projects"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_cursor_blink(monkeypatch)
+
+
+def _trained(root: Path, name: str, example: str, models: list[str]) -> None:
+    prediction = workspace.EXAMPLES[example][0]
+    project = workspace.create_project(root, name, prediction, example=example)
+    project.update_config({"training": {"n_jobs": 1}})
+    data.retrieve_in_process(project, events.ignore)
+    data.process_in_process(project, None, events.ignore)
+    training.train_in_process(project, models, events.ignore)
+    champion.crown(project)
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two trained projects and one just created, as a user has after a first session."""
+    root = tmp_path_factory.mktemp("tui-snapshots") / "ws"
+    _trained(root, "cancer", "breast_cancer", ["logistic_regression", "gaussian_nb"])
+    _trained(root, "diabetes", "diabetes", ["linear_regression", "ridge"])
+    workspace.create_project(root, "wine", "classification", example="wine")
+    return root
+
+
+def _mask_path(pilot: Pilot[Any]) -> None:
+    """The temp dir differs on every run: show a fixed path instead."""
+    screen = pilot.app.screen
+    if isinstance(screen, ProjectScreen):
+        screen.sub_title = f"{SHOWN_ROOT}/{screen.project.name}"
+    else:
+        screen.sub_title = SHOWN_ROOT
+
+
+def _before(*steps: Callable[[Pilot[Any]], Awaitable[None]]) -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        _mask_path(pilot)
+        for step in steps:
+            await step(pilot)
+        await pilot.pause()
+
+    return run_before
+
+
+async def _open(pilot: Pilot[Any], name: str = "cancer", tab: str = "config") -> None:
+    app = pilot.app
+    project = workspace.get_project(app.root, name)  # type: ignore[attr-defined]
+    await app.push_screen(ProjectScreen(app.root, project))  # type: ignore[attr-defined]
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, ProjectScreen)
+    screen.action_show_tab(tab)
+    await wait_for(pilot, lambda: screen.shown_tab == tab, what=f"{tab} tab")
+    _mask_path(pilot)
+    await pilot.pause()
+
+
+def test_projects_empty_snapshot(snap_compare: Any, tmp_path: Path) -> None:
+    assert snap_compare(HajApp(tmp_path / "ws"), terminal_size=SIZE, run_before=_before())
+
+
+def test_projects_snapshot(snap_compare: Any, populated: Path) -> None:
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before())
+
+
+def test_projects_filtered_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def type_filter(pilot: Pilot[Any]) -> None:
+        await pilot.press("c", "l", "a", "s", "s")
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(type_filter))
+
+
+def test_new_project_modal_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def new_with_bad_name(pilot: Pilot[Any]) -> None:
+        await pilot.press("ctrl+n")
+        await pilot.press(*"my project", "enter")
+        await wait_for(
+            pilot, lambda: "invalid" in str(pilot.app.screen.query_one("#name-error").render())
+        )
+
+    assert snap_compare(
+        HajApp(populated), terminal_size=SIZE, run_before=_before(new_with_bad_name)
+    )
+
+
+def test_config_tab_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def config(pilot: Pilot[Any]) -> None:
+        await _open(pilot, "cancer", "config")
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(config))
+
+
+def test_config_tab_invalid_value_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def config_error(pilot: Pilot[Any]) -> None:
+        await _open(pilot, "diabetes", "config")
+        pilot.app.screen.query_one("#cfg-test_size").value = "1.5"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot, lambda: pilot.app.screen.query_one("#test_size-error").has_class("shown")
+        )
+        pilot.app.clear_notifications()
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(config_error))
+
+
+def test_code_tab_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def code(pilot: Pilot[Any]) -> None:
+        await _open(pilot, "cancer", "code")
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(code))
+
+
+def test_code_tab_unsaved_prompt_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def unsaved(pilot: Pilot[Any]) -> None:
+        await _open(pilot, "cancer", "code")
+        await pilot.click("#code-editor")
+        await pilot.press(*"# my change", "enter", "escape")
+        await pilot.press("escape")  # leave: asks about retriever.py
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(unsaved))
+
+
+def test_help_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def help_screen(pilot: Pilot[Any]) -> None:
+        await pilot.press("f1")
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(help_screen))
