@@ -37,14 +37,30 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return workspace
 
 
-def run_haj(home: Path, *args: str, input: str | None = None, timeout: float = 300,
-            env: dict[str, str] | None = None) -> Result:
+def run_haj(
+    home: Path,
+    *args: str,
+    input: str | None = None,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> Result:
     """Run `haj ARGS` in a subprocess, as a user would (no terminal attached)."""
-    full_env = {**os.environ, "HAJ_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1",
-                **(env or {})}
+    full_env = {
+        **os.environ,
+        "HAJ_HOME": str(home),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+        **(env or {}),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "engine", *args], input=input, capture_output=True, text=True,
-        timeout=timeout, env=full_env, cwd=ROOT, stdin=None if input is not None else subprocess.DEVNULL,
+        [sys.executable, "-m", "engine", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+        stdin=None if input is not None else subprocess.DEVNULL,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

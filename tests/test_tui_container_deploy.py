@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Input, Label, Select
 
 from engine import workspace
 from haj_tui.app import HajApp
@@ -116,7 +116,9 @@ async def test_container_tab_builds_with_a_live_log_then_starts_and_stops(
 
 @pytest.mark.docker
 async def test_deploy_tab_plans_deploys_and_undeploys(
-    built_home: Built, moto_url: str, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    built_home: Built,
+    moto_url: str,  # noqa: F811 - the session fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import httpx
 
@@ -132,8 +134,9 @@ async def test_deploy_tab_plans_deploys_and_undeploys(
     )
     async with open_tab(built_home.home, "deploy") as (pilot, tab):
         assert isinstance(tab, DeployTab)
-        plan = tab.query_one("#deploy-plan-view", Static)
-        await wait_for(pilot, lambda: "sagemaker endpoint" in str(plan.render()), 20, "the plan")
+        await wait_for(
+            pilot, lambda: "ecr repository" in screen_text(pilot.app), 20, "the dry-run plan"
+        )
         assert "not deployed" in label_text(tab, "#deploy-state")
 
         tab.query_one("#deploy-registry", Input).value = "127.0.0.1:5999"
@@ -146,7 +149,7 @@ async def test_deploy_tab_plans_deploys_and_undeploys(
         assert "InService" in label_text(tab, "#deploy-state")
         log = "\n".join(line.text for line in tab.query_one("#deploy-log", LogView).lines)
         assert "endpoint haj-cancer: InService" in log
-        assert "haj-cancer" in str(tab.query_one("#deploy-record-view", Static).render())
+        assert tab.record["endpoint_name"] in screen_text(pilot.app)
 
         tab.query_one("#deploy-log").focus()
         await pilot.press("u")

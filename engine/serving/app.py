@@ -51,7 +51,7 @@ def serving_settings(project_dir: Path) -> dict[str, Any]:
 
 
 def create_app(
-    project_dir: Path | str,
+    project_dir: Any,
     *,
     max_body_mb: float | None = None,
     poll_seconds: float = 0.5,
@@ -74,7 +74,7 @@ def create_app(
         generate_latest,
     )
 
-    project_dir = Path(project_dir).resolve()
+    project_dir = Path(getattr(project_dir, "path", project_dir)).resolve()  # a Project or a path
     settings = serving_settings(project_dir)
     limit = int(float(max_body_mb or settings.get("max_body_mb") or 10) * 1024 * 1024)
     holder = ModelHolder(project_dir, poll_seconds=poll_seconds)

@@ -2,42 +2,52 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Markdown
+from textual.widgets import Button, Label, Static
 
-KEYS = """\
-| Where | Key | Does |
-|---|---|---|
-| everywhere | ctrl+p | command palette: every action by name |
-| everywhere | f1 or ? | this help |
-| everywhere | ctrl+q | quit (asks about unsaved changes) |
-| Projects | type | filter the table |
-| Projects | ↑ ↓ enter | choose and open a project |
-| Projects | ctrl+n | new project |
-| Projects | f2 | rename the selected project |
-| Projects | delete | delete the selected project (asks first) |
-| Projects | escape | clear the filter |
-| Project | 1 … 8 | show a tab: Config, Code, Data, Train, Runs, Serve, Container, Deploy |
-| Project | escape | back to Projects (asks about unsaved changes) |
-| Project | r / p | retrieve / process data |
-| Project | t | train models |
-| Project | c | crown the champion |
-| Project | s | start or stop the server |
-| Project | b / d | build the container image / deploy |
-| Project | ctrl+s | save the form or file being edited |
-| Config | ctrl+s | save the config (title renames the project) |
-| Config | enter in the package field | add and install the dependency |
-| Code | ctrl+o | open the file in $VISUAL / $EDITOR / vim |
-| Code | ctrl+z / ctrl+y | undo / redo |
-| dialogs | enter / escape | confirm / cancel |
+KEYS: tuple[tuple[str, str, str], ...] = (
+    ("everywhere", "ctrl+p", "command palette: every action by name"),
+    ("", "f1  ?", "this help"),
+    ("", "ctrl+q", "quit (asks about unsaved changes)"),
+    ("", "escape", "back, close, cancel"),
+    ("Projects", "type", "filter the table (escape clears)"),
+    ("", "↑ ↓  enter", "choose and open a project"),
+    ("", "ctrl+n", "new project"),
+    ("", "f2", "rename the selected project"),
+    ("", "delete", "delete the selected project (asks first)"),
+    ("Project", "1 … 8", "tabs: Config Code Data Train Runs Serve Container Deploy"),
+    ("", "r  p", "retrieve / process data"),
+    ("", "t", "train models"),
+    ("", "c", "crown the champion"),
+    ("", "s", "start or stop the server"),
+    ("", "b  d", "build the container image / deploy"),
+    ("", "x", "cancel the running work of the tab"),
+    ("", "ctrl+s", "save the form or the file being edited"),
+    ("Config", "enter", "in the package field: add and install it"),
+    ("Code", "ctrl+o", "open the file in $VISUAL / $EDITOR / vim"),
+    ("", "ctrl+z  ctrl+y", "undo / redo"),
+    ("dialogs", "enter  escape", "confirm / cancel"),
+)
 
-Letter keys act only when no text field has the focus: press **tab** or click
-outside the field first. The mouse works everywhere: click tabs, rows and buttons.
-"""
+NOTE = (
+    "Letter keys act when no text field has the focus: press tab, or click outside the "
+    "field, first. The mouse works everywhere: tabs, rows, buttons."
+)
+
+
+def keys_table() -> Table:
+    table = Table(box=None, show_header=True, header_style="bold", padding=(0, 2, 0, 0))
+    table.add_column("Where", style="bold")
+    table.add_column("Key", style="bold")
+    table.add_column("Does")
+    for where, key, does in KEYS:
+        table.add_row(where, key, does)
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -49,7 +59,9 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help"):
             yield Label("haj — keys", classes="dialog-title")
-            yield Markdown(KEYS, id="help-keys")
+            with VerticalScroll(id="help-keys"):
+                yield Static(keys_table())
+                yield Static(NOTE, classes="hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (esc)", id="close", variant="primary")
 

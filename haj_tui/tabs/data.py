@@ -24,13 +24,14 @@ from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.formats import human_size, number, short_time
 from haj_tui.widgets.log_view import LogView
+from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors
 
 VERSION_COLUMNS = ("id", "format", "rows", "columns", "size", "source", "time")
 SUMMARY_COLUMNS = ("column", "type", "miss", "min/top", "mean", "max")
 
 
-class DataTab(ReportsWorkerErrors, Vertical):
+class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """Versions of the project's data, how they were made, and what is in them."""
 
     BINDINGS = [

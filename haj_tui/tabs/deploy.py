@@ -90,8 +90,8 @@ class DeployTab(ReportsWorkerErrors, Vertical):
     def refresh_data(self) -> None:
         from engine.deploy import records
 
-        if self.busy:
-            return
+        if self.busy or not self.query("#deploy-state"):
+            return  # busy, or not composed yet (on_mount calls this again)
         self.record = records.load(self.project)
         self._show()
         self.action_plan()

@@ -25,6 +25,7 @@ from engine.project import Project
 from haj_tui.messages import WorkFailed, WorkFinished
 from haj_tui.widgets.formats import STATUS_STYLE, seconds, short_time
 from haj_tui.widgets.metric_bars import Bar, MetricBars
+from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors
 
 CROWN = "★"
@@ -63,7 +64,7 @@ def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
     return table
 
 
-class RunsTab(ReportsWorkerErrors, Vertical):
+class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """Compare runs and choose the champion."""
 
     BINDINGS = [Binding("m", "next_metric", "Metric")]
@@ -157,10 +158,7 @@ class RunsTab(ReportsWorkerErrors, Vertical):
                 Text(CROWN, style="bold") if run["id"] == champion_id else "",
                 run["label"],
                 Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
-                *(
-                    f"{run['metrics'][m]:.4f}" if m in run["metrics"] else ""
-                    for m in metrics
-                ),
+                *(f"{run['metrics'][m]:.4f}" if m in run["metrics"] else "" for m in metrics),
                 seconds(run.get("duration_seconds")),
                 run.get("data_version") or "",
                 key=run["id"],

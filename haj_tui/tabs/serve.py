@@ -29,6 +29,7 @@ from engine import data
 from engine.errors import HajError, ServingError
 from engine.project import Project
 from haj_tui.messages import WorkFailed, WorkFinished
+from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors
 
 POLL_SECONDS = 1.0
@@ -39,7 +40,7 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1f} ms"
 
 
-class ServeTab(ReportsWorkerErrors, Vertical):
+class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """The project's prediction server: state, counters, latency, a test request."""
 
     BINDINGS = [Binding("e", "test_request", "Test request")]

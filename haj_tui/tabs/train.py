@@ -27,6 +27,7 @@ from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.formats import STATUS_STYLE, seconds
 from haj_tui.widgets.log_view import LogView
+from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors
 
 
@@ -38,7 +39,7 @@ def _prediction(project: Project) -> tuple[str | None, str | None]:
         return None, exc.message
 
 
-class TrainTab(ReportsWorkerErrors, Vertical):
+class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """Train the checked models; a live table of results and the training log."""
 
     BINDINGS = [

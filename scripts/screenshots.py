@@ -1,0 +1,121 @@
+"""Regenerate screenshots/*.svg: every screen of the real app on the example projects.
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots]
+
+It runs `haj demo` into a temporary workspace (real data, real training), then drives the real
+app headless at 100x30 (App.run_test) and saves an SVG of each screen: Projects, New project,
+help, command palette, and every tab of the Project screen that exists. Temp paths in the title
+bar are shown as ~/ml_projects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from textual.pilot import Pilot  # noqa: E402
+
+from engine import workspace  # noqa: E402
+from haj_tui.app import HajApp  # noqa: E402
+from haj_tui.screens.project import TABS, ProjectScreen  # noqa: E402
+
+SIZE = (100, 30)
+MODELS = ["logistic_regression", "decision_tree", "gaussian_nb", "linear_regression", "ridge"]
+SHOWN_ROOT = "~/ml_projects"
+
+Step = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+def make_demo(home: Path) -> None:
+    """`haj demo`: breast-cancer and diabetes, retrieved, trained and crowned."""
+    env = {**os.environ, "HAJ_HOME": str(home)}
+    subprocess.run(
+        [sys.executable, "-m", "engine", "demo", "--models", *MODELS],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait for background work (data previews, leaderboards) and the repaint."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.3)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def shoot(home: Path, out: Path, name: str, *steps: Step) -> None:
+    os.environ["TEXTUAL_ANIMATIONS"] = "none"
+    app = HajApp(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for step in steps:
+            await step(pilot)
+            await settle(pilot)
+        app.screen.sub_title = SHOWN_ROOT
+        for screen in app.screen_stack:
+            if isinstance(screen, ProjectScreen):
+                screen.sub_title = f"{SHOWN_ROOT}/{screen.project.name}"
+            else:
+                screen.sub_title = SHOWN_ROOT
+        await pilot.pause()
+        app.save_screenshot(filename=f"{name}.svg", path=str(out))
+    print(f"  {out / (name + '.svg')}")
+
+
+def keys(*pressed: str) -> Step:
+    async def step(pilot: Pilot[Any]) -> None:
+        await pilot.press(*pressed)
+
+    return step
+
+
+def open_tab(project: str, tab: str) -> Step:
+    async def step(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        root = app.root  # type: ignore[attr-defined]
+        await app.push_screen(ProjectScreen(root, workspace.get_project(root, project)))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ProjectScreen)
+        screen.action_show_tab(tab)
+        for _ in range(200):
+            if screen.shown_tab == tab:
+                break
+            await pilot.pause(0.05)
+
+    return step
+
+
+async def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="haj-screenshots-") as tmp:
+        home = Path(tmp) / "ml_projects"
+        print("training the example projects (haj demo)…")
+        make_demo(home)
+        print("screens:")
+        await shoot(home, out, "projects")
+        await shoot(home, out, "new_project", keys("ctrl+n"), keys(*"churn"))
+        await shoot(home, out, "help", keys("f1"))
+        await shoot(home, out, "palette", keys("ctrl+p"))
+        for n, spec in enumerate(TABS, start=1):
+            await shoot(home, out, f"project_{n}_{spec.id}", open_tab("breast-cancer", spec.id))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    asyncio.run(main(parser.parse_args().out))
