@@ -7,8 +7,6 @@ producer never floods the UI: only the latest progress of a task is drawn.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual.message import Message
 
 from engine import events
@@ -62,12 +60,3 @@ class ProjectChanged(Message):
         super().__init__()
         self.project = project
         self.renamed_from = renamed_from
-
-
-class ProjectsChanged(Message):
-    """Projects were created, renamed or deleted: the Projects table reloads."""
-
-    def __init__(self, root: Path, select: str | None = None) -> None:
-        super().__init__()
-        self.root = root
-        self.select = select

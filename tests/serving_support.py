@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.unlink(missing_ok=True)
 
 
 def start_server(
@@ -67,7 +69,9 @@ def start_server(
     wait: bool = True,
 ) -> Server:
     port = port or free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"haj-test-server-{port}.log"
+    fd, name = tempfile.mkstemp(prefix=f"haj-test-server-{port}-", suffix=".log")
+    os.close(fd)
+    log = Path(name)
     command = [sys.executable, "-m", "engine.serving", *args]
     if project_dir is not None:
         command += ["--project-dir", str(project_dir), "--host", "127.0.0.1", "--port", str(port)]

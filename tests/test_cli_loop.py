@@ -98,6 +98,10 @@ def test_classification_loop_from_scratch(haj: Callable[..., Result], home: Path
     labels = {m["label"] for m in parsed if m}
     assert labels == {"session", "logistic_regression-1", "gaussian_nb-1", "decision_tree-1"}
     assert {m["project"] for m in parsed if m} == {"wine"}
+    # the split follows config.toml: test_size 0.2 of wine's 178 rows
+    assert (
+        "training 3 model(s) on proc-0001 (142 train / 36 test rows, 13 features)" in (log_lines[0])
+    )
     finished_lines = [m for m in parsed if m and m["message"].startswith("finished in")]
     assert len(finished_lines) == 3 and all("acc=" in m["message"] for m in finished_lines)
     for line in log_lines:  # the same lines went to the terminal
@@ -328,3 +332,54 @@ def test_impl_opens_the_file_in_the_editor(haj: Callable[..., Result], home: Pat
     visual = haj("impl", "p", "model", env={"VISUAL": editor, "EDITOR": "/nonexistent"})
     assert visual.code == 0, visual.text
     assert (home / "p" / "model.py").read_text().endswith("# edited\n")
+
+
+WRAPPED_MODEL_PY = '''
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+
+class Wrapped(ClassifierMixin, BaseEstimator):
+    """An estimator class of the user's own, defined only in model.py."""
+
+    def __init__(self, C=1.0):
+        self.C = C
+
+    def fit(self, X, y):
+        self.inner_ = LogisticRegression(C=self.C, max_iter=1000).fit(X, y)
+        self.classes_ = self.inner_.classes_
+        return self
+
+    def predict(self, X):
+        return self.inner_.predict(X)
+
+
+def models():
+    return {"wrapped": Wrapped(C=0.5)}
+'''
+
+
+def test_an_estimator_class_from_model_py_is_saved_and_loads_without_model_py(
+    haj: Callable[..., Result], trained_home: Path, tmp_path: Path
+) -> None:
+    """Regression: pickle cannot name a class of model.py (loaded from a file), so such runs
+    failed with "Can't pickle <class 'haj_project_model.Wrapped'>"."""
+    (trained_home / "cancer" / "model.py").write_text(WRAPPED_MODEL_PY)
+    result = haj("train", "cancer", "-m", "wrapped")
+    assert result.code == 0, result.text
+    (run,) = [
+        r for r in as_json(haj("runs", "cancer", "--json"))["runs"] if r["model"] == "wrapped"
+    ]  # type: ignore[index]
+    assert run["status"] == "finished", run["error"]
+    assert run["params"] == {"C": 0.5}
+    model_file = trained_home / "cancer" / run["model_path"]
+    code = (
+        "import joblib, sys\n"
+        f"bundle = joblib.load({str(model_file)!r})\n"
+        "print(bundle['model'], len(bundle['pipeline'].predict([[0.0] * 30])))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["wrapped", "1"]

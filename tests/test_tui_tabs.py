@@ -93,7 +93,7 @@ async def open_tab(root: Path, tab: str, name: str = "iris") -> AsyncIterator[tu
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
         screen.action_show_tab(tab)
-        await pilot.pause()
+        await wait_for(pilot, lambda: screen.shown_tab == tab, what=f"the {tab} tab")
         widget = screen.tab(tab)
         assert widget is not None
         first = next(w for w in widget.query("*") if w.focusable)

@@ -80,6 +80,7 @@ def on_tab(root: Path, tab: str, ready: Any = None) -> Any:
         screen = pilot.app.screen
         assert isinstance(screen, ProjectScreen)
         screen.action_show_tab(tab)
+        await wait_for(pilot, lambda: screen.shown_tab == tab, 20, f"the {tab} tab")
         widget = screen.tab(tab)
         await pilot.app.workers.wait_for_complete()
         if ready is not None:

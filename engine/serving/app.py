@@ -1,11 +1,11 @@
 """The FastAPI app around a project's champion: `create_app(project_dir)`.
 
-Why hand-written handlers on the scoring path: a single-row prediction should cost little more
-than the model itself, so /predict and /invocations read the body with orjson, validate it against
-the feature spec by hand (engine.serving.inputs) straight into a numpy array, call the model once
-and write the answer with orjson. FastAPI still provides routing and /docs: the OpenAPI schema of
-/predict is built from the loaded model's real feature names, with the training medians (the
-imputer's statistics) as the example values.
+Why the scoring path bypasses FastAPI: a single-row prediction should cost little more than the
+model itself. A front ASGI middleware counts and times every request, then hands POST /predict and
+/invocations to engine.serving.scoring (orjson in, hand validation straight into a numpy array, one
+model call, orjson out) and everything else to FastAPI. FastAPI still provides the other endpoints
+and /docs: the OpenAPI schema of /predict is built from the loaded model's real feature names, with
+the training medians (the imputer's statistics) as the example values.
 """
 
 from __future__ import annotations
@@ -93,8 +93,11 @@ def create_app(
             monitor,
             lambda: _metrics_info(holder.current),
             lambda: {
-                "model_switches": float(holder.switches),
-                "prediction_log_dropped": float(plog_box["log"].dropped if plog_box else 0),
+                "model_switches": ("Switches to a newly crowned champion", holder.switches),
+                "prediction_log_dropped": (
+                    "Prediction log entries dropped because the writer fell behind",
+                    plog_box["log"].dropped if plog_box else 0,
+                ),
             },
         )
     )

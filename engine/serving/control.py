@@ -220,8 +220,12 @@ def stop(project: Project, timeout: float = STOP_TIMEOUT) -> bool:
 def _terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
     from engine.status import pid_alive
 
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        raise ServingError(f"cannot stop pid {pid}: it belongs to another user") from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)

@@ -166,7 +166,7 @@ class Collector:
         self,
         monitor: Monitor,
         model_info: Callable[[], dict[str, Any] | None],
-        extra: Callable[[], dict[str, float]],
+        extra: Callable[[], dict[str, tuple[str, float]]],
     ) -> None:
         self.monitor = monitor
         self.model_info = model_info
@@ -233,8 +233,8 @@ class Collector:
                     "The champion's score by the metric it was crowned on",
                     value=float(info["score"]),
                 )
-        for name, value in self.extra().items():
-            yield GaugeMetricFamily(f"haj_{name}", name.replace("_", " "), value=value)
+        for name, (help_text, value) in self.extra().items():  # counters kept elsewhere
+            yield CounterMetricFamily(f"haj_{name}", help_text, value=value)
 
 
 def _bound(bound: float) -> str:

@@ -26,13 +26,24 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("", "c", "crown the champion"),
     ("", "s", "start or stop the server"),
     ("", "b  d", "build the container image / deploy"),
-    ("", "x", "cancel the running work of the tab"),
     ("", "ctrl+s", "save the form or the file being edited"),
-    ("Config", "enter", "in the package field: add and install it"),
-    ("Code", "ctrl+o", "open the file in $VISUAL / $EDITOR / vim"),
-    ("", "ctrl+z  ctrl+y", "undo / redo"),
+    ("", "ctrl+o", "Code: open the file in $VISUAL / $EDITOR / vim"),
     ("dialogs", "enter  escape", "confirm / cancel"),
 )
+
+
+def tab_keys() -> list[tuple[str, str, str]]:
+    """Each tab's own keys, read from its BINDINGS, so this help never drifts from them."""
+    from haj_tui.screens.project import TABS, tab_class
+
+    rows: list[tuple[str, str, str]] = []
+    for spec in TABS:
+        cls = tab_class(spec)
+        bindings = [b for b in getattr(cls, "BINDINGS", []) if isinstance(b, Binding) and b.show]
+        for n, binding in enumerate(bindings):
+            rows.append((spec.title if n == 0 else "", binding.key, binding.description))
+    return rows
+
 
 NOTE = (
     "Letter keys act when no text field has the focus: press tab, or click outside the "
@@ -45,7 +56,7 @@ def keys_table() -> Table:
     table.add_column("Where", style="bold")
     table.add_column("Key", style="bold")
     table.add_column("Does")
-    for where, key, does in KEYS:
+    for where, key, does in (*KEYS, *tab_keys()):
         table.add_row(where, key, does)
     return table
 

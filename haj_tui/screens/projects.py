@@ -57,7 +57,7 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+n", "new", "New", id="projects.new"),
-        Binding("enter", "open", "Open", id="projects.open", show=True),
+        Binding("enter", "open", "Open", id="projects.open", priority=True),
         Binding("f2", "rename", "Rename", id="projects.rename"),
         Binding("delete", "delete", "Delete", id="projects.delete"),
         Binding("slash", "filter", "Filter", id="projects.filter", show=False),
@@ -150,11 +150,6 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
         self._fill(self.selected_name())
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self) -> None:
-        self.query_one(DataTable).focus()
-        self.action_open()
 
     def on_key(self, event: events.Key) -> None:
         """Type-to-filter: a printable key typed in the table goes to the filter."""
