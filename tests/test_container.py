@@ -320,3 +320,37 @@ def test_container_start_reports_a_crashing_server(built: Built, tmp_path: Path)
     finally:
         if image_id:
             client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_sagemaker_contract_serve_on_8080(built: Built) -> None:
+    """`docker run IMAGE serve` as SageMaker runs it: GET /ping and POST /invocations on 8080.
+    Run with no network at all (its own loopback only) and called from inside the container,
+    so nothing binds on the host."""
+    client = docker_or_skip()
+    record = sample_record(built.home / "cancer")
+    probe = (
+        "import json, time, urllib.request\n"
+        "for _ in range(120):\n"
+        "    try:\n"
+        "        ping = urllib.request.urlopen('http://127.0.0.1:8080/ping', timeout=2)\n"
+        "        break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.5)\n"
+        "body = json.dumps({'instances': [" + json.dumps(record) + "]}).encode()\n"
+        "request = urllib.request.Request('http://127.0.0.1:8080/invocations', data=body,\n"
+        "                                 headers={'Content-Type': 'application/json'})\n"
+        "answer = urllib.request.urlopen(request, timeout=10)\n"
+        "print(ping.status, answer.status, answer.read().decode())\n"
+    )
+    container = client.containers.run(
+        built.image, ["serve"], detach=True, network_mode="none", labels={"haj.test": "1"}
+    )
+    try:
+        code, output = container.exec_run(["python", "-c", probe])
+        text = output.decode()
+        assert code == 0, text + container.logs().decode()[-2000:]
+        assert text.startswith("200 200") and '"predictions"' in text
+        assert container.attrs["Config"]["User"] == "10001"
+    finally:
+        container.remove(force=True)
