@@ -197,7 +197,7 @@ def slow_project(
     The estimator lives in an importable module (on PYTHONPATH for the runner, on sys.path for
     the app) so its fitted model pickles like any user's.
     """
-    seconds = getattr(request, "param", 3)
+    seconds = getattr(request, "param", 4)
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "haj_slow_models.py").write_text(SLOW_MODULE.replace("SECONDS", str(seconds)))
@@ -218,9 +218,13 @@ async def start_training(pilot: Pilot, tab: TrainTab, names: list[str]) -> DataT
         models.select(name)
     await pilot.press("t")
     table = tab.query_one("#train-results", DataTable)
-    assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == ["queued"] * len(names)
-    await wait_for(pilot, lambda: "running" in str(table.get_row_at(0)[1]), 30, "the runs")
+    assert statuses(table) == ["queued"] * len(names)
+    await wait_for(pilot, lambda: "running" in statuses(table), 30, "a running model")
     return table
+
+
+def statuses(table: DataTable) -> list[str]:
+    return [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
 
 
 async def test_train_tab_fills_rows_and_answers_keys_while_training(
@@ -240,9 +244,7 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
         assert max(timings) < 0.1, timings
 
         # logistic_regression's row fills as it finishes, while slow_nb is still running
-        await wait_for(pilot, lambda: str(table.get_row_at(0)[1]) == "finished", 30)
-        if worker.state == WorkerState.RUNNING:
-            assert str(table.get_row_at(1)[1]) == "running"
+        await wait_for(pilot, lambda: statuses(table) == ["finished", "running"], 30)
         await wait_for(pilot, lambda: worker.state == WorkerState.SUCCESS, 60, "training")
         await pilot.pause()
         rows = [table.get_row_at(i) for i in range(2)]
@@ -251,7 +253,7 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
             assert str(row[1]) == "finished"
             assert 0.5 < float(row[2]) <= 1.0  # acc, from the RunFinished event
             assert str(row[-1]).endswith("s")
-        assert float(str(rows[1][-1])[:-1]) >= 3  # slow_nb's duration
+        assert float(str(rows[1][-1])[:-1]) >= 4  # slow_nb's duration
         bar = tab.query_one("#train-progress", ProgressBar)
         assert bar.progress == bar.total == 2
         assert "Done: 2 finished" in screen_text(pilot.app)
