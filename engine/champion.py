@@ -1,14 +1,15 @@
 """Crown the champion: the best finished run by a metric, recorded with its history.
 
-The champion's model file is also copied to models/champion.joblib (+ champion.json), a stable
-path for scripts and containers; the server reads the champion from the store and checks the
-file's sha256 before loading it.
+The store is the truth. For scripts and containers the champion is also reachable at a stable
+path, models/champion.joblib: a relative symlink to the run's file (swapped atomically, so
+crowning costs no copy of a possibly large model), described by models/champion.json. The
+server reads the champion from the store and checks the file's sha256 before loading it.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from typing import Any
 
 from engine.errors import DataError, NoChampion
@@ -64,7 +65,8 @@ def crown(project: Project, metric: str | None = None) -> dict[str, Any]:
 
 def _publish(project: Project, source: Any, run: dict[str, Any], metric: str, value: float) -> None:
     tmp = project.champion_path.with_name(".champion.joblib.tmp")
-    shutil.copyfile(source, tmp)
+    tmp.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(source, project.champion_path.parent), tmp)
     tmp.replace(project.champion_path)
     info = {
         "run_id": run["id"],
@@ -75,7 +77,10 @@ def _publish(project: Project, source: Any, run: dict[str, Any], metric: str, va
         "data_version": run["data_version"],
         "source": run["model_path"],
     }
-    atomic_write_text(project.models_dir / "champion.json", json.dumps(info, indent=2) + "\n")
+    # Derived from the store (rewritten at each crowning): atomic, but not worth an fsync.
+    atomic_write_text(
+        project.models_dir / "champion.json", json.dumps(info, indent=2) + "\n", sync=False
+    )
 
 
 def current(project: Project) -> dict[str, Any] | None:
