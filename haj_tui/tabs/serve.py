@@ -10,6 +10,7 @@ error to pop up every second.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import deque
 from pathlib import Path
@@ -106,7 +107,10 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def _poll(self) -> dict[str, Any]:
         from engine.serving import control
 
-        record = control.server_status(self.project)
+        try:
+            record = control.server_status(self.project)
+        except (HajError, OSError, sqlite3.Error) as exc:  # once a second: a state, not a popup
+            return {"record": None, "unreachable": str(exc)}
         if record is None:
             return {"record": None}
         try:
