@@ -132,6 +132,8 @@ def test_context_holds_code_champion_and_pinned_requirements(trained_home: Path)
         assert absent not in requirements
     champion = json.loads((root / "project" / "models" / "champion.json").read_text())
     assert sha256_file(root / "project" / "models" / "champion.joblib") == champion["sha256"]
+    # COPY keeps modes and the server runs as a user that owns nothing: all must be readable
+    assert all(p.stat().st_mode & 0o004 for p in root.rglob("*")), "unreadable file in context"
     assert (root / "haj" / "engine" / "serving" / "__main__.py").exists()
     assert not (root / "haj" / "engine" / "cli").exists()
     files = {p.relative_to(root).as_posix() for p in root.rglob("*")}

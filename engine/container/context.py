@@ -130,6 +130,8 @@ def write_context(
     )
     _copy_engine(context / "haj" / "engine")
     _copy_project(project, context / "project")
+    _readable(context / "haj")
+    _readable(context / "project")
     labels = {
         LABEL_PROJECT: project.name,
         LABEL_RUN: str(champion["run_id"]),
@@ -159,6 +161,13 @@ def write_context(
     atomic_write_text(context / "build-info.json", json.dumps(info, indent=2) + "\n")
     on_event(events.Log(f"build context written to {context}"))
     return built
+
+
+def _readable(root: Path) -> None:
+    """World-readable, as COPY keeps modes: the server runs as a user that owns none of it (model
+    files are written 0600 on the host)."""
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
 
 def _copy_engine(target: Path) -> None:

@@ -156,7 +156,8 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         cls = self.tab_classes[tab_id]
         assert cls is not None
         widget = cls(self.root, self.project)  # type: ignore[call-arg]
-        widget.id = widget.id or f"{tab_id}-tab"
+        if widget.id is None:
+            widget.id = f"{tab_id}-tab"
         self.tabs[tab_id] = widget
         return widget
 
@@ -180,6 +181,9 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
 
     def action_show_tab(self, tab_id: str) -> None:
         self._ensure_tab(tab_id)
+        # Textual moves focus out of a pane being hidden to a sibling inside it, which would
+        # make TabbedContent switch straight back: drop the focus before switching.
+        self.set_focus(None)
         self.query_one(TabbedContent).active = tab_id
 
     @on(TabbedContent.TabActivated)

@@ -43,7 +43,9 @@ class LogView(RichLog):
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, wrap=True, markup=False, highlight=False)
+        super().__init__(
+            id=id, classes=classes, wrap=True, markup=False, highlight=False, min_width=1
+        )
 
     def write_event(self, event: events.Event) -> None:
         text = describe(event)
