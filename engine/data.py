@@ -388,7 +388,9 @@ def process_version(
     emit(events.Log(f"processing {raw.id} ({len(frame)} rows x {frame.shape[1]} columns)"))
     try:
         params = inspect.signature(process_fn).parameters
-        result = process_fn(frame, target) if len(params) >= 2 else process_fn(frame)
+        prediction = config["project"]["prediction"]
+        args = (frame, target, prediction)[: max(1, min(len(params), 3))]
+        result = process_fn(*args)
     except Exception as exc:
         raise DataError(f"processor.py failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(result, pd.DataFrame):

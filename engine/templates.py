@@ -1,4 +1,8 @@
-"""Render templates/<prediction>/ into a new project directory."""
+"""Render the templates into a new project directory.
+
+templates/common/ holds the files every project starts with; templates/<prediction>/ holds the
+ones that differ by type (model.py, README.md) and wins where both have a file.
+"""
 
 from __future__ import annotations
 
@@ -24,23 +28,31 @@ def template_dir(prediction: str) -> Path:
     return templates_root() / prediction
 
 
+def _sources(prediction: str) -> dict[str, Path]:
+    """Template file name -> path: common files, overridden by the prediction type's own."""
+    sources: dict[str, Path] = {}
+    for folder in (templates_root() / "common", template_dir(prediction)):
+        for source in sorted(folder.iterdir()):
+            if source.is_file() and not source.name.startswith((".", "__")):
+                sources[source.name] = source
+    return sources
+
+
 def render(prediction: str, values: dict[str, str]) -> dict[str, tuple[str, int]]:
     """Map of relative file name -> (text, mode) for a new project of this prediction type."""
     rendered: dict[str, tuple[str, int]] = {}
-    for source in sorted(template_dir(prediction).iterdir()):
-        if not source.is_file() or source.name.startswith((".", "__")):
-            continue
+    for file_name, source in _sources(prediction).items():
         text = source.read_text(encoding="utf-8")
         for key, value in values.items():
             text = text.replace("{{" + key + "}}", value)
-        name = _RENAMES.get(source.name, source.name)
+        name = _RENAMES.get(file_name, file_name)
         rendered[name] = (text, _MODES.get(name, 0o644))
     return rendered
 
 
 def template_text(prediction: str, file_name: str) -> str:
     """The pristine template text of one file (to tell whether a user has edited theirs)."""
-    return (template_dir(prediction) / file_name).read_text(encoding="utf-8")
+    return _sources(prediction)[file_name].read_text(encoding="utf-8")
 
 
 def render_file(prediction: str, file_name: str, values: dict[str, str]) -> str:

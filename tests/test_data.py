@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.data import sniff
-from engine.templates import template_dir
+from engine.templates import templates_root
 from tests.conftest import Result
 
 SECRET = "hk-live-7Q2w9Zx4Lm"
@@ -276,9 +276,9 @@ def test_template_processor_makes_a_messy_table_trainable(
     assert runs[0]["metrics"]["acc"] > 0.6
 
 
-def load_template_processor(prediction: str):  # type: ignore[no-untyped-def]
+def load_template_processor():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(
-        f"template_processor_{prediction}", template_dir(prediction) / "processor.py"
+        "template_processor", templates_root() / "common" / "processor.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -293,7 +293,7 @@ def test_regression_template_processor_reads_a_numeric_target_written_as_text() 
     for row in rows:
         row["spend_next_month"] = row.pop("monthly_spend") or "n/a"
     frame = pd.read_csv(io.StringIO(to_csv(rows)))
-    result = load_template_processor("regression").process(frame, "spend_next_month")
+    result = load_template_processor().process(frame, "spend_next_month", "regression")
     assert result["spend_next_month"].dtype.kind == "f"
     assert len(result) == 80 - len([r for r in rows if r["spend_next_month"] == "n/a"])
     assert "customer_id" not in result.columns and "notes" not in result.columns
@@ -304,4 +304,4 @@ def test_processor_rejects_a_missing_target_clearly() -> None:
 
     frame = pd.DataFrame({"a": range(20), "b": range(20)})
     with pytest.raises(ValueError, match="target column 'churn' not found"):
-        load_template_processor("classification").process(frame, "churn")
+        load_template_processor().process(frame, "churn", "classification")

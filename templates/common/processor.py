@@ -1,7 +1,8 @@
 """Turn raw data into a table haj can train on. This file is yours: adapt it to your data.
 
-`haj process` loads a raw data version as a pandas DataFrame and calls `process(raw, target)`, where
-`target` is data.target from config.toml. Return a DataFrame of feature columns plus the target
+`haj process` loads a raw data version as a pandas DataFrame and calls
+`process(raw, target, prediction)`, where `target` is data.target and `prediction` is
+project.prediction from config.toml. Return a DataFrame of feature columns plus the target
 column; haj stores it as a new processed data version, which `haj train` learns from.
 
 Leave categorical and numeric columns as they are, missing values included: haj's training pipeline
@@ -13,8 +14,8 @@ values in a usable form. Out of the box it works on most tables:
 2. reads text columns that hold numbers ("42", "1,234") as numbers;
 3. replaces date columns with numeric <col>_year, <col>_month, <col>_day and <col>_dayofweek;
 4. drops identifier columns: id, *_id, uuid, index, row counters, a distinct text on every row;
-5. prepares the target (see `prepare_target`, the only part that differs between a
-   classification and a regression project) and drops exact duplicate rows;
+5. prepares the target (see `prepare_target`: class labels for classification, numbers for
+   regression) and drops exact duplicate rows;
 6. drops empty and constant columns, and free text (too many distinct values to be categories).
 
 It prints what it changed; the lines appear in haj's log.
@@ -44,14 +45,17 @@ DATE_PARTS = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_
 DATE_LIKE = re.compile(r"(?![-+]?\d+(\.\d+)?$)(?=.*\d)(?=.*[-/.:, A-Za-z]).{6,40}")
 
 
-def process(raw: pd.DataFrame, target: str) -> pd.DataFrame:
-    """Feature columns plus the target column, ready for `haj train`."""
+def process(raw: pd.DataFrame, target: str, prediction: str = "classification") -> pd.DataFrame:
+    """Feature columns plus the target column, ready for `haj train`.
+
+    `prediction` is "classification" or "regression" (project.prediction in config.toml).
+    """
     target = target.strip()
     frame = tidy_columns(raw, target)
     frame = numbers_from_text(frame, target)
     frame = dates_to_numbers(frame, target)
     frame = drop_columns(frame, identifier_columns(frame, target), "identifier")
-    frame = prepare_target(frame, target)
+    frame = prepare_target(frame, target, prediction)
     before = len(frame)
     frame = frame.drop_duplicates(ignore_index=True)
     if len(frame) < before:
@@ -62,7 +66,42 @@ def process(raw: pd.DataFrame, target: str) -> pd.DataFrame:
     return frame
 
 
-def prepare_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+def prepare_target(frame: pd.DataFrame, target: str, prediction: str) -> pd.DataFrame:
+    """The only step that depends on the prediction type (config.toml's project.prediction)."""
+    if prediction == "regression":
+        return prepare_numeric_target(frame, target)
+    return prepare_class_target(frame, target)
+
+
+def prepare_numeric_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Regression: the target as numbers; rows where it is missing or not a number are dropped.
+
+    Text targets are read like numeric text columns ("1,234" is 1234); infinities count as missing.
+    """
+    values = frame[target]
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        values = as_numbers(values)
+    if pd.api.types.is_float_dtype(values.dtype):
+        values = values.replace([np.inf, -np.inf], np.nan)
+    keep = values.notna()
+    if not keep.any():
+        examples = ", ".join(map(repr, frame[target].dropna().astype(str).unique()[:3]))
+        raise ValueError(
+            f"target {target!r} has no numeric values"
+            + (f" (e.g. {examples})" if examples else "")
+            + ": regression needs a numeric target; classification projects predict categories"
+        )
+    missing = int(frame[target].isna().sum())
+    if missing:
+        note(f"dropped {rows(missing)} without a {target!r} value")
+    if int((~keep).sum()) > missing:
+        note(f"dropped {rows(int((~keep).sum()) - missing)} whose {target!r} is not a number")
+    frame = frame.loc[keep].copy()
+    frame[target] = values[keep]
+    return frame
+
+
+def prepare_class_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     """Classification: keep the rows that have a label, and make sure the labels are classes.
 
     Text labels lose surrounding spaces (an empty label counts as missing). A float target whose
@@ -101,9 +140,6 @@ def prepare_target(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 def strip_if_text(value: object) -> object:
     """A text value without surrounding spaces; anything else unchanged."""
     return value.strip() if isinstance(value, str) else value
-
-
-# Helpers below are shared with the regression template (each project has its own copy).
 
 
 def note(message: str) -> None:
