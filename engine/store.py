@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.status import pid_alive
+
 SCHEMA_VERSION = 1
 
 _MIGRATIONS: dict[int, str] = {
@@ -412,7 +414,7 @@ class Store:
     def reap_orphans(self) -> int:
         """Runs left 'running' by a process that no longer exists are marked failed."""
         rows = self._db.execute("SELECT DISTINCT pid FROM runs WHERE status = 'running'")
-        dead = [r[0] for r in rows if r[0] is None or not _pid_alive(r[0])]
+        dead = [r[0] for r in rows if r[0] is None or not pid_alive(r[0])]
         if not dead:
             return 0
         with self._transaction() as db:
@@ -623,13 +625,3 @@ def _run_from_row(row: sqlite3.Row) -> Run:
     values = dict(row)
     values["params"] = json.loads(values["params"] or "{}")
     return Run(**values)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -16,6 +16,7 @@ from typing import Any
 from engine.errors import ProjectExists, ProjectNotFound, UsageError
 from engine.names import humanize, validate_name
 from engine.project import PREDICTION_TYPES, Project, default_metric
+from engine.status import server_process_alive
 
 EXAMPLES: dict[str, tuple[str, str]] = {
     # name -> (prediction type, target column) for scikit-learn's bundled (offline) datasets
@@ -184,7 +185,7 @@ def summarize(project: Project) -> dict[str, Any]:
             row["data_versions"] = summary["raw_versions"]
             row["runs"] = summary["runs"]
             server = summary["server"]
-            if server and _pid_alive(int(server.get("pid") or 0)):
+            if server and server_process_alive(int(server.get("pid") or 0)):
                 row["server"] = f"{server.get('host', '127.0.0.1')}:{server.get('port')}"
             champion = summary["champion"]
             if champion:
@@ -193,12 +194,6 @@ def summarize(project: Project) -> dict[str, Any]:
                 row["metric"] = champion["metric"]
                 row["score"] = champion["value"]
     return row
-
-
-def _pid_alive(pid: int) -> bool:
-    from engine.status import server_process_alive
-
-    return server_process_alive(pid)
 
 
 def list_projects(root: Path) -> list[dict[str, Any]]:
