@@ -1,5 +1,5 @@
 """Snapshot tests of the Projects screen, the New project dialog, the Config and Code tabs and
-the help screen, at 100x30.
+the help screen and the command palette, at 100x30.
 
 The workspace is made by the engine's in-process functions (what the runner executes) with
 n_jobs=1 and the fixed random_state, so the scores on screen are real and the same on every
@@ -155,3 +155,25 @@ def test_help_snapshot(snap_compare: Any, populated: Path) -> None:
         await pilot.press("f1")
 
     assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(help_screen))
+
+
+def test_command_palette_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def palette(pilot: Pilot[Any]) -> None:
+        from textual.command import CommandPalette
+        from textual.widgets import OptionList
+
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette))
+        await pilot.press(*"open")
+        palette = pilot.app.screen
+        await wait_for(
+            pilot,
+            lambda: (
+                palette.query_one(OptionList).option_count > 0
+                and not palette.query_one(OptionList).has_class("--populating")
+            ),
+            what="palette results",
+        )
+        await pilot.pause(0.5)
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(palette))
