@@ -85,31 +85,31 @@ def run(
     try:
         stdout_open = True
         while stdout_open or child.poll() is None:
-            if cancel is not None and cancel.is_set() and cancelled_at is None:
-                cancelled_at = _interrupt(child)
-            if cancelled_at is not None and time.monotonic() - cancelled_at > 2.0:
-                child.kill()
             try:
-                event = inbox.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            except KeyboardInterrupt:
-                cancelled_at = cancelled_at or _interrupt(child)
-                continue
-            if event is None:
-                stdout_open = False
-                continue
-            if isinstance(event, events.Result | events.Failed):
-                outcome = event
-            else:
-                on_event(event)
-    except KeyboardInterrupt:
-        _interrupt(child)
-        child.wait(timeout=5)
-        cancelled_at = time.monotonic()
+                if cancel is not None and cancel.is_set() and cancelled_at is None:
+                    cancelled_at = _interrupt(child)
+                if cancelled_at is not None:
+                    waited = time.monotonic() - cancelled_at
+                    if waited > 2.0:
+                        _kill_group(child)  # the runner and its training workers
+                    if waited > 5.0:
+                        break  # whatever still holds a pipe open is not waited for
+                try:
+                    event = inbox.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if event is None:
+                    stdout_open = False
+                elif isinstance(event, events.Result | events.Failed):
+                    outcome = event
+                else:
+                    on_event(event)
+            except KeyboardInterrupt:  # Ctrl-C, wherever it lands: ask the runner to stop
+                if cancelled_at is None:
+                    cancelled_at = _interrupt(child)
     finally:
         if child.poll() is None:
-            child.kill()
+            _kill_group(child)
         child.wait()
         readers[1].join(timeout=1)
         while not inbox.empty():
@@ -117,17 +117,17 @@ def run(
             if event is not None and not isinstance(event, events.Result | events.Failed):
                 on_event(event)
 
-    if isinstance(outcome, events.Result):
+    if isinstance(outcome, events.Result):  # finished before the cancel took effect
         return outcome.payload
+    if cancelled_at is not None or (
+        isinstance(outcome, events.Failed) and outcome.kind == "Cancelled"
+    ):
+        _reap(project, cancelled_pid=child.pid)
+        raise errors.Cancelled(f"{command} cancelled; unfinished work was recorded as cancelled")
     if isinstance(outcome, events.Failed):
-        if outcome.kind == "Cancelled" or cancelled_at is not None:
-            _reap(project)
-            raise errors.Cancelled(f"{command} cancelled; unfinished work was recorded as such")
         cls = getattr(errors, outcome.kind, errors.HajError)
         raise cls(outcome.message)
     _reap(project)
-    if cancelled_at is not None:
-        raise errors.Cancelled(f"{command} cancelled")
     raise errors.HajError(f"{command} stopped unexpectedly (exit code {child.returncode})")
 
 
@@ -137,10 +137,21 @@ def _interrupt(child: subprocess.Popen[bytes]) -> float:
     return time.monotonic()
 
 
-def _reap(project: Project) -> None:
-    """Runs a killed runner left 'running' are marked failed now, not at the next read."""
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the runner's whole session (it was started in its own), workers included."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        child.kill()
+
+
+def _reap(project: Project, cancelled_pid: int | None = None) -> None:
+    """Runs a dead runner left 'running' are closed now, not at the next read: cancelled when
+    the user asked for it (even if the runner had to be killed), else failed."""
     if project.db_path.exists():
         from engine.store import Store
 
         with Store(project.db_path) as store:
+            if cancelled_pid is not None:
+                store.close_runs_of(cancelled_pid, "cancelled", "cancelled by the user")
             store.reap_orphans()

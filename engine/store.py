@@ -411,6 +411,15 @@ class Store:
             )
             return cur.rowcount
 
+    def close_runs_of(self, pid: int, status: str, error: str) -> int:
+        """Close the still-running runs of one (dead) runner process; returns how many."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ? "
+                "WHERE pid = ? AND status = 'running'",
+                (status, error, now_iso(), pid),
+            ).rowcount
+
     def reap_orphans(self) -> int:
         """Runs left 'running' by a process that no longer exists are marked failed."""
         rows = self._db.execute("SELECT DISTINCT pid FROM runs WHERE status = 'running'")

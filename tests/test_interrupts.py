@@ -121,7 +121,7 @@ def test_ctrl_c_keeps_finished_runs_cancels_the_rest_and_the_champion(
             child.kill()
     assert child.returncode == 130, out + err
     assert err.strip().splitlines() == [
-        "haj: error: train cancelled; unfinished work was recorded as such"
+        "haj: error: train cancelled; unfinished work was recorded as cancelled"
     ]
     runs = runs_by_label(haj)
     assert runs["logistic_regression-2"]["status"] == "finished"
