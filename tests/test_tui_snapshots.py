@@ -125,9 +125,20 @@ def test_config_tab_invalid_value_snapshot(snap_compare: Any, populated: Path) -
         await _open(pilot, "diabetes", "config")
         pilot.app.screen.query_one("#cfg-test_size").value = "1.5"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
-        await wait_for(
-            pilot, lambda: pilot.app.screen.query_one("#test_size-error").has_class("shown")
-        )
+        screen = pilot.app.screen
+        field = screen.query_one("#cfg-test_size")
+
+        def reported_and_in_view() -> bool:
+            # The focus moves to the invalid field and the form scrolls its message into view
+            # after a refresh: wait for both, or the picture depends on which frame is taken.
+            message = screen.query_one("#test_size-error")
+            return (
+                message.has_class("shown")
+                and screen.focused is field
+                and screen.can_view_entire(message)
+            )
+
+        await wait_for(pilot, reported_and_in_view, what="the invalid field, focused and in view")
         pilot.app.clear_notifications()
 
     assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(config_error))

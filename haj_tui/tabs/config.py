@@ -264,7 +264,11 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
             self._check(changes)
         except FieldError as exc:
             self._show_error(exc.field, exc.message)
-            self.query_one(f"#cfg-{exc.field}").focus()
+            # Focus the field without Textual's immediate scroll (it races the layout of the
+            # message just shown); once laid out, bring the message below the field into view.
+            self.query_one(f"#cfg-{exc.field}").focus(scroll_visible=False)
+            message = self.query_one(f"#{exc.field}-error")
+            self.call_after_refresh(message.scroll_visible, animate=False)
             self.notify(f"Not saved: {exc.message}", title="Config", severity="error")
             return False
         old_name = self.project.name
