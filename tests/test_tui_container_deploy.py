@@ -70,7 +70,13 @@ async def test_container_tab_without_docker_says_how_to_start_one(
     async with open_tab(trained_home, "container") as (pilot, tab):
         assert isinstance(tab, ContainerTab)
         await wait_for(pilot, lambda: tab.docker_problem is not None, 20, "the docker check")
-        assert "no Docker engine reachable" in label_text(tab, "#container-state")
+        assert "no Docker engine" in label_text(tab, "#container-state")
+        await wait_for(
+            pilot,
+            lambda: "systemctl start docker" in screen_text(pilot.app),
+            what="how to start an engine, in the build log",
+        )
+        assert "no Docker engine reachable at unix:///nonexistent" in screen_text(pilot.app)
         assert tab.query_one("#container-toggle", Button).disabled
 
 

@@ -293,7 +293,7 @@ async def test_runs_tab_leaderboard_metric_detail_and_crown(ws: Path) -> None:
         assert current is not None
         champion_row = board.get_row_index(current["run_id"])
         assert str(board.get_row_at(champion_row)[0]) == "★"
-        accs = [float(board.get_row_at(i)[3]) for i in range(3)]
+        accs = [float(board.get_row_at(i)[2]) for i in range(3)]  # right after the run
         assert accs == sorted(accs, reverse=True)
         bars = tab.query_one("#runs-bars", MetricBars)
         assert len(bars._bars) == 3 and sum(b.marked for b in bars._bars) == 1
@@ -312,8 +312,8 @@ async def test_runs_tab_leaderboard_metric_detail_and_crown(ws: Path) -> None:
         assert tab.query_one("#runs-metric", Select).value == "precision"
         assert tab.board["metric"] == "precision"
         assert "Leaderboard by precision" in screen_text(pilot.app)
-        assert str(list(board.columns.values())[3].label) == "precision ↓"  # sorted column first
-        precisions = [float(board.get_row_at(i)[3]) for i in range(3)]
+        assert str(list(board.columns.values())[2].label) == "precision ↓"  # sorted column first
+        precisions = [float(board.get_row_at(i)[2]) for i in range(3)]
         assert precisions == sorted(precisions, reverse=True)
 
         # crown by that metric: champion and history follow

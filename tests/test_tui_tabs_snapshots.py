@@ -117,3 +117,35 @@ def test_serve_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
     assert snap_compare(
         HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "serve")
     )
+
+
+def test_container_tab_snapshot(
+    snap_compare: Any, frozen_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an engine (the same picture on every machine): the tab says how to start one."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.delenv("HAJ_BASE_IMAGE", raising=False)
+
+    def ready(tab: Any) -> bool:
+        return tab.docker_problem is not None
+
+    assert snap_compare(
+        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "container", ready)
+    )
+
+
+def test_deploy_tab_snapshot(
+    snap_compare: Any, frozen_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dry-run plan for the champion (it calls no AWS)."""
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.delenv("HAJ_AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("HAJ_BASE_IMAGE", raising=False)
+
+    def ready(tab: Any) -> bool:
+        return "run000000001" in str(tab.query_one("#deploy-plan-box").border_title or "")
+
+    assert snap_compare(
+        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "deploy", ready)
+    )

@@ -31,7 +31,8 @@ def resolve_region(region: str | None) -> str:
     found = boto3.session.Session().region_name
     if not found:
         raise DeployError(
-            "no AWS region: pass --region (e.g. --region eu-west-1) or set AWS_REGION"
+            "no AWS region: pass --region (the region field in the app), e.g. eu-west-1, "
+            "or set AWS_REGION"
         )
     return found
 

@@ -1,9 +1,8 @@
 """The Project screen: one project in tabs (Config, Code, Data, Train, Runs, Serve, Container,
 Deploy).
 
-Each tab is a widget `XTab(root, project)` in haj_tui/tabs/<x>.py, imported defensively: a tab
-whose module is not there yet shows which issue brings it, so the app always runs. The screen
-owns the keys that work from every tab (see TAB_ACTIONS) and the unsaved-changes question.
+Each tab is a widget `XTab(root, project)` in haj_tui/tabs/<x>.py. The screen owns the keys
+that work from every tab (see TAB_ACTIONS) and the unsaved-changes question.
 
 What a tab may implement (all optional):
 - `refresh_data()`: called each time the tab is shown.
@@ -25,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from engine.project import Project
 from haj_tui.commands import Command
@@ -40,34 +39,17 @@ class TabSpec:
     title: str
     module: str
     widget: str
-    later: str  # shown when the module is not there yet
 
 
 TABS = (
-    TabSpec("config", "Config", "haj_tui.tabs.config", "ConfigTab", ""),
-    TabSpec("code", "Code", "haj_tui.tabs.code", "CodeTab", ""),
-    TabSpec("data", "Data", "haj_tui.tabs.data", "DataTab", "The Data tab comes with issue 4."),
-    TabSpec(
-        "train", "Train", "haj_tui.tabs.train", "TrainTab", "The Train tab comes with issue 4."
-    ),
-    TabSpec("runs", "Runs", "haj_tui.tabs.runs", "RunsTab", "The Runs tab comes with issue 4."),
-    TabSpec(
-        "serve", "Serve", "haj_tui.tabs.serve", "ServeTab", "The Serve tab comes with issue 4."
-    ),
-    TabSpec(
-        "container",
-        "Container",
-        "haj_tui.tabs.container",
-        "ContainerTab",
-        "Container and Deploy tabs come with issue 5.",
-    ),
-    TabSpec(
-        "deploy",
-        "Deploy",
-        "haj_tui.tabs.deploy",
-        "DeployTab",
-        "Container and Deploy tabs come with issue 5.",
-    ),
+    TabSpec("config", "Config", "haj_tui.tabs.config", "ConfigTab"),
+    TabSpec("code", "Code", "haj_tui.tabs.code", "CodeTab"),
+    TabSpec("data", "Data", "haj_tui.tabs.data", "DataTab"),
+    TabSpec("train", "Train", "haj_tui.tabs.train", "TrainTab"),
+    TabSpec("runs", "Runs", "haj_tui.tabs.runs", "RunsTab"),
+    TabSpec("serve", "Serve", "haj_tui.tabs.serve", "ServeTab"),
+    TabSpec("container", "Container", "haj_tui.tabs.container", "ContainerTab"),
+    TabSpec("deploy", "Deploy", "haj_tui.tabs.deploy", "DeployTab"),
 )
 
 
@@ -91,15 +73,9 @@ TAB_ACTIONS = (
 )
 
 
-def tab_class(spec: TabSpec) -> type[Widget] | None:
-    """The tab's widget class, or None while its module does not exist yet."""
-    try:
-        module = importlib.import_module(spec.module)
-    except ModuleNotFoundError as exc:
-        if exc.name != spec.module:
-            raise
-        return None
-    return getattr(module, spec.widget)
+def tab_class(spec: TabSpec) -> type[Widget]:
+    """The tab's widget class (imported when a project is first opened, not at app start)."""
+    return getattr(importlib.import_module(spec.module), spec.widget)
 
 
 class ProjectScreen(ReportsWorkerErrors, Screen[None]):
@@ -138,9 +114,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         with TabbedContent(id="project-tabs", initial=TABS[0].id):
             for spec in TABS:
                 with TabPane(spec.title, id=spec.id):
-                    if self.tab_classes[spec.id] is None:
-                        yield Static(spec.later, classes="tab-later")
-                    elif spec.id == TABS[0].id:
+                    if spec.id == TABS[0].id:
                         yield self._build(spec.id)
         yield Footer()
 
@@ -153,9 +127,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
 
     # ---- tabs ----------------------------------------------------------------------------
     def _build(self, tab_id: str) -> Widget:
-        cls = self.tab_classes[tab_id]
-        assert cls is not None
-        widget = cls(self.root, self.project)  # type: ignore[call-arg]
+        widget = self.tab_classes[tab_id](self.root, self.project)  # type: ignore[call-arg]
         if widget.id is None:
             widget.id = f"{tab_id}-tab"
         self.tabs[tab_id] = widget
@@ -165,7 +137,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         """Build and mount the tab's widget if it is not there yet; returns what to await
         before using it (None once mounted)."""
         widget = self.tabs.get(tab_id)
-        if widget is None and self.tab_classes.get(tab_id) is not None:
+        if widget is None and tab_id in self.tab_classes:
             pane = self.query_one(f"TabPane#{tab_id}", TabPane)
             self._mounting[tab_id] = pane.mount(self._build(tab_id))
         elif widget is not None and widget.is_mounted:
@@ -233,7 +205,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
             open_in_editor()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide a tab action from the footer when its tab (or method) does not exist yet."""
+        """A tab action is offered only where the tab has the method (a safety net for keys)."""
         if action == "tab_action" and len(parameters) == 2:
             tab, name = parameters
             cls = self.tab_classes.get(str(tab))

@@ -107,7 +107,10 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             return {"problem": exc.message}
 
     def _loaded(self, result: dict[str, Any]) -> None:
-        self.docker_problem = result.get("problem")
+        problem = result.get("problem")
+        if problem and problem != self.docker_problem:  # the whole message, with how to fix it
+            self.query_one("#container-log", LogView).write_line(problem, "bold red")
+        self.docker_problem = problem
         self.info = None if self.docker_problem else result
         table = self.query_one("#container-images", DataTable)
         table.clear()
@@ -140,7 +143,7 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         if self.building:
             return
         if self.docker_problem:
-            state.update(Text(self.docker_problem))
+            state.update(Text("no Docker engine: see the log below"))
         elif running:
             health = f" ({running['health']})" if running["health"] else ""
             state.update(

@@ -144,12 +144,12 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         arrow = "↓" if self.board["higher_is_better"] else "↑"
         table.add_column("", key="crown")
         table.add_column("run", key="run")
-        table.add_column("status", key="status")
-        # the sorting metric first, so it is in view however narrow the table is
+        # the sorting metric right after the run, so it is in view however narrow the table is
         metrics = [self.metric] + [m for m in self.board["metrics"] if m != self.metric]
         for metric in metrics:
             title = f"{metric} {arrow}" if metric == self.metric else metric
             table.add_column(title, key=metric)
+        table.add_column("status", key="status")
         table.add_column("time", key="time")
         table.add_column("data", key="data")
         champion_id = self._champion_id()
@@ -157,8 +157,8 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             table.add_row(
                 Text(CROWN, style="bold") if run["id"] == champion_id else "",
                 run["label"],
-                Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
                 *(f"{run['metrics'][m]:.4f}" if m in run["metrics"] else "" for m in metrics),
+                Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
                 seconds(run.get("duration_seconds")),
                 run.get("data_version") or "",
                 key=run["id"],

@@ -180,13 +180,17 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             table.add_row(name, Text("queued", style=STATUS_STYLE["queued"]), key=name)
         bar = self.query_one("#train-progress", ProgressBar)
         bar.update(total=len(chosen), progress=0)
-        self._set_state(f"Training {len(chosen)} model(s)…")
-        self.query_one("#train-log", LogView).write_line(
-            f"— train {self.project.name}: {', '.join(chosen)}", "bold"
-        )
         # Everything checked means "all", model.py's models included even if their names are
         # still being read (t from another tab): the engine's own default.
         everything = len(checked) == models.option_count
+        self._set_state(
+            "Training every model…" if everything else f"Training {len(chosen)} model(s)…"
+        )
+        self.query_one("#train-log", LogView).write_line(
+            f"— train {self.project.name}: "
+            + ("every model of the catalog and model.py" if everything else ", ".join(chosen)),
+            "bold",
+        )
         self._train(None if everything else chosen, self._cancel)
         table.focus()  # so x (cancel) works whatever had focus before
 
