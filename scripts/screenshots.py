@@ -4,8 +4,10 @@
 
 It runs `haj demo` into a temporary workspace (real data, real training), then drives the real
 app headless at 100x30 (App.run_test) and saves an SVG of each screen: Projects, New project,
-help, command palette, and every tab of the Project screen that exists. Temp paths in the title
-bar are shown as ~/ml_projects.
+help, command palette, and every tab of the Project screen. The tabs are shown at work: the
+Train tab after training (t), the Serve tab with a real server on 127.0.0.1 answering a few
+test requests (stopped afterwards), the Deploy tab with its dry-run plan for eu-west-1 (it
+calls no AWS). Temp paths in the title bar are shown as ~/ml_projects.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +60,10 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-async def shoot(home: Path, out: Path, name: str, *steps: Step) -> None:
+async def shoot(
+    home: Path, out: Path, name: str, *steps: Step, after: tuple[Step, ...] = ()
+) -> None:
+    """Run `steps`, save the screen as NAME.svg, then run `after` (clean-up, e.g. stop a server)."""
     os.environ["TEXTUAL_ANIMATIONS"] = "none"
     app = HajApp(home)
     async with app.run_test(size=SIZE) as pilot:
@@ -73,7 +79,70 @@ async def shoot(home: Path, out: Path, name: str, *steps: Step) -> None:
                 screen.sub_title = SHOWN_ROOT
         await pilot.pause()
         app.save_screenshot(filename=f"{name}.svg", path=str(out))
+        for step in after:
+            await step(pilot)
     print(f"  {out / (name + '.svg')}")
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str) -> None:
+    for _ in range(1200):  # 60 s
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise SystemExit(f"screenshots: timed out waiting for {what}")
+
+
+def current_tab(pilot: Pilot[Any]) -> Any:
+    screen = pilot.app.screen
+    assert isinstance(screen, ProjectScreen)
+    return screen.tab(screen.shown_tab)
+
+
+async def train_all(pilot: Pilot[Any]) -> None:
+    tab = current_tab(pilot)
+    await until(pilot, lambda: tab._extras, "model.py's models")
+    await pilot.press("t")
+    await until(pilot, lambda: tab._busy(), "training to start")
+    await until(pilot, lambda: not tab._busy(), "training to finish")
+
+
+async def serve_and_ask(pilot: Pilot[Any]) -> None:
+    tab = current_tab(pilot)
+    await pilot.press("s")
+    await until(pilot, lambda: tab.stats is not None, "the server")
+    for n in range(1, 6):
+        await pilot.press("e")
+        await until(
+            pilot,
+            lambda n=n: (
+                tab._row == n
+                and "HTTP" in str(pilot.app.screen.query_one("#serve-response-box").border_title)
+            ),
+            "a test answer",
+        )
+        await pilot.pause(0.2)
+    await until(
+        pilot, lambda: (tab.stats or {}).get("counts", {}).get("requests", 0) >= 5, "the counters"
+    )
+    await pilot.pause(1.2)  # one more poll: the latency history
+
+
+async def stop_server(pilot: Pilot[Any]) -> None:
+    tab = current_tab(pilot)
+    await pilot.press("s")
+    await until(pilot, lambda: tab.record is None and not tab._switching, "the server to stop")
+
+
+def serve_on_a_free_port(home: Path) -> None:
+    """The Serve tab starts the server on [serving] port: 8000 if free, else any free port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 8000))
+            port = 8000
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    workspace.get_project(home, "breast-cancer").update_config({"serving": {"port": port}})
 
 
 def keys(*pressed: str) -> Step:
@@ -111,8 +180,19 @@ async def main(out: Path) -> None:
         await shoot(home, out, "new_project", keys("ctrl+n"), keys(*"churn"))
         await shoot(home, out, "help", keys("f1"))
         await shoot(home, out, "palette", keys("ctrl+p"))
+        serve_on_a_free_port(home)
+        os.environ.setdefault("AWS_REGION", "eu-west-1")  # the Deploy tab's plan calls no AWS
+        at_work: dict[str, tuple[Step, ...]] = {"train": (train_all,), "serve": (serve_and_ask,)}
+        cleanup: dict[str, tuple[Step, ...]] = {"serve": (stop_server,)}
         for n, spec in enumerate(TABS, start=1):
-            await shoot(home, out, f"project_{n}_{spec.id}", open_tab("breast-cancer", spec.id))
+            await shoot(
+                home,
+                out,
+                f"project_{n}_{spec.id}",
+                open_tab("breast-cancer", spec.id),
+                *at_work.get(spec.id, ()),
+                after=cleanup.get(spec.id, ()),
+            )
 
 
 if __name__ == "__main__":
