@@ -23,7 +23,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "project": {"title": "", "prediction": "classification"},
     "data": {"url": "", "target": "target", "api_key_header": "X-API-Key", "timeout": 60},
     "training": {"test_size": 0.2, "random_state": 42, "n_jobs": -1, "metric": ""},
-    "serving": {"host": "127.0.0.1", "port": 8000, "max_body_mb": 10},
+    "serving": {
+        "host": "127.0.0.1",
+        "port": 8000,
+        "max_body_mb": 10,
+        "prediction_log_mb": 50,
+        "prediction_log_files": 5,
+    },
 }
 
 
@@ -177,9 +183,19 @@ def validate_config(config: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: data.target must be a column name")
     if not isinstance(config["data"].get("url"), str):
         raise ConfigError(f"{where}: data.url must be a string")
-    port = config["serving"].get("port")
+    serving = config["serving"]
+    port = serving.get("port")
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ConfigError(f"{where}: serving.port must be an integer from 1 to 65535")
+    if not isinstance(serving.get("host"), str) or not serving["host"]:
+        raise ConfigError(f"{where}: serving.host must be an address such as 127.0.0.1")
+    for key in ("max_body_mb", "prediction_log_mb"):
+        value = serving.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(f"{where}: serving.{key} must be a number above 0 (megabytes)")
+    files = serving.get("prediction_log_files")
+    if isinstance(files, bool) or not isinstance(files, int) or files < 0:
+        raise ConfigError(f"{where}: serving.prediction_log_files must be an integer, 0 or more")
 
 
 def mask(value: str) -> str:

@@ -53,7 +53,7 @@ def test_predict_one_record_matches_the_model_with_probabilities_and_run_id(
     body = answer.json()
     assert body["run_id"] == bundle["run_id"]
     assert body["predictions"] == bundle["pipeline"].predict(matrix).tolist()
-    assert body["classes"] == ["0", "1"]
+    assert body["classes"] == [0, 1]  # like the predictions; the probabilities' keys are text
     expected = bundle["pipeline"].predict_proba(matrix)[0]
     assert body["probabilities"][0] == pytest.approx({"0": expected[0], "1": expected[1]})
 
@@ -120,6 +120,48 @@ def test_malformed_bodies_are_client_errors(client: httpx.Client, body: bytes, s
     assert answer.json()["detail"]
 
 
+def test_nan_literals_are_missing_values_and_infinity_or_overflow_is_422(
+    client: httpx.Client, cancer_dir: Path
+) -> None:
+    """Python's json.dumps writes NaN and Infinity (MLflow's server accepts them); a value so
+    large the model overflows must not come back as a 200 with a null prediction."""
+    record = dict(sample_records(cancer_dir, 1)[0][0])
+    field = next(iter(record))
+    with_nan = json.dumps({**record, field: float("nan")})
+    answer = client.post("/predict", content=with_nan, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0] in (0, 1)
+    with_inf = json.dumps({**record, field: float("inf")})
+    answer = client.post("/predict", content=with_inf, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["field"] == field
+    assert "finite" in answer.json()["detail"]
+    huge = {name: 1e308 for name in record}
+    for path, body in (("/predict", huge), ("/invocations", {"dataframe_records": [huge]})):
+        answer = client.post(path, json=body)
+        assert answer.status_code == 422, answer.text
+        assert "not a finite number" in answer.json()["detail"]
+
+
+def test_an_unknown_key_beside_records_is_422(client: httpx.Client, cancer_dir: Path) -> None:
+    records, _ = sample_records(cancer_dir, 2)
+    answer = client.post("/predict", json={"records": records, "threshold": 0.3})
+    assert answer.status_code == 422 and answer.json()["field"] == "threshold"
+
+
+def test_refused_requests_are_counted_as_errors_but_not_timed(
+    client: httpx.Client, cancer_dir: Path
+) -> None:
+    before_counts = client.get("/predictions_count").json()
+    before = client.get("/latency").json()["since_start"]["requests"]
+    for _ in range(3):
+        assert client.post("/predict", json={"nope": 1}).status_code == 422
+    assert client.get("/predict").status_code == 405
+    counts = client.get("/predictions_count").json()
+    assert counts["errors"] - before_counts["errors"] == 4
+    assert client.get("/latency").json()["since_start"]["requests"] == before
+    assert 'haj_requests_total{endpoint="/predict",status="422"}' in client.get("/metrics").text
+
+
 def test_more_than_10000_records_is_422(client: httpx.Client) -> None:
     answer = client.post("/predict", json={"records": [{}] * 10_001})
     assert answer.status_code == 422
@@ -166,6 +208,8 @@ def test_invocations_accepts_the_mlflow_and_sagemaker_formats(
         answer = client.post("/invocations", json=body)
         assert answer.status_code == 200, (list(body), answer.text)
         assert answer.json() == {"predictions": expected}
+    one = client.post("/invocations", json={"inputs": records[0]})  # columns of scalars
+    assert one.status_code == 200 and one.json() == {"predictions": expected[:1]}
     csv_body = ",".join(names) + "\n" + "\n".join(",".join(str(v) for v in row) for row in rows)
     answer = client.post("/invocations", content=csv_body, headers={"content-type": "text/csv"})
     assert answer.status_code == 200, answer.text

@@ -148,11 +148,12 @@ def test_a_port_in_use_is_a_clear_error(trained_home: Path, haj: Callable[..., R
             assert result.err.strip() == (
                 f"haj: error: port {port} on 127.0.0.1 is in use: choose another with --port"
             )
+            assert "Serving" not in result.out  # nothing announced before the checks
     assert _record(trained_home / "cancer") is None
 
 
-def test_foreground_run_stops_cleanly_on_ctrl_c(trained_home: Path) -> None:
-    port = free_port()
+def _foreground(trained_home: Path, port: int) -> subprocess.Popen[str]:
+    """`haj run cancer` in the foreground, in its own process group (as a terminal job is)."""
     env = {**os.environ, "HAJ_HOME": str(trained_home), "NO_COLOR": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "engine", "run", "cancer", "--port", str(port)],
@@ -163,18 +164,41 @@ def test_foreground_run_stops_cleanly_on_ctrl_c(trained_home: Path) -> None:
         text=True,
         start_new_session=True,
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail("the foreground server did not become ready")
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["ctrl-c on the terminal (the group)", "SIGINT to haj alone", "SIGTERM to haj alone"],
+)
+def test_foreground_run_is_recorded_and_stops_cleanly_on_a_signal(
+    trained_home: Path, haj: Callable[..., Result], how: str
+) -> None:
+    port = free_port()
+    process = _foreground(trained_home, port)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        record = _record(trained_home / "cancer")
+        assert record is not None and record["port"] == port and record["foreground"]
+        server_pid = int(record["pid"])
+        status = json.loads(haj("status", "cancer", "--json").out)
+        assert status["server"]["url"] == f"http://127.0.0.1:{port}"
+        renamed = haj("config", "cancer", "-t", "cancer2")  # not while it serves
+        assert renamed.code != 0 and "haj stop cancer" in renamed.err
+        started = time.monotonic()
+        if how.startswith("ctrl-c"):
+            os.killpg(process.pid, signal.SIGINT)
         else:
-            pytest.fail("the foreground server did not become ready")
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+            process.send_signal(signal.SIGINT if "SIGINT" in how else signal.SIGTERM)
         out, err = process.communicate(timeout=20)
+        stopped_in = time.monotonic() - started
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -182,6 +206,20 @@ def test_foreground_run_stops_cleanly_on_ctrl_c(trained_home: Path) -> None:
     assert process.returncode == 0, err
     assert "Ctrl-C to stop" in out and "Server stopped." in out
     assert "Traceback" not in err
+    assert stopped_in < 5, stopped_in
+    assert not Path(f"/proc/{server_pid}").exists() or _zombie_or_gone(server_pid)  # no orphan
+    assert _record(trained_home / "cancer") is None
+    with socket.socket() as probe:  # the port is free again
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+
+
+def _zombie_or_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except OSError:
+        return True
 
 
 def test_a_new_champion_is_served_within_2_s_under_load_without_failures(
@@ -255,6 +293,22 @@ def test_a_new_champion_is_served_within_2_s_under_load_without_failures(
         assert "sha256 does not match" in health["switch_error"]
         assert health["run_id"] == other.id
         assert httpx.post(f"{server.url}/predict", json=records[0]).json()["run_id"] == other.id
+        # ... and Prometheus can alert on it
+        assert "haj_model_switch_failing 1.0" in httpx.get(f"{server.url}/metrics").text
+
+        # the served run crowned again on another metric: /health and /metrics follow
+        with Store(project / "haj.db") as store:
+            store.crown(other.id, "recall", other.metrics["recall"], reason="test")
+        deadline = time.monotonic() + 2
+        health = httpx.get(f"{server.url}/health").json()
+        while health["metric"] != "recall" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            health = httpx.get(f"{server.url}/health").json()
+        assert (health["metric"], health["score"]) == ("recall", other.metrics["recall"])
+        assert health["run_id"] == other.id and health["model_switches"] == 1  # not reloaded
+        scrape = httpx.get(f"{server.url}/metrics").text
+        assert 'metric="recall"' in scrape and "haj_model_switch_failing 0.0" in scrape
+        assert f"haj_model_score {other.metrics['recall']}" in scrape
     finally:
         server.stop()
 
@@ -282,3 +336,20 @@ def test_container_mode_serves_champion_files_without_a_store(
         assert httpx.get(f"{server.url}/health").json()["run_id"] == champion["run_id"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("value", ['"big"', "0", "-1"])
+def test_a_bad_serving_setting_is_one_line_not_a_traceback(
+    trained_home: Path, haj: Callable[..., Result], value: str
+) -> None:
+    config = trained_home / "cancer" / "config.toml"
+    original = config.read_text()
+    try:
+        config.write_text(original.replace("max_body_mb = 10", f"max_body_mb = {value}"))
+        result = haj("run", "cancer", "--port", str(free_port()))
+        assert result.code != 0
+        assert result.err.strip().splitlines() == [
+            f"haj: error: {config}: serving.max_body_mb must be a number above 0 (megabytes)"
+        ]
+    finally:
+        config.write_text(original)

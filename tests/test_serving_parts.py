@@ -69,6 +69,27 @@ def test_a_number_for_a_categorical_field_is_its_text_and_a_list_is_refused() ->
     assert error.value.field == "n"
 
 
+def test_categories_sent_as_numbers_booleans_or_empty_text_read_as_at_training() -> None:
+    """Training read a text column's `100` as "100", a bool column's values as "True"/"False",
+    and an empty cell as missing: the server must see the same values, not "100.0" or ""."""
+    names, kinds = ["code", "member", "n"], ["categorical", "categorical", "numeric"]
+    rows = [
+        {"code": 100.0, "member": True, "n": 1},
+        {"code": 2.5, "member": False, "n": 2},
+        {"code": "", "member": None, "n": 3},
+    ]
+    matrix = inputs.to_matrix(rows, names, kinds, all_numeric=False)
+    assert matrix[0, 0] == "100" and matrix[0, 1] == "True"
+    assert matrix[1, 0] == "2.5" and matrix[1, 1] == "False"
+    assert np.isnan(matrix[2, 0]) and np.isnan(matrix[2, 1])
+
+
+def test_too_large_names_the_limit_in_readable_units() -> None:
+    assert "over the 10 MB limit" in inputs.too_large(10 * 1024 * 1024).message
+    assert "over the 1 KB limit" in inputs.too_large(1024).message
+    assert inputs.too_large(1).status == 413
+
+
 def test_csv_infinity_is_refused_and_nan_is_missing() -> None:
     rows = inputs.csv_rows(b"a,b\n1,nan\n")
     assert rows == [{"a": 1.0, "b": None}]
@@ -120,6 +141,27 @@ def test_the_prediction_log_rotates_at_its_cap(tmp_path: Path) -> None:
     assert all(p.stat().st_size <= 2000 for p in tmp_path.iterdir())
     last = json.loads(path.read_text().splitlines()[-1])
     assert last["inputs"] == [{"a": 59.0}] and last["outputs"] == [1] and last["run_id"] == "run1"
+
+
+def test_workers_prediction_logs_are_capped_together(tmp_path: Path) -> None:
+    """With --workers N each worker writes predictions-<pid>.jsonl: files left by workers that
+    exited (restarts, respawns) are deleted oldest first once all of them pass the shared cap;
+    the live worker's own file is never touched."""
+    import os
+
+    for n, dead_pid in enumerate((999_999_01, 999_999_02, 999_999_03)):
+        old = tmp_path / f"predictions-{dead_pid}.jsonl"
+        old.write_bytes(b"x" * 1500)
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    mine = tmp_path / f"predictions-{os.getpid()}.jsonl"
+    log = PredictionLog(mine, max_bytes=2000, backups=1, shared_cap=4000)
+    for i in range(40):
+        log.append("/predict", "run1", ["a"], [[float(i)]], [i % 2], None, [], 0.001)
+    log.close()
+    sizes = {p.name: p.stat().st_size for p in tmp_path.iterdir()}
+    assert sum(sizes.values()) <= 4000 + 2000  # the cap, plus the file being written
+    assert mine.name in sizes and f"{mine.name}.1" in sizes
+    assert "predictions-99999901.jsonl" not in sizes  # the oldest went first
 
 
 def test_appending_to_the_prediction_log_costs_microseconds(tmp_path: Path) -> None:

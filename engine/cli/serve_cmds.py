@@ -67,14 +67,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             highlight=False,
         )
         return 0
-    ref = control.ensure_servable(project)
-    url = control.url_of(host, port)
-    console.print(
-        f"Serving [bold]{project.name}[/]'s champion {ref.model} (run {ref.run_id}) at {url} "
-        f"(docs: {url}/docs). Ctrl-C to stop.",
-        highlight=False,
-    )
-    control.serve_foreground(project, host, port, args.workers)
+
+    def announce(ref: Any, url: str) -> None:
+        console.print(
+            f"Serving [bold]{project.name}[/]'s champion {ref.model} (run {ref.run_id}) at {url} "
+            f"(docs: {url}/docs). Ctrl-C to stop.",
+            highlight=False,
+        )
+
+    control.serve_foreground(project, host, port, args.workers, announce=announce)
     console.print("Server stopped.")
     return 0
 

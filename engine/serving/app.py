@@ -76,15 +76,17 @@ def create_app(
 
     project_dir = Path(getattr(project_dir, "path", project_dir)).resolve()  # a Project or a path
     settings = serving_settings(project_dir)
-    limit = int(float(max_body_mb or settings.get("max_body_mb") or 10) * 1024 * 1024)
+    limit = int(float(max_body_mb or settings["max_body_mb"]) * 1024 * 1024)
     holder = ModelHolder(project_dir, poll_seconds=poll_seconds)
     monitor = Monitor()
+    workers = int(os.environ.get("HAJ_SERVING_WORKERS", "1") or 1)
     if prediction_log is None:
-        workers = int(os.environ.get("HAJ_SERVING_WORKERS", "1") or 1)
         name = "predictions.jsonl" if workers <= 1 else f"predictions-{os.getpid()}.jsonl"
         prediction_log = project_dir / "logs" / name
-    log_mb = float(settings.get("prediction_log_mb", 50))
-    log_files = int(settings.get("prediction_log_files", 5))
+    log_mb = float(settings["prediction_log_mb"])
+    log_files = int(settings["prediction_log_files"])
+    log_bytes = int(log_mb * 1024 * 1024)
+    shared_cap = log_bytes * (log_files + 1) * workers if workers > 1 else None
     plog_box: dict[str, PredictionLog] = {}
 
     registry = CollectorRegistry(auto_describe=False)
@@ -97,6 +99,13 @@ def create_app(
                 "prediction_log_dropped": (
                     "Prediction log entries dropped because the writer fell behind",
                     plog_box["log"].dropped if plog_box else 0,
+                ),
+            },
+            lambda: {
+                "model_switch_failing": (
+                    "1 while the newly crowned champion cannot be loaded (the previous model "
+                    "keeps serving: see switch_error in /health)",
+                    1.0 if holder.last_switch_error else 0.0,
                 ),
             },
         )
@@ -114,7 +123,7 @@ def create_app(
         # inputs are checked finite (or NaN = missing, imputed) before they reach the model
         sklearn.set_config(assume_finite=True)
         plog_box["log"] = PredictionLog(
-            prediction_log, max_bytes=int(log_mb * 1024 * 1024), backups=log_files
+            prediction_log, max_bytes=log_bytes, backups=log_files, shared_cap=shared_cap
         )
         holder.start()
         try:
@@ -282,7 +291,7 @@ class FrontMiddleware:
 async def _send_413(send: Any, limit: int) -> None:
     import orjson
 
-    body = orjson.dumps({"detail": f"the body is over the {limit // (1024 * 1024)} MB limit"})
+    body = orjson.dumps(inputs.too_large(limit).body())
     await send(
         {
             "type": "http.response.start",
@@ -321,10 +330,13 @@ def _install_openapi(app: Any, holder: ModelHolder) -> None:
 
 def _describe_inputs(schema: dict[str, Any], model: LoadedModel) -> None:
     example = example_record(model)
+    categorical = {
+        "type": ["string", "number", "boolean", "null"],
+        "description": "a category: numbers and booleans are read as their text; "
+        'null or "" is a missing value',
+    }
     properties = {
-        f["name"]: (
-            {"type": ["number", "null"]} if f["kind"] == "numeric" else {"type": ["string", "null"]}
-        )
+        f["name"]: {"type": ["number", "null"]} if f["kind"] == "numeric" else categorical
         for f in model.features
     }
     record = {
@@ -390,7 +402,7 @@ def _describe_inputs(schema: dict[str, Any], model: LoadedModel) -> None:
                                     "run_id": {"type": "string"},
                                     "model": {"type": "string"},
                                     "predictions": outputs,
-                                    "classes": {"type": "array", "items": {"type": "string"}},
+                                    "classes": {"type": "array", "items": {}},
                                     "probabilities": {"type": "array", "items": {"type": "object"}},
                                 },
                             }

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,30 +106,94 @@ def _check_args(workers: int) -> None:
         raise ServingError("--workers must be at least 1")
 
 
-def serve_foreground(project: Project, host: str, port: int, workers: int = 1) -> None:
-    """Serve until Ctrl-C (or SIGTERM). Errors before the start are ServingError/NoChampion."""
+def serve_foreground(
+    project: Project,
+    host: str,
+    port: int,
+    workers: int = 1,
+    announce: Callable[[Any, str], None] | None = None,
+) -> None:
+    """Serve until Ctrl-C or SIGTERM; errors before the start are ServingError / NoChampion.
+
+    `announce(champion_ref, url)` is called once every check has passed, just before the start.
+    The server runs in its own session, so a signal meant for haj (Ctrl-C, SIGTERM from a
+    supervisor) reaches it exactly once, forwarded, and it shuts down cleanly (its prediction
+    log flushed). While it runs it is recorded like a detached one, so `haj status`, `haj stop`
+    and the app see it, and a rename waits for it.
+    """
+    from engine.store import Store, now_iso
+
     _check_args(workers)
-    ensure_servable(project)
+    _refuse_if_served(project)
+    ref = ensure_servable(project)
     check_port(host, port)
+    url = url_of(host, port)
+    if announce is not None:
+        announce(ref, url)
     child = subprocess.Popen(
         server_command(project, host, port, workers),
         cwd=project.path,
         env=_env(),
         stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
+    record = {
+        "pid": child.pid,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "started_at": now_iso(),
+        "url": url,
+        "log": None,  # the terminal
+        "run_id": ref.run_id,
+        "model": ref.model,
+        "foreground": True,
+    }
+    with Store(project.db_path) as store:
+        store.set_record("server", record)
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    code: int | None = None
     try:
-        code = child.wait()
-    except KeyboardInterrupt:
-        # the terminal sent SIGINT to the whole foreground group: the server is stopping
         try:
-            code = child.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.kill()
             code = child.wait()
-        if code in (0, -signal.SIGINT, 130):
-            return
-    if code not in (0, -signal.SIGINT, -signal.SIGTERM):
+        except KeyboardInterrupt:
+            forward(signal.SIGINT, None)
+            try:
+                code = child.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            _terminate(child.pid)
+        _forget(project, child.pid)
+    if code not in (0, -signal.SIGINT, -signal.SIGTERM, 130):
         raise ServingError(f"the server stopped with exit code {code}")
+
+
+def _refuse_if_served(project: Project) -> None:
+    running = server_status(project)
+    if running is not None:
+        raise ServingError(
+            f"{project.name} is already served at {running.get('url')} (pid {running.get('pid')}): "
+            f"stop it first with `haj stop {project.name}`"
+        )
+
+
+def _forget(project: Project, pid: int) -> None:
+    """Drop the server record if it is still the one of `pid`."""
+    from engine.store import Store
+
+    with Store(project.db_path) as store:
+        current = store.get_record("server")
+        if current is not None and int(current.get("pid", 0)) == pid:
+            store.delete_record("server")
 
 
 def start_detached(
@@ -140,12 +205,7 @@ def start_detached(
     from engine.store import Store, now_iso
 
     _check_args(workers)
-    running = server_status(project)
-    if running is not None:
-        raise ServingError(
-            f"{project.name} is already served at {running.get('url')} (pid {running.get('pid')}): "
-            f"stop it first with `haj stop {project.name}`"
-        )
+    _refuse_if_served(project)
     ref = ensure_servable(project)
     check_port(host, port)
     project.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -203,17 +263,14 @@ def start_detached(
 def stop(project: Project, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the detached server (SIGTERM, then SIGKILL after `timeout`); False if none ran."""
     from engine.status import pid_alive
-    from engine.store import Store
 
     record = server_status(project)  # None also when the record was stale (and is now removed)
     if record is None:
         return False
     pid = int(record["pid"])
     _terminate(pid, timeout)
-    with Store(project.db_path) as store:
-        current = store.get_record("server")
-        if current is not None and int(current.get("pid", 0)) == pid and not pid_alive(pid):
-            store.delete_record("server")
+    if not pid_alive(pid):
+        _forget(project, pid)
     return True
 
 

@@ -39,7 +39,15 @@ class InputError(Exception):
         return body
 
 
+def too_large(limit: int) -> InputError:
+    """413 for a body over `limit` bytes ([serving] max_body_mb)."""
+    size = f"{limit / 1024 / 1024:g} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
+    return InputError(f"the body is over the {size} limit ([serving] max_body_mb)", 413)
+
+
 def parse_json(raw: bytes) -> Any:
+    """orjson, and the stdlib's parser as a fallback for the NaN / Infinity literals that
+    Python's json.dumps writes and MLflow's server accepts (NaN = missing, Infinity = 422)."""
     import orjson
 
     if not raw:
@@ -47,7 +55,15 @@ def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc}", status=400) from None
+        error = exc
+    if b"NaN" in raw or b"Infinity" in raw:
+        import json
+
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            pass
+    raise InputError(f"malformed JSON: {error}", status=400) from None
 
 
 def predict_records(body: Any) -> list[Any]:
@@ -55,6 +71,9 @@ def predict_records(body: Any) -> list[Any]:
     if not isinstance(body, dict):
         raise InputError('the body must be a JSON object: one record or {"records": [...]}')
     if "records" in body and isinstance(body["records"], list):
+        for key in body:
+            if key != "records":
+                raise InputError(f'unknown key {key!r} beside "records"', field=str(key))
         return _check_count(body["records"])
     return [body]
 
@@ -135,6 +154,8 @@ def _csv_value(text: str) -> Any:
 
 
 def _columns_to_records(columns: dict[str, Any], key: str) -> list[Any]:
+    if columns and not any(isinstance(v, list) for v in columns.values()):
+        return [columns]  # {"inputs": {name: value, ...}}: one record
     lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
     if len(lengths) != 1 or -1 in lengths:
         raise InputError(
@@ -187,7 +208,13 @@ def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: 
             for value in values:
                 if type(value) not in _NUMBER_TYPES and value is not None:
                     _explain_numeric(values, names, kinds, i)
-        return np.array(table, dtype=np.float64)
+        matrix = np.array(table, dtype=np.float64)
+        if np.isinf(matrix).any():
+            i, j = (int(k) for k in np.argwhere(np.isinf(matrix))[0])
+            raise InputError(
+                f"record {i}: field {names[j]!r} must be a finite number", field=names[j]
+            )
+        return matrix
     for i, values in enumerate(table):
         for j, kind in enumerate(kinds):
             value = values[j]
@@ -196,14 +223,17 @@ def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: 
             elif kind == "numeric":
                 if type(value) not in _NUMBER_TYPES:
                     _explain_numeric(values, names, kinds, i)
-                values[j] = float(value)
+                number = float(value)
+                if math.isinf(number):
+                    raise InputError(
+                        f"record {i}: field {names[j]!r} must be a finite number", field=names[j]
+                    )
+                values[j] = number
             elif type(value) is str:
-                pass
+                if value == "":
+                    values[j] = np.nan  # as an empty cell was at training: missing
             elif type(value) in (int, float, bool):
-                if type(value) is float and math.isnan(value):
-                    values[j] = np.nan
-                else:
-                    values[j] = str(value)
+                values[j] = category_text(value)
             else:
                 raise InputError(
                     f"record {i}: field {names[j]!r} must be a string, got {_json_type(value)}",
@@ -212,6 +242,21 @@ def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: 
     matrix = np.empty((len(table), width), dtype=object)
     matrix[:] = table
     return matrix
+
+
+def category_text(value: bool | int | float) -> Any:
+    """A JSON number or boolean sent for a categorical feature, as training saw it: the column's
+    text (pandas read `100` in a text column as "100", so 100.0 must be "100" too); NaN is
+    missing."""
+    import numpy as np
+
+    if type(value) is float:
+        if math.isnan(value):
+            return np.nan
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    return str(value)
 
 
 def _explain_record(row: dict[str, Any], names: list[str], i: int) -> None:

@@ -28,6 +28,12 @@ from engine.features import BUNDLE_FORMAT
 log = logging.getLogger("haj.serving")
 
 
+_NOT_FINITE = (
+    "the model's output is not a finite number for these inputs: values far outside the "
+    "training range overflow inside the model"
+)
+
+
 @dataclass(frozen=True)
 class ChampionRef:
     """Where the champion's model file is and what its bytes must hash to."""
@@ -131,7 +137,8 @@ class LoadedModel:
         self.trained_at: str | None = bundle.get("trained_at")
         self.loaded_at = datetime.now(UTC).isoformat(timespec="milliseconds")
         self.classes = None
-        self.labels: list[str] = []
+        self.labels: list[str] = []  # the classes as text: JSON keys of the probabilities
+        self.class_values: list[Any] = []  # the classes as the predictions give them
         self.proba = False
         self.argmax_is_predict = False
         if self.prediction == "classification":
@@ -140,7 +147,8 @@ class LoadedModel:
                 classes = bundle["classes"]
             if classes is not None:
                 self.classes = np.asarray(classes)
-                self.labels = [str(c) for c in self.classes.tolist()]
+                self.class_values = self.classes.tolist()
+                self.labels = [str(c) for c in self.class_values]
             self.proba = self.classes is not None and hasattr(self.pipeline, "predict_proba")
             # Platt-scaled SVMs may disagree between predict and argmax(predict_proba)
             final = self.pipeline.steps[-1][1] if hasattr(self.pipeline, "steps") else None
@@ -186,13 +194,25 @@ class LoadedModel:
         return predict_fn, proba_fn
 
     def predict(self, X: Any) -> tuple[list[Any], Any]:
-        """(predictions as JSON-ready values, class probabilities array or None)."""
-        if self.proba:
-            proba = self._proba_fn(X)
-            if self.argmax_is_predict:
-                return self.classes[proba.argmax(axis=1)].tolist(), proba  # type: ignore[index]
-            return self._predict_fn(X).tolist(), proba
-        return self._predict_fn(X).tolist(), None
+        """(predictions as JSON-ready values, class probabilities array or None).
+
+        Raises ValueError (a 422 for the client) when the model's output is not finite: inputs
+        far outside the training range (1e308, say) overflow inside the model, and a
+        prediction of NaN must not be answered as if it were one."""
+        import numpy as np
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.proba:
+                proba = self._proba_fn(X)
+                if not np.isfinite(proba).all():
+                    raise ValueError(_NOT_FINITE)
+                if self.argmax_is_predict:
+                    return self.classes[proba.argmax(axis=1)].tolist(), proba  # type: ignore[index]
+                return self._predict_fn(X).tolist(), proba
+            predictions = self._predict_fn(X)
+        if predictions.dtype.kind == "f" and not np.isfinite(predictions).all():
+            raise ValueError(_NOT_FINITE)
+        return predictions.tolist(), None
 
     def predict_in_thread(self, X: Any) -> tuple[list[Any], Any]:
         """predict() from a worker thread, under the same scikit-learn settings as the loop's."""
@@ -231,7 +251,7 @@ class LoadedModel:
             "crowned_at": self.ref.crowned_at,
             "loaded_at": self.loaded_at,
             "features": len(self.names),
-            "classes": self.labels or None,
+            "classes": self.class_values or None,
             "scoring": self.fast_path,
         }
 
@@ -314,6 +334,9 @@ class ModelHolder:
             current.ref.run_id,
             current.ref.sha256,
         ):
+            if ref != current.ref:  # the same run crowned again (another metric): new details
+                current.ref = ref
+            self.last_switch_error = None  # what is served is the champion
             return False
         started = time.perf_counter()
         new = load(ref, self.project)

@@ -83,8 +83,9 @@ class Monitor:
         self.hist_sum[endpoint] += seconds
         if endpoint in SCORING:
             self.scoring_requests += 1
-            if status >= 400:
+            if status >= 400:  # refused requests are counted, not timed: /latency is of answers
                 self.scoring_errors += 1
+                return
             i = self.window_next
             self.window[i] = seconds
             self.window_next = (i + 1) % WINDOW
@@ -117,7 +118,7 @@ class Monitor:
                 mean_ms=_ms(sum(recent) / n),
                 max_ms=_ms(recent[-1]),
             )
-        total = self.scoring_requests
+        total = self.scoring_requests - self.scoring_errors  # the answered ones, as timed
         since: dict[str, Any] = {"requests": total}
         if total:
             since.update(
@@ -130,8 +131,9 @@ class Monitor:
         return {
             "window": window,
             "since_start": since,
-            "note": f"scoring requests only (/predict, /invocations); window = last {WINDOW}; "
-            "since-start percentiles are within 5%",
+            "note": f"answered scoring requests only (/predict, /invocations with status 200; "
+            f"refused ones are in /metrics); window = last {WINDOW}; since-start percentiles "
+            "are within 5%",
         }
 
     def _fine_quantile(self, q: float) -> float:
@@ -167,10 +169,12 @@ class Collector:
         monitor: Monitor,
         model_info: Callable[[], dict[str, Any] | None],
         extra: Callable[[], dict[str, tuple[str, float]]],
+        gauges: Callable[[], dict[str, tuple[str, float]]] = dict,
     ) -> None:
         self.monitor = monitor
         self.model_info = model_info
         self.extra = extra
+        self.gauges = gauges
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import (
@@ -235,6 +239,8 @@ class Collector:
                 )
         for name, (help_text, value) in self.extra().items():  # counters kept elsewhere
             yield CounterMetricFamily(f"haj_{name}", help_text, value=value)
+        for name, (help_text, value) in self.gauges().items():
+            yield GaugeMetricFamily(f"haj_{name}", help_text, value=value)
 
 
 def _bound(bound: float) -> str:
@@ -243,7 +249,12 @@ def _bound(bound: float) -> str:
 
 class PredictionLog:
     """Appends JSON lines {time, run_id, endpoint, latency_ms, inputs, outputs} off the request
-    path, rotating at `max_bytes` and keeping `backups` old files."""
+    path, rotating at `max_bytes` and keeping `backups` old files.
+
+    With several workers each writes predictions-<pid>.jsonl; `shared_cap` (bytes) then bounds
+    all of them together: at start and after each rotation the oldest files beyond it are
+    deleted (those of workers that have exited first; a live worker's current file never), so
+    restarts and respawned workers cannot fill the disk either."""
 
     def __init__(
         self,
@@ -251,11 +262,13 @@ class PredictionLog:
         max_bytes: int = 50 * 1024 * 1024,
         backups: int = 5,
         max_queue: int = 10_000,
+        shared_cap: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.backups = backups
         self.max_queue = max_queue
+        self.shared_cap = shared_cap
         self.dropped = 0
         self.written = 0
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
@@ -291,6 +304,7 @@ class PredictionLog:
         import orjson
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._prune()
         handle = open(self.path, "ab")  # noqa: SIM115 - held open for the server's life
         size = handle.tell()
         try:
@@ -313,6 +327,7 @@ class PredictionLog:
                         pending = []
                         handle.close()
                         self._rotate()
+                        self._prune()
                         handle = open(self.path, "ab")  # noqa: SIM115
                         size = 0
                     pending.append(line)
@@ -338,6 +353,34 @@ class PredictionLog:
             if source.exists():
                 os.replace(source, self.path.with_name(f"{self.path.name}.{i + 1}"))
         os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def _prune(self) -> None:
+        """Keep all workers' prediction logs under `shared_cap` bytes, oldest deleted first."""
+        if self.shared_cap is None:
+            return
+        files = []
+        for path in self.path.parent.glob("predictions-*.jsonl*"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files, key=lambda f: f[0]):
+            if total <= self.shared_cap:
+                return
+            if path == self.path or _live_worker_file(path):
+                continue
+            path.unlink(missing_ok=True)
+            total -= size
+
+
+def _live_worker_file(path: Path) -> bool:
+    """predictions-<pid>.jsonl of a worker that still runs (it holds the file open)."""
+    from engine.status import pid_alive
+
+    stem = path.name.removeprefix("predictions-").removesuffix(".jsonl")
+    return stem.isdigit() and pid_alive(int(stem))
 
 
 def _line(orjson: Any, entry: tuple[Any, ...]) -> bytes:

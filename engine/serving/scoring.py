@@ -75,7 +75,7 @@ class Scorer:
             }
             if proba is not None:
                 labels = model.labels
-                body["classes"] = labels
+                body["classes"] = model.class_values  # the same values as the predictions
                 body["probabilities"] = [dict(zip(labels, p, strict=True)) for p in proba.tolist()]
         else:
             body = {"predictions": preds}
@@ -130,7 +130,7 @@ class Scorer:
                 return b"".join(chunks)
 
     def too_large(self) -> InputError:
-        return InputError(f"the body is over the {self.limit // (1024 * 1024)} MB limit", 413)
+        return inputs.too_large(self.limit)
 
     async def send_json(
         self, send: Any, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
