@@ -7,7 +7,9 @@ and layout survive, and go through an atomic rename. Secrets live only in .env (
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 def default_metric(prediction: str) -> str:
     return "acc" if prediction == "classification" else "rmse"
+
+
+_PROJECT_ID = re.compile(r"^[0-9a-z]{8,64}$")
+_ID_COMMENT = "unique and stable: names this project's containers and cloud resources"
+
+
+def new_project_id() -> str:
+    """A project's unique id ([project] id in config.toml): 32 lowercase hex digits."""
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,37 @@ class Project:
     @property
     def venv_dir(self) -> Path:
         return self.path / ".venv"
+
+    @property
+    def uid(self) -> str:
+        """The project's stable unique id, `[project] id` in config.toml (so a rename keeps it).
+
+        Why: two workspaces may hold projects of the same name; everything haj creates outside
+        the project directory (images, containers, AWS resources) is named and found by this id.
+        A project created before ids existed gets one here, written once into its config.toml.
+        """
+        for _ in range(2):
+            try:
+                raw = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise ConfigError(f"project {self.name!r} has no config.toml") from None
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{self.config_path} is not valid TOML: {exc}") from None
+            section = raw.get("project")
+            value = section.get("id") if isinstance(section, dict) else None
+            if value:
+                if not isinstance(value, str) or not _PROJECT_ID.match(value):
+                    raise ConfigError(
+                        f"{self.config_path}: project.id must be 8 to 64 lowercase letters or "
+                        "digits (delete the line to get a new id)"
+                    )
+                return value
+            import tomlkit
+
+            self.update_config(
+                {"project": {"id": tomlkit.string(new_project_id()).comment(_ID_COMMENT)}}
+            )
+        raise ConfigError(f"{self.config_path}: could not record the project's id")
 
     def code_path(self, which: str) -> Path:
         if which not in CODE_FILES:
@@ -148,12 +190,31 @@ class Project:
         """Write one secret to .env (0600, atomic). The value is never logged or echoed."""
         if not value or "\n" in value:
             raise UsageError("the API key must be one non-empty line")
-        secrets = self.read_secrets()
-        secrets[key] = value
-        lines = ["# Secrets for this project: never commit this file.\n"]
-        for name, secret in secrets.items():
-            escaped = secret.replace("\\", "\\\\").replace("'", "\\'")
-            lines.append(f"{name}='{escaped}'\n")
+        import re
+
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+        line = f"{key}='{escaped}'\n"
+        try:
+            lines = self.env_path.read_text(encoding="utf-8").splitlines(keepends=True)
+        except FileNotFoundError:
+            lines = ["# Secrets for this project: never commit this file.\n"]
+        # Replace the key's line (a commented-out `# KEY=` placeholder counts), keep the rest:
+        # comments and other secrets survive.
+        assignment = re.compile(rf"^\s*(export\s+)?{re.escape(key)}\s*=")
+        placeholder = re.compile(rf"^\s*#\s*{re.escape(key)}\s*=\s*$")
+        for i, old in enumerate(lines):
+            if assignment.match(old):
+                lines[i] = line
+                break
+        else:
+            for i, old in enumerate(lines):
+                if placeholder.match(old):
+                    lines[i] = line
+                    break
+            else:
+                if lines and not lines[-1].endswith("\n"):
+                    lines[-1] += "\n"
+                lines.append(line)
         atomic_write_text(self.env_path, "".join(lines), mode=0o600)
 
 
@@ -183,6 +244,9 @@ def validate_config(config: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: data.target must be a column name")
     if not isinstance(config["data"].get("url"), str):
         raise ConfigError(f"{where}: data.url must be a string")
+    timeout = config["data"].get("timeout")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigError(f"{where}: data.timeout must be a number of seconds above 0")
     serving = config["serving"]
     port = serving.get("port")
     if not isinstance(port, int) or not 0 < port < 65536:

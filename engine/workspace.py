@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import ProjectExists, ProjectNotFound, UsageError
 from engine.names import humanize, validate_name
-from engine.project import PREDICTION_TYPES, Project, default_metric
+from engine.project import PREDICTION_TYPES, Project, default_metric, new_project_id
 from engine.status import server_process_alive
 
 EXAMPLES: dict[str, tuple[str, str]] = {
@@ -30,11 +30,14 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 
 def home(explicit: str | os.PathLike[str] | None = None) -> Path:
     if explicit:
-        return Path(explicit).expanduser()
-    env = os.environ.get("HAJ_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / "ml_projects"
+        root = Path(explicit).expanduser()
+    elif os.environ.get("HAJ_HOME"):
+        root = Path(os.environ["HAJ_HOME"]).expanduser()
+    else:
+        root = Path.home() / "ml_projects"
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"the workspace {root} is a file, not a directory: choose another --home")
+    return root
 
 
 def project_names(root: Path) -> list[str]:
@@ -87,6 +90,10 @@ def create_project(
     path = root / name
     if path.exists():
         raise ProjectExists(f"a project named {name!r} already exists in {root}")
+    if url:
+        from engine.configure import absolute_source
+
+        url = absolute_source(url)
     values = {
         "name": name,
         "title": title or humanize(name),
@@ -94,6 +101,7 @@ def create_project(
         "url": url or "",
         "target": target or "target",
         "metric": default_metric(prediction),
+        "id": new_project_id(),
     }
     files = templates.render(prediction, values)
     root.mkdir(parents=True, exist_ok=True)
@@ -114,8 +122,9 @@ def create_project(
     return Project(name=name, path=path)
 
 
-def rename_project(root: Path, name: str, new_name: str) -> Project:
-    """Move the directory and set the title; runs, data and champion move with it."""
+def rename_project(root: Path, name: str, new_name: str, title: str | None = None) -> Project:
+    """Move the directory and set the title (`title`, else one made from the new name); runs,
+    data and champion move with it."""
     project = get_project(root, name)
     validate_name(new_name)
     if new_name == name:
@@ -127,7 +136,7 @@ def rename_project(root: Path, name: str, new_name: str) -> Project:
     os.rename(project.path, target)
     moved = Project(name=new_name, path=target)
     try:
-        moved.update_config({"project": {"title": humanize(new_name)}})
+        moved.update_config({"project": {"title": title or humanize(new_name)}})
     except BaseException:
         os.rename(target, project.path)
         raise
@@ -143,9 +152,14 @@ def delete_project(root: Path, name: str) -> None:
 
 
 def _refuse_if_serving(project: Project, verb: str) -> None:
+    import sqlite3
+
     from engine.status import live_server
 
-    server = live_server(project)
+    try:
+        server = live_server(project)
+    except sqlite3.DatabaseError:
+        return  # a damaged haj.db records no server: it must not stop a delete
     if server:
         raise UsageError(
             f"cannot {verb} {project.name!r} while its server runs (pid {server['pid']}): "

@@ -11,8 +11,10 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import httpx
 import pytest
 
 from tests.conftest import run_haj
+from tests.fs_snapshot import changes, snapshot
 
 BASE_IMAGE = os.environ.get("HAJ_BASE_IMAGE", "haj-base:bookworm")
 IMAGE_BUDGET = 600 * 1000 * 1000  # the issue's target: under 600 MB
@@ -90,6 +93,12 @@ def built(
 ) -> Iterator[Built]:
     docker_or_skip()
     yield build_once(tmp_path_factory, trained_cache["classification"])
+
+
+def project_id(project_dir: Path) -> str:
+    import tomllib
+
+    return tomllib.loads((project_dir / "config.toml").read_text())["project"]["id"]
 
 
 def sample_record(project_dir: Path) -> dict[str, Any]:
@@ -183,6 +192,86 @@ def test_plain_build_context_has_no_wheels(trained_home: Path) -> None:
     assert "--no-index" not in (context.path / "Dockerfile").read_text()
 
 
+def test_an_invalid_tag_is_one_line_and_writes_nothing(trained_home: Path) -> None:
+    before = snapshot(trained_home)
+    for tag, why in (
+        ("UPPER/bc", "repository names must be lowercase"),
+        ("haj/bc:-x", "the tag after ':'"),
+        ("haj//bc", "the name must be '/'-separated parts"),
+    ):
+        result = run_haj(trained_home, "build", "cancer", "--tag", tag)
+        assert result.code == 2, result.text
+        assert result.err.startswith(f"haj: error: invalid image tag {tag!r}: {why}"), result.err
+        assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.text
+    assert changes(before, snapshot(trained_home)) == {"added": [], "removed": [], "modified": []}
+
+
+def test_the_project_id_is_made_at_init_kept_by_a_rename_and_given_to_older_projects(
+    haj: Any, home: Path
+) -> None:
+    import tomllib
+
+    from engine.workspace import get_project
+
+    assert haj("init", "churn", "-p", "classification").code == 0
+    uid = project_id(home / "churn")
+    assert haj("init", "other", "-p", "regression").code == 0
+    assert len(uid) == 32 and project_id(home / "other") != uid
+    assert haj("config", "churn", "-t", "attrition").code == 0
+    assert project_id(home / "attrition") == uid  # the id lives in config.toml
+    # a project made before ids existed gets one, once, written into its config.toml
+    config = home / "other" / "config.toml"
+    lines = config.read_text().splitlines(keepends=True)
+    config.write_text("".join(line for line in lines if not line.startswith("id =")))
+    project = get_project(home, "other")
+    made = project.uid
+    assert tomllib.loads(config.read_text())["project"]["id"] == made == project.uid
+    assert "# unique and stable" in config.read_text()
+
+
+@contextmanager
+def engine_that_never_answers(path: Path) -> Iterator[str]:
+    """A unix socket that accepts connections and never answers (a hung Docker engine)."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(16)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"unix://{path}"
+    finally:
+        done.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def test_an_engine_that_never_answers_is_reported_in_seconds(
+    trained_home: Path, tmp_path: Path
+) -> None:
+    with engine_that_never_answers(tmp_path / "hung.sock") as url:
+        started = time.monotonic()
+        result = run_haj(trained_home, "container", "status", "cancer", env={"DOCKER_HOST": url})
+        seconds = time.monotonic() - started
+    assert result.code == 11, result.text
+    assert result.err.startswith(f"haj: error: no Docker engine reachable at {url}")
+    assert "(it did not answer within 5 s)" in result.err and "Traceback" not in result.text
+    assert len(result.err.strip().splitlines()) == 1
+    assert seconds < 20, f"took {seconds:.0f}s"
+
+
 # ---- a real Docker engine ------------------------------------------------------------------------
 @pytest.mark.docker
 def test_image_is_small_labelled_and_non_root(built: Built) -> None:
@@ -196,10 +285,16 @@ def test_image_is_small_labelled_and_non_root(built: Built) -> None:
     assert "8080/tcp" in config["ExposedPorts"]
     assert config["Healthcheck"]["Test"][0] == "CMD"
     assert image.labels["haj.project"] == "cancer"
+    assert image.labels["haj.project-id"] == project_id(built.home / "cancer")
     champion = json.loads((built.home / "cancer" / "models" / "champion.json").read_text())
     assert image.labels["haj.run-id"] == champion["run_id"]
     assert f"haj/cancer:{champion['run_id']}" in image.tags and "haj/cancer:latest" in image.tags
     assert "[1/" in built.output and "Built haj/cancer" in built.output  # steps were streamed
+    # sizes in decimal MB, as Docker prints them (580MB), not MiB
+    assert f"({size / 1e6:.0f} MB, champion" in built.output, built.output[-500:]
+    listed = run_haj(built.home, "container", "images", "cancer").out
+    assert f"{size / 1e6:.0f} MB" in listed
+    assert f"({size / 1e6:.0f} MB, run" in run_haj(built.home, "status", "cancer").out
     # the wheelhouse build installed offline: every wheel is in the context
     info = json.loads((built.home / "cancer" / "build" / "context" / "build-info.json").read_text())
     assert info["wheelhouse"] and any(w["file"].startswith("scikit_learn") for w in info["wheels"])
@@ -214,18 +309,37 @@ def test_rebuild_uses_the_layer_cache(built: Built) -> None:
     assert time.monotonic() - started < 60
 
 
+def time_wait_on(port: int) -> bool:
+    """True if 127.0.0.1:PORT cannot be bound without SO_REUSEADDR (a TIME-WAIT connection)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 @pytest.mark.docker
 def test_container_start_predict_status_logs_stop(built: Built) -> None:
     client = docker_or_skip()
     port = free_port()
     home = built.home
+    uid = project_id(home / "cancer")
+    by_id = {"label": f"haj.project-id={uid}"}
     result = run_haj(home, "container", "start", "cancer", "--network", "host", "--port", str(port))
     try:
         assert result.code == 0, result.text
         url = f"http://127.0.0.1:{port}"
         assert url in result.out
+        assert f"waiting for {url}/health: " in result.out  # the wait is shown
         health = httpx.get(f"{url}/health", timeout=5).json()
         assert health["status"] == "ok" and health["model"]
+        assert health["run_id"] == built.record["run_id"]  # the last build's image
+        from engine.store import Store
+
+        with Store(home / "cancer" / "haj.db") as store:
+            crowned = store.champion()
+        assert crowned and health["crowned_at"] == crowned.crowned_at  # not null in the image
         record = sample_record(home / "cancer")
         answer = httpx.post(f"{url}/predict", json=record, timeout=10)
         assert answer.status_code == 200, answer.text
@@ -235,8 +349,9 @@ def test_container_start_predict_status_logs_stop(built: Built) -> None:
         scored = httpx.post(f"{url}/invocations", json={"instances": [record]}, timeout=10)
         assert scored.status_code == 200 and len(scored.json()["predictions"]) == 1
 
-        containers = client.containers.list(filters={"label": "haj.project=cancer"})
+        containers = client.containers.list(filters=by_id)
         assert len(containers) == 1
+        assert containers[0].name == f"haj-cancer-{uid[:8]}"
         assert containers[0].labels["haj.project-path"] == str(home / "cancer")
 
         status = run_haj(home, "container", "status", "cancer", "--json")
@@ -253,11 +368,24 @@ def test_container_start_predict_status_logs_stop(built: Built) -> None:
 
         text = run_haj(home, "status", "cancer").out
         assert "container" in text and url in text
+        for _ in range(3):  # requests the server closes: TIME-WAIT connections on its port
+            httpx.get(f"{url}/health", headers={"Connection": "close"}, timeout=5)
     finally:
         stopped = run_haj(home, "container", "stop", "cancer")
     assert stopped.code == 0 and "Stopped" in stopped.out
-    assert not client.containers.list(all=True, filters={"label": "haj.project=cancer"})
+    assert not client.containers.list(all=True, filters=by_id)
     assert "not running" in run_haj(home, "container", "status", "cancer").out
+
+    # at once on the same port: the TIME-WAIT connections do not make it "in use"
+    assert time_wait_on(port), "no TIME-WAIT connection on the port: the check below proves nothing"
+    restarted = run_haj(
+        home, "container", "start", "cancer", "--network", "host", "--port", str(port)
+    )
+    try:
+        assert restarted.code == 0, restarted.text
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    finally:
+        assert run_haj(home, "container", "stop", "cancer").code == 0
 
 
 @pytest.mark.docker
@@ -286,6 +414,52 @@ def test_failed_build_shows_its_last_log_lines(tmp_path: Path) -> None:
     assert message.startswith("the image build failed:")
     assert "returned a non-zero code: 3" in message
     assert "step output before the failure" in message
+
+
+HINT = (
+    "hint: pip could not reach the package index inside the build: use --wheelhouse (wheels "
+    "downloaded on the host) or --network host"
+)
+
+
+@pytest.mark.docker
+def test_a_build_without_network_inside_hints_at_wheelhouse(built: Built, tmp_path: Path) -> None:
+    """On this engine (no bridge) the build's RUN steps have no network: pip cannot resolve the
+    index, and the error says what to do instead."""
+    client = docker_or_skip()
+    if client.networks.list(names=["bridge"]):
+        pytest.skip("this engine has a bridge network: pip may reach the index from the build")
+    home = tmp_path / "ws"
+    shutil.copytree(
+        built.home / "cancer",
+        home / "cancer",
+        symlinks=True,
+        ignore=shutil.ignore_patterns("build"),
+    )
+    result = run_haj(home, "build", "cancer", "--base-image", BASE_IMAGE, timeout=600)
+    assert result.code == 11, result.text[-2000:]
+    assert "Temporary failure in name resolution" in result.err
+    assert result.err.rstrip().endswith(HINT), result.err[-600:]
+
+
+@pytest.mark.docker
+def test_a_certificate_failure_synthetic_log_gets_the_same_hint(tmp_path: Path) -> None:
+    """A build whose log shows pip's TLS failure (echoed: no interception proxy here)."""
+    client = docker_or_skip()
+    from engine.container.image import _stream_build
+    from engine.errors import ContainerError
+
+    (tmp_path / "Dockerfile").write_text(
+        f'FROM {BASE_IMAGE}\nRUN echo "Could not fetch URL https://pypi.org/simple/six/: '
+        '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed" && exit 1\n'
+    )
+    with pytest.raises(ContainerError) as caught:
+        _stream_build(client, path=str(tmp_path), tag="haj-test/tls:1", on_event=lambda e: None)
+    assert str(caught.value).endswith(HINT)
+    (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nRUN exit 4\n")
+    with pytest.raises(ContainerError) as caught:  # other failures: no such hint
+        _stream_build(client, path=str(tmp_path), tag="haj-test/tls:1", on_event=lambda e: None)
+    assert "hint:" not in str(caught.value)
 
 
 @pytest.mark.docker
@@ -318,7 +492,8 @@ def test_container_start_reports_a_crashing_server(built: Built, tmp_path: Path)
         assert result.code == 11, result.text
         assert "the container stopped before serving" in result.err
         assert "champion" in result.err  # the server's own one-line reason, from its log
-        assert not client.containers.list(all=True, filters={"label": "haj.project=cancer"})
+        uid = project_id(built.home / "cancer")
+        assert not client.containers.list(all=True, filters={"label": f"haj.project-id={uid}"})
     finally:
         if image_id:
             client.images.remove(tag, force=True)

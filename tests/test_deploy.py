@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,8 +25,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import run_haj
-from tests.test_container import BASE_IMAGE, Built, build_once, docker_or_skip, free_port
+from tests.conftest import FAST_CLASSIFIERS, run_haj
+from tests.test_container import (
+    BASE_IMAGE,
+    Built,
+    build_once,
+    docker_or_skip,
+    free_port,
+    project_id,
+)
 
 REGION = "us-east-1"
 FAKE_AWS = {
@@ -208,16 +216,17 @@ def test_dry_run_prints_the_plan_without_calling_aws(
     )
     assert result.code == 0, result.text
     out = result.out
+    id8 = project_id(trained_home / "cancer")[:8]
     assert "dry run: nothing was called" in out
     for needle in (
-        "ecr repository",
-        "haj/cancer",
-        "s3://haj-<account>-eu-west-1/haj/cancer/",
-        "iam role",
-        "sagemaker model",
+        f"ecr repository           haj/cancer-{id8}",
+        f"s3://haj-<account>-eu-west-1/haj/cancer-{id8}/",
+        f"iam role                 haj-sagemaker-cancer-{id8}",
+        f"sagemaker model          haj-cancer-{id8}-",
         "sagemaker endpoint config",
-        "create  sagemaker endpoint       haj-cancer",
+        f"create  sagemaker endpoint       haj-cancer-{id8}\n",
         "until InService",
+        "none for this champion yet; from python:3.11-slim",  # no build yet: haj's defaults
     ):
         assert needle in out, needle
     as_json = json.loads(
@@ -232,18 +241,20 @@ def test_dry_run_prints_the_plan_without_calling_aws(
             env=env,
         ).out
     )
-    assert as_json["image_uri"].startswith("127.0.0.1:5000/haj/cancer:")
+    assert as_json["image_uri"].startswith(f"127.0.0.1:5000/haj/cancer-{id8}:")
     assert as_json["region"] == REGION
     assert not any(s["kind"] == "ecr repository" for s in as_json["steps"])
 
 
-def test_plan_names_are_sagemaker_safe(trained_home: Path) -> None:
+def test_plan_names_are_sagemaker_safe_and_a_redeploy_cleans_up(haj: Any, home: Path) -> None:
     import re
 
     from engine.deploy.plan import Options, make_plan
-    from engine.project import Project
+    from engine.workspace import get_project
 
-    project = Project("My_Very_Long_Project_Name_With_Underscores_And_More", trained_home / "x")
+    name = "My_Very_Long_Project_Name_With_Underscores_And_More-0123456789ab"  # 64: the most
+    assert haj("init", name, "-p", "classification").code == 0
+    project = get_project(home, name)
     plan = make_plan(
         project,
         Options(),
@@ -251,17 +262,40 @@ def test_plan_names_are_sagemaker_safe(trained_home: Path) -> None:
         account="123456789012",
         champion={"run_id": "0123456789ab", "model": "knn"},
         image_record=None,
-        previous={
-            "endpoint_name": "haj-my-very-long-project-name-with-u",
-            "model_name": "old-m",
-            "endpoint_config_name": "old-c",
-        },
+        previous=None,
     )
-    for name in (plan.model_name, plan.endpoint_config_name, plan.endpoint_name):
-        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", name), name
+    for sagemaker_name in (plan.model_name, plan.endpoint_config_name, plan.endpoint_name):
+        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", sagemaker_name), sagemaker_name
+    assert len(plan.role_name) <= 64 and plan.role_name.startswith("haj-sagemaker-my-very-long")
+    id8 = project.uid[:8]
+    assert plan.endpoint_name.endswith(f"-{id8}") and plan.repository.endswith(f"-{id8}")
+    assert plan.s3_key.startswith(f"haj/my-very-long-project-nam-{id8}/")  # 24 + id8
     assert plan.steps[0].action == "build"
-    assert [s.action for s in plan.steps if "endpoint" in s.kind][:2] == ["create", "update"]
-    assert any(s.action == "delete" and s.name == "old-m" for s in plan.steps)
+    assert [s.action for s in plan.steps if "endpoint" in s.kind][:2] == ["create", "create"]
+
+    previous = {
+        "endpoint_name": plan.endpoint_name,
+        "model_name": plan.model_name,
+        "endpoint_config_name": plan.endpoint_config_name,
+        "bucket": plan.bucket,
+        "s3_objects": [plan.s3_key],
+    }
+    again = make_plan(
+        project,
+        Options(),
+        region="eu-central-1",
+        account="123456789012",
+        champion={"run_id": "ba9876543210", "model": "svc"},
+        image_record=None,
+        previous=previous,
+    )
+    assert [s.action for s in again.steps if "endpoint" in s.kind][:2] == ["create", "update"]
+    deleted = {(s.kind, s.name) for s in again.steps if s.action == "delete"}
+    assert deleted == {
+        ("sagemaker model", plan.model_name),
+        ("sagemaker endpoint config", plan.endpoint_config_name),
+        ("s3 object", plan.s3_uri),  # the previous bundle goes with them
+    }
 
 
 def test_missing_credentials_and_region_are_explained(trained_home: Path, moto_url: str) -> None:
@@ -311,11 +345,16 @@ def test_deploy_redeploy_and_undeploy(
     deployable: Built, aws_env: dict[str, str], registry: str, moto_url: str
 ) -> None:
     home = deployable.home
+    id8 = project_id(home / "cancer")[:8]
+    endpoint_name = f"haj-cancer-{id8}"
     common = ["--registry", registry, "--base-image", BASE_IMAGE, "--wheelhouse"]
     result = run_haj(home, "deploy", "cancer", *common, env=aws_env, timeout=600)
     assert result.code == 0, result.text
-    assert "endpoint haj-cancer: Creating" in result.out
-    assert "endpoint haj-cancer: InService" in result.out
+    assert f"endpoint {endpoint_name}: Creating" in result.out
+    assert f"endpoint {endpoint_name}: InService" in result.out
+    # progress, as plain lines when not on a terminal: the push per layer, the wait with its time
+    assert re.search(rf"  pushing {registry}/haj/cancer-{id8}:\S+ \(\d+/\d+ layers\): ", result.out)
+    assert f"  waiting for the endpoint {endpoint_name} (Creating): 0s elapsed" in result.out
     assert "aws sagemaker-runtime invoke-endpoint" in result.out
     assert "testing" not in result.text  # the (fake) credentials never appear
 
@@ -325,19 +364,23 @@ def test_deploy_redeploy_and_undeploy(
     project = Project("cancer", home / "cancer")
     first = records.load(project)
     assert first and first["status"] == "InService" and first["region"] == REGION
-    assert first["image_uri"] == f"{registry}/haj/cancer:{first['run_id']}"
+    assert first["image_uri"] == f"{registry}/haj/cancer-{id8}:{first['run_id']}"
     # the image is in the registry
-    tags = httpx.get(f"http://{registry}/v2/haj/cancer/tags/list", timeout=5).json()["tags"]
+    tags = httpx.get(f"http://{registry}/v2/haj/cancer-{id8}/tags/list", timeout=5).json()["tags"]
     assert first["run_id"] in tags
-    # and everything else in (fake) AWS
+    # and everything else in (fake) AWS, tagged with the project's id
     sm = boto("sagemaker", moto_url)
-    endpoint = sm.describe_endpoint(EndpointName="haj-cancer")
+    endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
     assert endpoint["EndpointStatus"] == "InService"
     assert endpoint["EndpointConfigName"] == first["endpoint_config_name"]
+    tags_of = sm.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]
+    assert {"Key": "haj:project-id", "Value": project.uid} in tags_of
     model = sm.describe_model(ModelName=first["model_name"])
     assert model["PrimaryContainer"]["Image"] == first["image_uri"]
     assert model["ExecutionRoleArn"] == first["role_arn"]
-    bundle = boto("s3", moto_url).get_object(Bucket=first["bucket"], Key=first["s3_objects"][0])
+    s3 = boto("s3", moto_url)
+    assert first["s3_objects"] == [f"haj/cancer-{id8}/{first['run_id']}/model.tar.gz"]
+    bundle = s3.get_object(Bucket=first["bucket"], Key=first["s3_objects"][0])
     import io
     import tarfile
 
@@ -347,32 +390,45 @@ def test_deploy_redeploy_and_undeploy(
             "models/champion.joblib",
             "models/champion.json",
         ]
-    assert boto("iam", moto_url).get_role(RoleName="haj-sagemaker-cancer")
+        member = tar.extractfile("models/champion.json")
+        assert member is not None
+        shipped = json.loads(member.read())
+    assert shipped["run_id"] == first["run_id"] and shipped["crowned_at"]
+    assert boto("iam", moto_url).get_role(RoleName=f"haj-sagemaker-cancer-{id8}")
     status = run_haj(home, "status", "cancer")
-    assert "deployment" in status.out and "haj-cancer" in status.out and "InService" in status.out
+    assert "deployment" in status.out and endpoint_name in status.out
+    assert "InService" in status.out
 
-    # a new champion: deploying again builds its image and moves the endpoint to it
+    # a new champion: deploying again builds its image, as the last build was made (the local
+    # base image and the wheelhouse: haj's default python:3.11-slim cannot be pulled here),
+    # moves the endpoint to it and removes the previous model, config and bundle
     _crown_another(home)
-    again = run_haj(home, "deploy", "cancer", *common, env=aws_env, timeout=600)
+    plan = run_haj(home, "deploy", "cancer", "--registry", registry, "--dry-run", env=aws_env)
+    assert f"none for this champion yet; from {BASE_IMAGE}, wheelhouse" in plan.out
+    assert "delete  s3 object" in plan.out and first["s3_objects"][0] in plan.out
+    again = run_haj(home, "deploy", "cancer", "--registry", registry, env=aws_env, timeout=600)
     assert again.code == 0, again.text
-    assert "moving the endpoint haj-cancer" in again.out
+    assert "building haj/cancer:" in again.out and f"from {BASE_IMAGE}" in again.out
+    assert f"moving the endpoint {endpoint_name}" in again.out
     second = records.load(project)
     assert second and second["run_id"] != first["run_id"]
-    endpoint = sm.describe_endpoint(EndpointName="haj-cancer")
+    endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
     assert endpoint["EndpointConfigName"] == second["endpoint_config_name"]
     names = [m["ModelName"] for m in sm.list_models()["Models"]]
     assert names == [second["model_name"]]  # the previous model and config were deleted
     configs = [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]]
     assert configs == [second["endpoint_config_name"]]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=second["bucket"]).get("Contents", [])]
+    assert keys == second["s3_objects"] == [f"haj/cancer-{id8}/{second['run_id']}/model.tar.gz"]
 
     gone = run_haj(home, "undeploy", "cancer", "--yes", env=aws_env)
     assert gone.code == 0, gone.text
     assert sm.list_endpoints()["Endpoints"] == []
     assert sm.list_models()["Models"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
-    buckets = boto("s3", moto_url).list_buckets()["Buckets"]
+    buckets = s3.list_buckets()["Buckets"]
     assert first["bucket"] not in [b["Name"] for b in buckets]
-    assert "haj-sagemaker-cancer" not in [
+    assert f"haj-sagemaker-cancer-{id8}" not in [
         r["RoleName"] for r in boto("iam", moto_url).list_roles()["Roles"]
     ]
     assert records.load(project) is None
@@ -422,12 +478,196 @@ def test_deploy_through_ecr_creates_and_removes_the_repository(
     record = sagemaker.deploy(project, plan.Options(region=REGION))
     ecr = boto("ecr", moto_url)
     repos = [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
-    assert repos == ["haj/cancer"] and record["ecr_repository_created"]
+    repository = f"haj/cancer-{project.uid[:8]}"
+    assert repos == [repository] and record["ecr_repository_created"]
     _local, uri, auth = pushed[0]
-    assert (
-        uri == f"{record['account']}.dkr.ecr.{REGION}.amazonaws.com/haj/cancer:{record['run_id']}"
-    )
+    registry_host = f"{record['account']}.dkr.ecr.{REGION}.amazonaws.com"
+    assert uri == f"{registry_host}/{repository}:{record['run_id']}"
     assert auth and auth["username"] == "AWS" and auth["password"]
     removed = sagemaker.undeploy(project)
-    assert "ECR repository haj/cancer" in removed
+    assert f"ECR repository {repository}" in removed
     assert ecr.describe_repositories()["repositories"] == []
+
+
+# ---- projects of the same name, failures, a role that existed ----------------------------------
+@pytest.mark.docker
+def test_projects_of_the_same_name_in_two_workspaces_keep_apart(
+    deployable: Built,
+    aws_env: dict[str, str],
+    registry: str,
+    moto_url: str,
+    tmp_path: Path,
+) -> None:
+    """Two workspaces, each with its own project `cancer`: built, started and deployed in both,
+    nothing is shared, and undeploying one leaves the other's endpoint serving."""
+    from engine.container.image import remove_images
+    from engine.deploy import records
+    from engine.project import Project
+    from tests.conftest import _build_trained
+
+    client = docker_or_skip()
+    first = deployable.home
+    (tmp_path / "other").mkdir()
+    second = _build_trained(tmp_path / "other", "cancer", "breast_cancer", FAST_CLASSIFIERS[:1])
+    homes = (first, second)
+    ids = [project_id(home / "cancer") for home in homes]
+    assert ids[0] != ids[1]
+    # the host's wheel cache (no second download); the image is built from this project alone
+    shutil.copytree(
+        first / "cancer" / "build" / "wheelhouse", second / "cancer" / "build" / "wheelhouse"
+    )
+    try:
+        built = run_haj(
+            second, "build", "cancer", "--base-image", BASE_IMAGE, "--wheelhouse", timeout=900
+        )
+        assert built.code == 0, built.text[-3000:]
+        runs = [json.loads((h / "cancer" / "models" / "champion.json").read_text()) for h in homes]
+        listed = [
+            {
+                row["run_id"]
+                for row in json.loads(run_haj(h, "container", "images", "cancer", "--json").out)
+            }
+            for h in homes
+        ]
+        assert listed[1] == {runs[1]["run_id"]}  # only its own image...
+        assert runs[0]["run_id"] in listed[0] and runs[1]["run_id"] not in listed[0]  # ...each
+
+        ports = [free_port(), free_port()]
+        try:
+            for home, port in zip(homes, ports, strict=True):
+                started = run_haj(
+                    home, "container", "start", "cancer", "--network", "host", "--port", str(port)
+                )
+                assert started.code == 0, started.text
+            for champion, port in zip(runs, ports, strict=True):
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()
+                assert health["run_id"] == champion["run_id"]  # each serves its own champion
+            for uid, port in zip(ids, ports, strict=True):
+                [mine] = client.containers.list(filters={"label": f"haj.project-id={uid}"})
+                assert mine.name == f"haj-cancer-{uid[:8]}"
+                assert mine.labels["haj.url"] == f"http://127.0.0.1:{port}"
+        finally:
+            for home in homes:
+                run_haj(home, "container", "stop", "cancer")
+
+        for home in homes:
+            deployed = run_haj(home, "deploy", "cancer", "--registry", registry, env=aws_env)
+            assert deployed.code == 0, deployed.text
+        sm = boto("sagemaker", moto_url)
+        names = [f"haj-cancer-{uid[:8]}" for uid in ids]
+        assert sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]) == sorted(names)
+
+        gone = run_haj(first, "undeploy", "cancer", "--yes", env=aws_env)
+        assert gone.code == 0, gone.text
+        assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == [names[1]]
+        endpoint = sm.describe_endpoint(EndpointName=names[1])
+        assert endpoint["EndpointStatus"] == "InService"
+        other = records.load(Project("cancer", second / "cancer"))
+        assert other and endpoint["EndpointConfigName"] == other["endpoint_config_name"]
+        assert boto("s3", moto_url).head_object(Bucket=other["bucket"], Key=other["s3_objects"][0])
+        assert boto("iam", moto_url).get_role(RoleName=other["role_name"])
+        status = run_haj(second, "status", "cancer").out
+        assert names[1] in status and "InService" in status
+        assert run_haj(second, "undeploy", "cancer", "--yes", env=aws_env).code == 0
+    finally:
+        remove_images(Project("cancer", second / "cancer"))
+
+
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+@pytest.mark.docker
+def test_a_role_that_existed_loses_only_what_haj_added(
+    deployable: Built, aws_env: dict[str, str], registry: str, moto_url: str
+) -> None:
+    iam = boto("iam", moto_url)
+    role = f"haj-sagemaker-cancer-{project_id(deployable.home / 'cancer')[:8]}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))
+    team = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=role, PolicyName="team-policy", PolicyDocument=json.dumps(team))
+    home = deployable.home
+    result = run_haj(home, "deploy", "cancer", "--registry", registry, env=aws_env)
+    assert result.code == 0, result.text
+    assert sorted(iam.list_role_policies(RoleName=role)["PolicyNames"]) == [
+        "haj-endpoint",
+        "team-policy",
+    ]
+    gone = run_haj(home, "undeploy", "cancer", "--yes", env=aws_env)
+    assert gone.code == 0, gone.text
+    assert f"role policy haj-endpoint of {role}" in gone.out
+    assert iam.get_role(RoleName=role)["Role"]["RoleName"] == role  # haj did not create it
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["team-policy"]
+
+
+@pytest.fixture
+def stock_moto(tmp_path: Path) -> Iterator[str]:
+    """moto's server as shipped: its SageMaker has no UpdateEndpoint (a 500 HTML page)."""
+    port = free_port()
+    log = tmp_path / "moto-stock.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **FAKE_AWS},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/", process, log)
+        yield url
+    finally:
+        stop_pid(process)
+
+
+@pytest.mark.docker
+def test_a_failed_deploy_is_recorded_with_its_error_in_one_line(
+    deployable: Built, registry: str, stock_moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.deploy import records
+    from engine.project import Project
+
+    home = deployable.home
+    env = {**FAKE_AWS, "HAJ_AWS_ENDPOINT_URL": stock_moto}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    endpoint = f"haj-cancer-{project_id(home / 'cancer')[:8]}"
+    deploy = ["deploy", "cancer", "--registry", registry]
+    assert run_haj(home, *deploy, env=env).code == 0
+    project = Project("cancer", home / "cancer")
+
+    again = run_haj(home, *deploy, env=env)  # moves the endpoint: UpdateEndpoint answers 500
+    assert again.code == 12, again.text
+    assert again.err == (
+        f"haj: error: updating the endpoint {endpoint}: 500: 500 Internal Server Error\n"
+    )
+    record = records.load(project)
+    assert record and record["status"] == "failed"
+    assert record["error"] == f"updating the endpoint {endpoint}: 500: 500 Internal Server Error"
+    status = run_haj(home, "status", "cancer").out
+    assert "(failed: updating the endpoint" in status and "deploying" not in status
+
+    bogus = run_haj(home, *deploy, "--instance-type", "ml.bogus", env=env)
+    assert bogus.code == 12, bogus.text
+    [line] = bogus.err.splitlines()  # the service's message lists every instance type: cut
+    assert line.startswith("haj: error: creating the endpoint config ")
+    assert "ValidationException: Value 'ml.bogus' at 'instanceType'" in line
+    assert len(line) <= 320 and line.endswith("…")
+    assert "(failed: creating the endpoint config" in run_haj(home, "status", "cancer").out
+
+    gone = run_haj(home, "undeploy", "cancer", "--yes", env=env)
+    assert gone.code == 0, gone.text
+    sm = boto("sagemaker", stock_moto)
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []

@@ -231,6 +231,34 @@ def test_invocations_rejects_bad_input_with_4xx(client: httpx.Client, cancer_dir
     assert answer.status_code == 422
 
 
+def test_invocations_accepts_csv_without_a_header_as_sagemaker_sends_it(
+    client: httpx.Client, cancer_dir: Path
+) -> None:
+    records, matrix = sample_records(cancer_dir, 3)
+    names = _features(cancer_dir)
+    expected = load_bundle(cancer_dir)["pipeline"].predict(matrix).tolist()
+    rows = [",".join(repr(float(r[n])) for n in names) for r in records]
+    csv = {"content-type": "text/csv"}
+    answer = client.post("/invocations", content="\n".join(rows) + "\n", headers=csv)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": expected}
+    # a header of exactly the feature names, in any order, is still a header
+    shuffled = list(reversed(names))
+    body = (
+        ",".join(shuffled)
+        + "\n"
+        + "\n".join(",".join(repr(float(r[n])) for n in shuffled) for r in records)
+    )
+    answer = client.post("/invocations", content=body, headers=csv)
+    assert answer.status_code == 200 and answer.json() == {"predictions": expected}
+    # neither: a 422 that says what was expected
+    answer = client.post("/invocations", content=rows[0] + "\n1.0,2.0\n", headers=csv)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert f"CSV line 2 has 2 values: expected {len(names)} per row, in the order" in detail
+    assert names[0] in detail and "header" in detail
+
+
 # ---- health and monitoring --------------------------------------------------------------------
 def test_health_livez_readyz(client: httpx.Client, cancer_dir: Path) -> None:
     health = client.get("/health")

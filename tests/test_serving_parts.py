@@ -91,9 +91,9 @@ def test_too_large_names_the_limit_in_readable_units() -> None:
 
 
 def test_csv_infinity_is_refused_and_nan_is_missing() -> None:
-    rows = inputs.csv_rows(b"a,b\n1,nan\n")
+    rows = inputs.csv_rows(b"a,b\n1,nan\n", ["a", "b"])
     assert rows == [{"a": 1.0, "b": None}]
-    rows = inputs.csv_rows(b"a,b\n1,inf\n")
+    rows = inputs.csv_rows(b"a,b\n1,inf\n", ["a", "b"])
     with pytest.raises(inputs.InputError) as error:
         inputs.to_matrix(rows, ["a", "b"], ["numeric", "numeric"], all_numeric=True)
     assert error.value.field == "b"

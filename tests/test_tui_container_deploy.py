@@ -20,8 +20,8 @@ from haj_tui.screens.project import ProjectScreen
 from haj_tui.tabs.container import ContainerTab
 from haj_tui.tabs.deploy import DeployTab
 from haj_tui.widgets.log_view import LogView
-from tests.test_container import Built, build_once, docker_or_skip, free_port
-from tests.test_deploy import FAKE_AWS, moto_url  # noqa: F401 - the session fixture
+from tests.test_container import Built, build_once, docker_or_skip, free_port, project_id
+from tests.test_deploy import FAKE_AWS, _crown_another, moto_url  # noqa: F401 - session fixture
 from tests.tui_support import no_cursor_blink, screen_text, wait_for
 
 pytestmark = pytest.mark.slow
@@ -154,7 +154,8 @@ async def test_deploy_tab_plans_deploys_and_undeploys(
         assert pushed == [tab.record["image_uri"]]
         assert "InService" in label_text(tab, "#deploy-state")
         log = "\n".join(line.text for line in tab.query_one("#deploy-log", LogView).lines)
-        assert "endpoint haj-cancer: InService" in log
+        endpoint = f"haj-cancer-{project_id(built_home.home / 'cancer')[:8]}"
+        assert f"endpoint {endpoint}: InService" in log
         assert tab.record["endpoint_name"] in screen_text(pilot.app)
 
         tab.query_one("#deploy-log").focus()
@@ -163,3 +164,31 @@ async def test_deploy_tab_plans_deploys_and_undeploys(
         await pilot.press("y")
         await wait_for(pilot, lambda: tab.record is None and not tab.busy, 60, "undeploy")
         assert "not deployed" in label_text(tab, "#deploy-state")
+
+
+@pytest.mark.docker
+async def test_deploy_tab_builds_with_the_container_tab_or_last_build_settings(
+    built_home: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the environment's HAJ_BASE_IMAGE: the last build's settings, or the Container tab's."""
+    from engine.deploy import sagemaker
+
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("HAJ_BASE_IMAGE", "from-the-environment:1")
+    _crown_another(built_home.home)  # a champion with no image yet: a deploy must build one
+    last = built_home.record
+    async with open_tab(built_home.home, "deploy") as (pilot, tab):
+        assert isinstance(tab, DeployTab)
+        plan = sagemaker.plan(tab.project, tab._options())
+        assert plan.build == {"base_image": last["base_image"], "wheelhouse": True, "network": None}
+        screen = pilot.app.screen
+        screen.action_show_tab("container")
+        await pilot.pause()
+        container = screen.tab("container")
+        assert isinstance(container, ContainerTab)
+        assert container.query_one("#container-base", Input).value == last["base_image"]
+        container.query_one("#container-base", Input).value = "chosen-here:2"
+        container.query_one("#container-network", Select).value = "host"
+        await pilot.pause()
+        plan = sagemaker.plan(tab.project, tab._options())
+        assert plan.build == {"base_image": "chosen-here:2", "wheelhouse": True, "network": "host"}

@@ -47,6 +47,7 @@ def frozen_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(store, "now_iso", lambda: "2026-01-15T09:30:00.000+00:00")
         patch.setattr(store, "new_run_id", lambda: next(ids))
+        patch.setattr(workspace, "new_project_id", lambda: "5eed" * 8)  # names in the plan
         patch.setattr(training, "time", _Clock())
         project = workspace.create_project(
             root, "cancer", "classification", example="breast_cancer"

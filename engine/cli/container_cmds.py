@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from engine.cli import home_of
+from engine.container import human_size
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -24,7 +25,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         metavar="IMAGE",
         help="a Debian-like image with Python 3.11 (default python:3.11-slim)",
     )
-    p.add_argument("--tag", help="image name[:tag] (default haj/NAME:RUN_ID, also haj/NAME:latest)")
+    p.add_argument(
+        "--tag",
+        help="image name[:tag], lowercase as Docker requires (default haj/NAME:RUN_ID, also "
+        "haj/NAME:latest)",
+    )
     p.add_argument(
         "--wheelhouse",
         action="store_true",
@@ -57,7 +62,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         ),
     )
     a.add_argument("name")
-    a.add_argument("--image", help="image to run (default haj/NAME:latest)")
+    a.add_argument("--image", help="image to run (default: the one `haj build` made last)")
     a.add_argument("--port", type=int, default=8080, help="host port (default 8080)")
     a.add_argument(
         "--network",
@@ -86,31 +91,77 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     a.set_defaults(func=cmd_images)
 
 
-def _build_printer(quiet: bool) -> Any:
-    from engine import events
-    from engine.cli import output
+class ProgressPrinter:
+    """Prints the events of long Docker and AWS work (build, start, push, deploy).
 
-    console = output.console()
+    Log lines always; the build log (dimmed) unless `quiet`; every build step as `[N/M] step`.
+    Pushes and waits (engine.container.PUSHING / WAITING progress) are a live progress bar on a
+    terminal; otherwise plain lines: when their label changes (a layer is done, an endpoint's
+    state changes) and at least every PLAIN_EVERY seconds, so a log shows the work is moving.
+    Use it as a context manager around the work."""
 
-    def on_event(event: events.Event) -> None:
-        if isinstance(event, events.Progress) and event.label:
-            console.print(
-                f"[{event.done}/{event.total}] {event.label}",
-                style="bold",
-                markup=False,
-                soft_wrap=True,
+    PLAIN_EVERY = 10.0
+
+    def __init__(self, quiet: bool = False) -> None:
+        from engine.cli import output
+
+        self.quiet = quiet
+        self.console = output.console()
+        self.live: Any = None
+        self.task: Any = None
+        self.kind = ""
+        self.last_label = ""
+        self.last_printed = 0.0
+
+    def __enter__(self) -> ProgressPrinter:
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
             )
-        elif isinstance(event, events.Log):
-            console.print(event.message, markup=False, soft_wrap=True)
-        elif (
-            isinstance(event, events.Output)
-            and not quiet
-            and event.line.strip()
-            and not event.line.startswith("Step ")
-        ):
-            console.print(event.line, style="dim", markup=False, soft_wrap=True)
+            self.live.start()
+        return self
 
-    return on_event
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def __call__(self, event: Any) -> None:
+        import time
+
+        from engine import events
+        from engine.container import PUSHING, WAITING, progress_text
+
+        if isinstance(event, events.Log):
+            style = {"error": "red", "warning": "yellow"}.get(event.level, "")
+            self.console.print(event.message, style=style, markup=False, soft_wrap=True)
+        elif isinstance(event, events.Output):
+            if not self.quiet and event.line.strip() and not event.line.startswith("Step "):
+                self.console.print(event.line, style="dim", markup=False, soft_wrap=True)
+        elif isinstance(event, events.Progress) and event.label:
+            text = progress_text(event)
+            if not event.label.startswith((PUSHING, WAITING)):  # a build step: a line each
+                self.console.print(text, style="bold", markup=False, soft_wrap=True)
+            elif self.live is not None:
+                kind = PUSHING if event.label.startswith(PUSHING) else WAITING
+                total = event.total if kind == PUSHING else None
+                if self.task is None:
+                    self.task = self.live.add_task(text, total=total)
+                elif kind != self.kind:  # a new phase: its own bar and clock
+                    self.live.reset(self.task)
+                self.kind = kind
+                self.live.update(self.task, description=text, total=total, completed=event.done)
+            else:
+                now = time.monotonic()
+                if event.label != self.last_label or now - self.last_printed >= self.PLAIN_EVERY:
+                    self.console.print(f"  {text}", markup=False, soft_wrap=True)
+                    self.last_label, self.last_printed = event.label, now
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -119,17 +170,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     from engine.container import image
 
     project = workspace.get_project(home_of(args), args.name)
-    record = image.build(
-        project,
-        base_image=args.base_image,
-        tag=args.tag,
-        wheelhouse=args.wheelhouse,
-        network=args.network,
-        on_event=_build_printer(args.quiet),
-    )
+    with ProgressPrinter(quiet=args.quiet) as printer:
+        record = image.build(
+            project,
+            base_image=args.base_image,
+            tag=args.tag,
+            wheelhouse=args.wheelhouse,
+            network=args.network,
+            on_event=printer,
+        )
     console = output.console()
     console.print(
-        f"Built [bold]{record['image']}[/] ({output.human_bytes(record['size'])}, champion "
+        f"Built [bold]{record['image']}[/] ({human_size(record['size'])}, champion "
         f"{record['model']} run {record['run_id']}) in {record['seconds']:.0f}s.",
         highlight=False,
     )
@@ -147,14 +199,10 @@ def _start(project: Any, image: str | None, port: int, network: str, timeout: fl
     from engine.cli import output
     from engine.container import runtime
 
-    record = runtime.start(
-        project,
-        image=image,
-        port=port,
-        network=network,
-        timeout=timeout,
-        on_event=output.event_printer(verbose=False),
-    )
+    with ProgressPrinter(quiet=True) as printer:
+        record = runtime.start(
+            project, image=image, port=port, network=network, timeout=timeout, on_event=printer
+        )
     output.console().print(
         f"Serving at {record['url']} (try `curl {record['url']}/health`). "
         f"Stop with `haj container stop {project.name}`.",
@@ -199,7 +247,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(
         "image      "
         + (
-            f"{image['image']} ({output.human_bytes(image['size'])}, run {image['run_id']}, "
+            f"{image['image']} ({human_size(image['size'])}, run {image['run_id']}, "
             f"built {image['built_at'][:19]})"
             if image
             else f"none: build one with `haj build {project.name}`"
@@ -247,7 +295,7 @@ def cmd_images(args: argparse.Namespace) -> int:
             [
                 ", ".join(r["tags"]) or "<none>",
                 r["id"],
-                output.human_bytes(r["size"]),
+                human_size(r["size"]),
                 r["run_id"] or "-",
                 r["model"] or "-",
                 r["created"][:19],

@@ -30,8 +30,23 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--role", metavar="ARN", help="SageMaker execution role (default: create one)")
     p.add_argument("--instance-type", default="ml.t2.medium")
     p.add_argument("--instance-count", type=int, default=1)
-    p.add_argument("--base-image", metavar="IMAGE", help="base image if an image must be built")
-    p.add_argument("--wheelhouse", action="store_true", help="build offline (see `haj build`)")
+    p.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="base image if an image must be built (default: as the last `haj build`)",
+    )
+    p.add_argument(
+        "--wheelhouse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="if an image must be built, install wheels downloaded on the host (see `haj "
+        "build`; default: as the last build)",
+    )
+    p.add_argument(
+        "--network",
+        choices=("bridge", "host"),
+        help="network for the RUN steps if an image must be built (default: as the last build)",
+    )
     p.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for InService (default 1800)"
     )
@@ -66,13 +81,15 @@ def _options(args: argparse.Namespace) -> Any:
         instance_count=args.instance_count,
         base_image=args.base_image,
         wheelhouse=args.wheelhouse,
+        build_network=args.network,
         timeout=args.timeout,
     )
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from engine import events, workspace
+    from engine import workspace
     from engine.cli import output
+    from engine.cli.container_cmds import ProgressPrinter
     from engine.deploy import sagemaker
 
     project = workspace.get_project(home_of(args), args.name)
@@ -93,13 +110,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         console.print(f"Endpoint: {plan.endpoint_name}", markup=False)
         return 0
 
-    printer = output.event_printer(verbose=False)
-
-    def on_event(event: events.Event) -> None:
-        if not isinstance(event, events.Progress):
-            printer(event)
-
-    record = sagemaker.deploy(project, options, on_event=on_event)
+    with ProgressPrinter(quiet=True) as printer:  # build steps, push, the wait for InService
+        record = sagemaker.deploy(project, options, on_event=printer)
     if args.json:
         output.print_json(record)
         return 0

@@ -1,6 +1,9 @@
 """Reaching the Docker engine: one place that turns "no engine" into a message that says what to do.
 
 The docker SDK reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) like the docker CLI.
+The engine is first asked with a short timeout (PING_TIMEOUT): one that accepts connections but
+never answers is reported in seconds instead of hanging haj; the long timeouts are for the calls
+that need them (builds and pushes).
 """
 
 from __future__ import annotations
@@ -8,37 +11,56 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from engine.container import one_line
 from engine.errors import ContainerError
 
 HOW_TO_START = (
     "start one (`sudo systemctl start docker`, or Docker Desktop), "
     "or point DOCKER_HOST at a running engine (e.g. unix:///path/docker.sock)"
 )
+PING_TIMEOUT = 5
+DEFAULT_TIMEOUT = 60  # listing, starting and stopping
+LONG_TIMEOUT = 600  # builds and pushes
 
 
-def docker_client(timeout: int = 120) -> Any:
+def docker_client(timeout: int = DEFAULT_TIMEOUT) -> Any:
     """A connected docker.DockerClient, or ContainerError explaining how to get one."""
     try:
         import docker
     except ImportError:  # pragma: no cover - docker is a dependency of haj
         raise ContainerError("the docker Python package is missing: pip install docker") from None
     where = os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"
+    client = None
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=PING_TIMEOUT)  # asks the engine its API version
         client.ping()
     except Exception as exc:
+        if client is not None:
+            client.close()
+        reason = f"it did not answer within {PING_TIMEOUT} s" if _timed_out(exc) else _short(exc)
         raise ContainerError(
-            f"no Docker engine reachable at {where}: {HOW_TO_START} ({_short(exc)})"
+            f"no Docker engine reachable at {where}: {HOW_TO_START} ({reason})"
         ) from None
+    client.api.timeout = timeout
     return client
 
 
 def api_error(exc: Exception) -> str:
     """A docker APIError's message without the HTTP noise."""
     explanation = getattr(exc, "explanation", None)
-    return str(explanation or exc).strip()
+    return one_line(str(explanation or exc).strip())
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 def _short(exc: Exception) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    return one_line(text, 160)

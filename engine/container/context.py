@@ -8,7 +8,8 @@ Layout:
     haj/engine/          haj's engine (pure Python; serving needs no CLI, TUI, boto3 or docker)
     project/             config.toml, the project's code, requirements.txt and
                          models/champion.{joblib,json}: the champion, verified by its sha256
-    build-info.json      what went in: champion, requirements, wheels with their sha256
+    build-info.json      what went in: champion, requirements, wheels with their sha256, and
+                         the build's settings (base image, wheelhouse, network)
 
 Why pinned to the host's versions: a joblib pickle of a scikit-learn pipeline is only guaranteed to
 load under the scikit-learn (and numpy) that wrote it. Never copied: .env (secrets), haj.db, data/,
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import events
-from engine.container import LABEL_PROJECT, LABEL_RUN, dockerfile
+from engine.container import LABEL_PROJECT, LABEL_PROJECT_ID, LABEL_RUN, dockerfile
 from engine.errors import ContainerError, NoChampion
 from engine.fsutil import atomic_write_text, sha256_bytes, sha256_file
 from engine.project import CODE_FILES, Project
@@ -59,6 +60,8 @@ class BuildContext:
     champion: dict[str, Any]
     requirements: list[str]
     wheelhouse: bool
+    base_image: str | None = None
+    network: str | None = None
     wheels: list[dict[str, Any]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -85,7 +88,9 @@ def serving_requirements() -> list[str]:
 
 
 def champion_info(project: Project) -> dict[str, Any]:
-    """models/champion.json, after checking champion.joblib still hashes to its sha256."""
+    """models/champion.json, after checking champion.joblib still hashes to its sha256, with
+    the crowning time from the store (`crowned_at`): what an image or a model bundle ships as its
+    champion.json, so a server without haj.db reports it too."""
     info_path = project.models_dir / "champion.json"
     if not project.champion_path.exists() or not info_path.exists():
         raise NoChampion(
@@ -103,13 +108,27 @@ def champion_info(project: Project) -> dict[str, Any]:
             f"{project.champion_path} does not match the sha256 in champion.json: "
             f"crown the champion again with `haj evaluate {project.name}`"
         )
+    if project.db_path.exists():
+        from engine.store import Store
+
+        with Store(project.db_path, readonly=True) as store:
+            crowned = store.champion()
+        if crowned is not None and crowned.run_id == info.get("run_id"):
+            info["crowned_at"] = crowned.crowned_at
     return info
+
+
+def champion_json(info: dict[str, Any]) -> str:
+    """The champion.json shipped in an image or a model bundle."""
+    return json.dumps(info, indent=2) + "\n"
 
 
 def write_context(
     project: Project,
     *,
     wheelhouse: bool = False,
+    base_image: str | None = None,
+    network: str | None = None,
     on_event: events.Callback = events.ignore,
 ) -> BuildContext:
     """Write a fresh build context (the wheel cache survives) and return what is in it."""
@@ -129,11 +148,12 @@ def write_context(
         "# then the project's own requirements.txt.\n" + "".join(f"{r}\n" for r in requirements),
     )
     _copy_engine(context / "haj" / "engine")
-    _copy_project(project, context / "project")
+    _copy_project(project, context / "project", champion)
     _readable(context / "haj")
     _readable(context / "project")
     labels = {
         LABEL_PROJECT: project.name,
+        LABEL_PROJECT_ID: project.uid,
         LABEL_RUN: str(champion["run_id"]),
         "haj.model": str(champion.get("model", "")),
         "haj.model-sha256": str(champion["sha256"]),
@@ -148,6 +168,8 @@ def write_context(
         champion=champion,
         requirements=requirements,
         wheelhouse=wheelhouse,
+        base_image=base_image,
+        network=network,
         labels=labels,
     )
     if wheelhouse:
@@ -181,14 +203,14 @@ def _copy_engine(target: Path) -> None:
     )
 
 
-def _copy_project(project: Project, target: Path) -> None:
+def _copy_project(project: Project, target: Path, champion: dict[str, Any]) -> None:
     shutil.copy2(project.config_path, target / "config.toml")
     for name in (*(f"{c}.py" for c in CODE_FILES), "requirements.txt"):
         source = project.path / name
         if source.is_file():
             shutil.copy2(source, target / name)
     shutil.copy2(project.champion_path, target / "models" / "champion.joblib")
-    shutil.copy2(project.models_dir / "champion.json", target / "models" / "champion.json")
+    atomic_write_text(target / "models" / "champion.json", champion_json(champion))
 
 
 def _download_flags() -> list[str]:

@@ -3,6 +3,10 @@
 The log arrives as JSON chunks from the engine; "Step N/M" lines become Progress events, every line
 an Output event, and an error chunk a ContainerError carrying the last lines of the log (so the
 reason a RUN step failed is on screen, not only "returned a non-zero code").
+
+A project's images carry its id (the `haj.project-id` label) and are found by it; the last build
+is recorded in the project's store (`image` record: tag, id, size, settings), and that record, not
+a `:latest` tag another workspace may have moved, says which image is the project's.
 """
 
 from __future__ import annotations
@@ -12,14 +16,35 @@ import time
 from typing import Any
 
 from engine import events
-from engine.container import DEFAULT_BASE_IMAGE, LABEL_PROJECT, image_repository
-from engine.container.client import api_error, docker_client
-from engine.errors import ContainerError
+from engine.container import DEFAULT_BASE_IMAGE, LABEL_PROJECT_ID, image_repository
+from engine.container.client import LONG_TIMEOUT, api_error, docker_client
+from engine.errors import ContainerError, UsageError
 from engine.project import Project
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 TAIL_LINES = 15
+
+# Docker's reference grammar, NAME[:TAG], as the docker SDK checks it: lowercase path components
+# (separated by '.', '_', '__' or dashes), an optional :PORT after the first (a registry), and a
+# tag of at most 128 letters, digits, '_', '.', '-' that does not start with '.' or '-'.
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"^{_COMPONENT}(?::[0-9]+)?(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?$"
+)
+
+# pip failing to reach the package index from inside the build (no network, no DNS, a proxy or
+# TLS interception): the one hint that applies
+_PIP_NETWORK = re.compile(
+    r"Temporary failure in name resolution|Name or service not known|"
+    r"Failed to establish a new connection|NewConnectionError|ConnectTimeoutError|"
+    r"Network is unreachable|Connection refused|CERTIFICATE_VERIFY_FAILED|SSLError|ProxyError",
+    re.IGNORECASE,
+)
+PIP_NETWORK_HINT = (
+    "pip could not reach the package index inside the build: use --wheelhouse (wheels "
+    "downloaded on the host) or --network host"
+)
 
 
 def default_tag(project: Project, run_id: str) -> str:
@@ -27,9 +52,55 @@ def default_tag(project: Project, run_id: str) -> str:
 
 
 def normalize_tag(tag: str) -> str:
-    """NAME[:TAG] -> NAME:TAG (`latest` when no tag is given)."""
+    """NAME[:TAG] -> NAME:TAG (`latest` when no tag is given), or UsageError if Docker would
+    refuse it."""
+    check_tag(tag)
     last = tag.rsplit("/", 1)[-1]
     return tag if ":" in last else f"{tag}:latest"
+
+
+def check_tag(tag: str) -> None:
+    """UsageError, saying what is wrong, unless Docker accepts `tag` as NAME[:TAG]."""
+    name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+    if _REFERENCE.match(tag) and len(name) <= 255:
+        return
+    if name != name.lower():
+        why = "repository names must be lowercase"
+    elif len(name) > 255:
+        why = "the name is longer than 255 characters"
+    elif _REFERENCE.match(name):
+        why = (
+            "the tag after ':' must be at most 128 letters, digits, '_', '.' or '-', not "
+            "starting with '.' or '-'"
+        )
+    else:
+        why = (
+            "the name must be '/'-separated parts of lowercase letters and digits joined by "
+            "'.', '_', '__' or '-' (a registry HOST[:PORT]/ may come first)"
+        )
+    raise UsageError(f"invalid image tag {tag!r}: {why}, e.g. haj/churn:v2")
+
+
+def last_build(project: Project) -> dict[str, Any] | None:
+    """The record of the project's last build (None if it was never built)."""
+    if not project.db_path.exists():
+        return None
+    from engine.store import Store
+
+    with Store(project.db_path) as store:
+        return store.get_record("image")
+
+
+def project_image(project: Project, reference: str, client: Any = None) -> Any | None:
+    """The local image `reference` if it exists and is this project's (by its id label)."""
+    import docker
+
+    client = client or docker_client()
+    try:
+        image = client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return None
+    return image if (image.labels or {}).get(LABEL_PROJECT_ID) == project.uid else None
 
 
 def build(
@@ -41,16 +112,20 @@ def build(
     network: str | None = None,
     on_event: events.Callback = events.ignore,
 ) -> dict[str, Any]:
-    """Write the context, build the image, tag it NAME:RUN_ID and NAME:latest; record it."""
+    """Write the context, build the image, tag it NAME:RUN_ID (and NAME:latest, a convenience
+    only); record it as the project's last build."""
     from engine.container.context import champion_info, write_context
     from engine.store import Store, now_iso
 
+    tags = [normalize_tag(tag)] if tag else []  # a bad tag is refused before anything is written
     champion_info(project)  # a missing or tampered champion is reported before Docker is asked
-    client = docker_client(timeout=600)
+    client = docker_client(timeout=LONG_TIMEOUT)
     base = base_image or DEFAULT_BASE_IMAGE
-    context = write_context(project, wheelhouse=wheelhouse, on_event=on_event)
+    context = write_context(
+        project, wheelhouse=wheelhouse, base_image=base, network=network, on_event=on_event
+    )
     run_id = str(context.champion["run_id"])
-    tags = [normalize_tag(tag)] if tag else [default_tag(project, run_id)]
+    tags = tags or [default_tag(project, run_id)]
     latest = f"{image_repository(project.name)}:latest"
     if latest not in tags:
         tags.append(latest)
@@ -75,6 +150,7 @@ def build(
         "id": image.id,
         "size": int(image.attrs.get("Size") or 0),
         "base_image": base,
+        "network": network,
         "run_id": run_id,
         "model": context.champion.get("model"),
         "model_sha256": context.champion.get("sha256"),
@@ -94,14 +170,17 @@ def _stream_build(client: Any, *, on_event: events.Callback, **kwargs: Any) -> s
 
     tail: list[str] = []
     image_id: str | None = None
+    unreachable_index = False
     try:
         stream = client.api.build(rm=True, forcerm=True, decode=True, **kwargs)
         for chunk in stream:
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                hint = f"\nhint: {PIP_NETWORK_HINT}" if unreachable_index else ""
                 raise ContainerError(
                     f"the image build failed: {detail.strip()}\n"
                     + "\n".join(f"  | {line}" for line in tail[-TAIL_LINES:])
+                    + hint
                 )
             text = chunk.get("stream") or chunk.get("status") or ""
             if "aux" in chunk and isinstance(chunk["aux"], dict):
@@ -111,6 +190,7 @@ def _stream_build(client: Any, *, on_event: events.Callback, **kwargs: Any) -> s
                 if not line:
                     continue
                 tail = [*tail[-(TAIL_LINES * 2) :], line]
+                unreachable_index = unreachable_index or bool(_PIP_NETWORK.search(line))
                 step = _STEP.match(line)
                 if step:
                     on_event(events.Progress(int(step.group(1)), int(step.group(2)), step.group(3)))
@@ -128,10 +208,14 @@ def _stream_build(client: Any, *, on_event: events.Callback, **kwargs: Any) -> s
     return image_id
 
 
+def _project_filter(project: Project) -> dict[str, Any]:
+    return {"label": f"{LABEL_PROJECT_ID}={project.uid}"}
+
+
 def images(project: Project) -> list[dict[str, Any]]:
-    """The project's images (by label), newest first."""
+    """The project's images (by its id label), newest first."""
     client = docker_client()
-    found = client.images.list(filters={"label": f"{LABEL_PROJECT}={project.name}"})
+    found = client.images.list(filters=_project_filter(project))
     rows = []
     for image in found:
         labels = image.labels or {}
@@ -152,7 +236,7 @@ def remove_images(project: Project) -> int:
     """Remove every image of the project; returns how many."""
     client = docker_client()
     count = 0
-    for image in client.images.list(filters={"label": f"{LABEL_PROJECT}={project.name}"}):
+    for image in client.images.list(filters=_project_filter(project)):
         client.images.remove(image.id, force=True)
         count += 1
     return count

@@ -1,7 +1,9 @@
 """Running a project's image: start (and wait for /health), stop, status, logs.
 
-Containers carry labels with the project's name and path, so haj finds them again from any shell
-(and never touches containers it did not start). Two network modes:
+Containers carry labels with the project's id, name and path, and are found again by the id from
+any shell (never by the name: two workspaces may hold projects of the same name; and never a
+container haj did not start). The container is named haj-NAME-ID8 (the id's first 8 digits).
+`start` runs the image of the project's last build unless told another. Two network modes:
 - bridge (Docker's default): the container's 8080 is published on 127.0.0.1:PORT of the host.
 - host (`--network host`, for engines without a bridge): the container shares the host's network,
   so the server itself binds 127.0.0.1:PORT.
@@ -10,13 +12,19 @@ Containers carry labels with the project's name and path, so haj finds them agai
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from engine import events
-from engine.container import CONTAINER_PORT, LABEL_PATH, LABEL_PROJECT, image_repository
+from engine.container import (
+    CONTAINER_PORT,
+    LABEL_PATH,
+    LABEL_PROJECT,
+    LABEL_PROJECT_ID,
+    WAITING,
+    human_size,
+)
 from engine.container.client import api_error, docker_client
 from engine.errors import ContainerError, UsageError
 from engine.project import Project
@@ -26,24 +34,51 @@ NETWORKS = ("bridge", "host")
 
 
 def container_name(project: Project) -> str:
-    return f"haj-{project.name.lower()}"
-
-
-def _filters(project: Project) -> dict[str, Any]:
-    return {"label": [f"{LABEL_PROJECT}={project.name}", f"{LABEL_PATH}={project.path}"]}
+    return f"haj-{project.name.lower()}-{project.uid[:8]}"
 
 
 def _containers(client: Any, project: Project) -> list[Any]:
-    return client.containers.list(all=True, filters=_filters(project))
+    return client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT_ID}={project.uid}"})
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def _check_port(port: int) -> None:
+    """The port must be free on 127.0.0.1, checked as the server (or docker-proxy) binds it: a
+    connection in TIME-WAIT, left by the last requests to a stopped container, does not count."""
+    from engine.errors import ServingError
+    from engine.serving.control import check_port
+
+    try:
+        check_port("127.0.0.1", port)
+    except ServingError as exc:
+        raise ContainerError(exc.message) from None
+
+
+def _image_to_run(client: Any, project: Project, image: str | None) -> tuple[str, str]:
+    """(what to show, what to run): `image` if given, else the image of the last build."""
+    import docker
+
+    from engine.container.image import last_build, project_image
+
+    if image:
         try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+            found = client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise ContainerError(
+                f"no image {image}: build it with `haj build {project.name}`"
+            ) from None
+        return image, found.id
+    built = last_build(project)
+    if not built:
+        raise ContainerError(
+            f"{project.name!r} has no image yet: build one with `haj build {project.name}`"
+        )
+    found = project_image(project, built["image"], client)
+    if found is None:
+        raise ContainerError(
+            f"the image of {project.name}'s last build ({built['image']}) is gone, or is not "
+            f"this project's any more: build it again with `haj build {project.name}`"
+        )
+    return built["image"], found.id
 
 
 def start(
@@ -63,13 +98,7 @@ def start(
     if network not in NETWORKS:
         raise UsageError(f"--network must be one of {', '.join(NETWORKS)}")
     client = docker_client()
-    image = image or f"{image_repository(project.name)}:latest"
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        raise ContainerError(
-            f"no image {image}: build it with `haj build {project.name}`"
-        ) from None
+    image, image_id = _image_to_run(client, project, image)
     for old in _containers(client, project):
         if old.status == "running":
             url = old.labels.get("haj.url", "")
@@ -78,10 +107,14 @@ def start(
                 f"stop it with `haj container stop {project.name}`"
             )
         old.remove(force=True)
-    if not _port_free(port):
-        raise ContainerError(f"port {port} on 127.0.0.1 is in use: choose another with --port")
+    _check_port(port)
     url = f"http://127.0.0.1:{port}"
-    labels = {LABEL_PROJECT: project.name, LABEL_PATH: str(project.path), "haj.url": url}
+    labels = {
+        LABEL_PROJECT: project.name,
+        LABEL_PROJECT_ID: project.uid,
+        LABEL_PATH: str(project.path),
+        "haj.url": url,
+    }
     options: dict[str, Any] = {
         "detach": True,
         "name": container_name(project),
@@ -105,7 +138,7 @@ def start(
         )
     on_event(events.Log(f"starting {image} ({network} network) on {url}"))
     try:
-        container = client.containers.run(image, **options)
+        container = client.containers.run(image_id, **options)
     except docker.errors.APIError as exc:
         message = api_error(exc)
         if network == "bridge" and "network" in message.lower():
@@ -137,6 +170,8 @@ def _wait_healthy(container: Any, url: str, timeout: float, on_event: events.Cal
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     while time.monotonic() < deadline:
+        waited = time.monotonic() - started
+        on_event(events.Progress(int(waited), int(timeout), f"{WAITING} {url}/health"))
         container.reload()
         if container.status in ("exited", "dead"):
             raise ContainerError(
@@ -150,8 +185,6 @@ def _wait_healthy(container: Any, url: str, timeout: float, on_event: events.Cal
                 return
         except httpx.HTTPError:
             pass
-        waited = time.monotonic() - started
-        on_event(events.Progress(int(waited), int(timeout), "waiting for /health"))
         time.sleep(0.5)
     raise ContainerError(
         f"the container did not answer {url}/health within {timeout:.0f}s:\n"
@@ -250,7 +283,7 @@ def describe(image: dict[str, Any] | None, container: dict[str, Any] | None) -> 
         )
     if image:
         parts.append(
-            f"image {image['image']} ({image['size'] / 1048576:.0f} MB, run "
+            f"image {image['image']} ({human_size(image['size'])}, run "
             f"{image['run_id']}, built {image['built_at'][:19]})"
         )
     return "; ".join(parts) or None

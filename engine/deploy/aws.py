@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from engine.container import one_line
 from engine.errors import DeployError
 
 ENDPOINT_ENV = "HAJ_AWS_ENDPOINT_URL"
+LINE = 300  # an error message's length at most (AWS lists every allowed value in some)
 T = TypeVar("T")
 
 
@@ -86,7 +88,8 @@ def is_missing(exc: Exception) -> bool:
 
 @contextmanager
 def errors(doing: str) -> Iterator[None]:
-    """Turn botocore's exceptions into one-line DeployErrors naming what haj was doing."""
+    """Turn botocore's exceptions into one-line DeployErrors naming what haj was doing (an
+    HTML error page becomes its title; a long message is cut)."""
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -104,9 +107,11 @@ def errors(doing: str) -> Iterator[None]:
         ) from None
     except ClientError as exc:
         message = exc.response.get("Error", {}).get("Message") or str(exc)
-        raise DeployError(f"{doing}: {error_code(exc)}: {message}") from None
+        prefix = f"{doing}: {error_code(exc)}: "
+        raise DeployError(prefix + one_line(message, max(80, LINE - len(prefix)))) from None
     except BotoCoreError as exc:
-        raise DeployError(f"{doing}: {exc}") from None
+        prefix = f"{doing}: "
+        raise DeployError(prefix + one_line(str(exc), max(80, LINE - len(prefix)))) from None
 
 
 def call(doing: str, function: Callable[..., T], **kwargs: Any) -> T:

@@ -1,9 +1,17 @@
 """A deployment's names and steps, computed from the project alone: no AWS or Docker call.
 
 `haj deploy --dry-run` prints this plan; a real deploy follows the same steps, so what the dry run
-shows is what happens. Names are SageMaker-safe (letters, digits, '-'; at most 63 characters); the
-model and endpoint config carry the champion's run id and a timestamp, so a new deployment creates
-new ones and moves the stable endpoint to them.
+shows is what happens.
+
+Names: every resource is named after the project's name and id, `<slug>-<id8>` (the slug: the name
+in lowercase letters, digits and '-', at most 24 characters; id8: the first 8 digits of the
+project's id), so projects of the same name in different workspaces never share one: the endpoint
+`haj-<slug>-<id8>`, the role `haj-sagemaker-<slug>-<id8>`, the ECR repository `haj/<slug>-<id8>`
+and the S3 prefix `haj/<slug>-<id8>/`. They are SageMaker-safe (letters, digits, '-'; within the
+63-character limit of endpoints, models and configs, and IAM's 64 for roles). The model and
+endpoint config add the champion's run id and a timestamp, so a new deployment creates new ones
+and moves the stable endpoint to them. A project that is already deployed keeps the names its
+deployment record lists (a rename does not strand its endpoint).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.container import image_repository
+from engine.container import DEFAULT_BASE_IMAGE
 from engine.project import Project
 
 DEFAULT_INSTANCE = "ml.t2.medium"
@@ -29,8 +37,9 @@ class Options:
     role_arn: str | None = None
     instance_type: str = DEFAULT_INSTANCE
     instance_count: int = 1
+    # for the image build a deploy may need; None: as the project's last build
     base_image: str | None = None
-    wheelhouse: bool = False
+    wheelhouse: bool | None = None
     build_network: str | None = None
     timeout: float = 1800
 
@@ -50,6 +59,7 @@ class Step:
 @dataclass
 class Plan:
     project: str
+    project_id: str
     target: str
     region: str
     account: str
@@ -67,6 +77,9 @@ class Plan:
     endpoint_name: str
     instance_type: str
     instance_count: int
+    build: dict[str, Any] = field(default_factory=dict)  # the settings of a build, if needed
+    stale_s3_bucket: str = ""  # the previous deployment's bundles, deleted once it has moved
+    stale_s3_keys: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -79,8 +92,34 @@ class Plan:
         return data
 
 
-def slug(name: str, limit: int = 32) -> str:
+def slug(name: str, limit: int = 24) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:limit].strip("-") or "project"
+
+
+def resource_base(project: Project) -> str:
+    """`<slug>-<id8>`: what every AWS name of the project is built from."""
+    return f"{slug(project.name)}-{project.uid[:8]}"
+
+
+def resource_tags(plan: Plan) -> list[dict[str, str]]:
+    """The tags on everything a deployment creates."""
+    return [
+        {"Key": "haj:project", "Value": plan.project},
+        {"Key": "haj:project-id", "Value": plan.project_id},
+    ]
+
+
+def build_settings(options: Options, image_record: dict[str, Any] | None) -> dict[str, Any]:
+    """How a deploy builds the image when it must: as the command line says, else as the
+    project's last build was made (its record), else haj build's defaults."""
+    last = image_record or {}
+    return {
+        "base_image": options.base_image or last.get("base_image") or DEFAULT_BASE_IMAGE,
+        "wheelhouse": bool(
+            last.get("wheelhouse") if options.wheelhouse is None else options.wheelhouse
+        ),
+        "network": options.build_network or last.get("network"),
+    }
 
 
 def make_plan(
@@ -95,23 +134,28 @@ def make_plan(
     stamp: str | None = None,
 ) -> Plan:
     """The plan for deploying `champion`; `previous` is the current deployment record, if any."""
+    from engine.container.image import default_tag
+
     run_id = str(champion["run_id"])
-    base = slug(project.name)
+    base = resource_base(project)
     stamp = stamp or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     versioned = f"haj-{base}-{run_id[:8]}-{stamp}"
-    repository = f"haj/{base}"
+    kept = previous or {}  # a deployed project keeps its names
+    repository = kept.get("ecr_repository") or f"haj/{base}"
     registry = options.registry or f"{account}.dkr.ecr.{region}.amazonaws.com"
-    role_name = f"haj-sagemaker-{base}"
+    role_name = kept.get("role_name") or f"haj-sagemaker-{base}"
     role_arn = options.role_arn or f"arn:aws:iam::{account}:role/{role_name}"
     bucket = options.bucket or f"haj-{account}-{region}"
+    built = image_record if image_record and image_record.get("run_id") == run_id else None
     plan = Plan(
         project=project.name,
+        project_id=project.uid,
         target=options.target,
         region=region,
         account=account,
         run_id=run_id,
         model=str(champion.get("model", "")),
-        local_image=f"{image_repository(project.name)}:{run_id}",
+        local_image=built["image"] if built else default_tag(project, run_id),
         image_uri=f"{registry}/{repository}:{run_id}",
         repository=repository,
         bucket=bucket,
@@ -120,15 +164,21 @@ def make_plan(
         role_arn=role_arn,
         model_name=versioned,
         endpoint_config_name=versioned,
-        endpoint_name=f"haj-{base}",
+        endpoint_name=kept.get("endpoint_name") or f"haj-{base}",
         instance_type=options.instance_type,
         instance_count=options.instance_count,
     )
     add = plan.steps.append
-    if image_record and image_record.get("run_id") == run_id:
+    if built:
         add(Step("use", "docker image", plan.local_image, "built for this champion"))
     else:
-        add(Step("build", "docker image", plan.local_image, "no image of this champion yet"))
+        plan.build = build_settings(options, image_record)
+        how = f"from {plan.build['base_image']}" + (
+            ", wheelhouse" if plan.build["wheelhouse"] else ""
+        )
+        if plan.build["network"]:
+            how += f", network {plan.build['network']}"
+        add(Step("build", "docker image", plan.local_image, f"none for this champion yet; {how}"))
     if options.registry:
         add(Step("push", "image", plan.image_uri, f"to the registry {options.registry}"))
     else:
@@ -162,4 +212,16 @@ def make_plan(
         ):
             if previous.get(key):
                 add(Step("delete", kind, previous[key], "the previous deployment's"))
+    if previous and previous.get("bucket"):
+        plan.stale_s3_bucket = str(previous["bucket"])
+        plan.stale_s3_keys = [k for k in previous.get("s3_objects", []) if k != plan.s3_key]
+        for key in plan.stale_s3_keys:
+            add(
+                Step(
+                    "delete",
+                    "s3 object",
+                    f"s3://{previous['bucket']}/{key}",
+                    "the previous deployment's bundle",
+                )
+            )
     return plan

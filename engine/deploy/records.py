@@ -39,13 +39,19 @@ def delete(project: Project) -> None:
 
 
 def describe(record: dict[str, Any] | None) -> str | None:
-    """One line for `haj status`."""
+    """One line for `haj status`; a failed deploy shows its error."""
     if not record:
         return None
     endpoint = record.get("endpoint_name") or "-"
     state = record.get("status") or "?"
+    if state == "failed":
+        state = f"failed: {record.get('error') or 'no reason recorded'}"
+        when = f"failed {str(record.get('failed_at', ''))[:19]}"
+        if record.get("deployed_at"):
+            when += f"; run {record.get('run_id')} deployed {record['deployed_at'][:19]}"
+    else:
+        when = f"run {record.get('run_id')}, {str(record.get('deployed_at', ''))[:19]}"
     return (
         f"{record.get('target', 'sagemaker')} endpoint {endpoint} in {record.get('region')} "
-        f"({state}, run {record.get('run_id')}, {record.get('deployed_at', '')[:19]}); "
-        f"remove with `haj undeploy`"
+        f"({state}; {when}); remove with `haj undeploy`"
     )

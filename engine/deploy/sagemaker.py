@@ -8,8 +8,10 @@ stable endpoint or moves it to the new config, and waits for InService. The prev
 config are deleted once the endpoint has moved.
 
 Every created resource is written to the deployment record as soon as it exists; undeploy removes
-what the record lists, and only what haj itself created (a bucket, repository or role that existed
-before is left, minus the objects and images haj put there).
+what the record lists, and only what haj itself created or added (a bucket, repository or role
+that existed before is left, minus the objects, images and inline policy haj put there). A deploy
+that fails is recorded as "failed" with its one-line error, so `haj status` says so.
+Everything created is tagged with the project's name and id (`haj:project`, `haj:project-id`).
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ import os
 import tarfile
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from engine import events
+from engine.container import WAITING, one_line
 from engine.deploy import records
 from engine.deploy.aws import Aws, call, error_code, errors, is_missing, resolve_region
-from engine.deploy.plan import Options, Plan, make_plan
-from engine.errors import DeployError
+from engine.deploy.plan import Options, Plan, build_settings, make_plan, resource_tags
+from engine.errors import DeployError, HajError
 from engine.project import Project
 from engine.store import now_iso
 
 POLL_ENV = "HAJ_DEPLOY_POLL_SECONDS"
 VARIANT = "main"
+ROLE_POLICY = "haj-endpoint"  # the inline policy haj puts on the execution role
 
 _TRUST = {
     "Version": "2012-10-17",
@@ -44,18 +49,10 @@ _TRUST = {
 }
 
 
-def _image_record(project: Project) -> dict[str, Any] | None:
-    from engine.store import Store
-
-    if not project.db_path.exists():
-        return None
-    with Store(project.db_path) as store:
-        return store.get_record("image")
-
-
 def plan(project: Project, options: Options) -> Plan:
     """The dry-run plan: reads the project only, never AWS (the account shows as <account>)."""
     from engine.container.context import champion_info
+    from engine.container.image import last_build
 
     _check_target(options)
     champion = champion_info(project)
@@ -64,7 +61,7 @@ def plan(project: Project, options: Options) -> Plan:
         options,
         region=resolve_region(options.region),
         champion=champion,
-        image_record=_image_record(project),
+        image_record=last_build(project),
         previous=records.load(project),
     )
 
@@ -79,6 +76,7 @@ def deploy(
 ) -> dict[str, Any]:
     """Deploy (or move the endpoint to) the current champion; returns the deployment record."""
     from engine.container.context import champion_info
+    from engine.container.image import last_build
 
     _check_target(options)
     champion = champion_info(project)
@@ -91,13 +89,14 @@ def deploy(
         )
     aws = Aws(region)
     account = aws.account_id()
+    image_record = last_build(project)
     the_plan = make_plan(
         project,
         options,
         region=region,
         account=account,
         champion=champion,
-        image_record=_image_record(project),
+        image_record=image_record,
         previous=previous,
     )
     record: dict[str, Any] = {
@@ -108,22 +107,33 @@ def deploy(
         "pushed_images": [],
         "s3_objects": [],
         **(previous or {}),
+        "project_id": the_plan.project_id,
         "region": region,
         "account": account,
         "status": "deploying",
     }
+    record.pop("error", None)
+    saved = previous is not None
 
     def save() -> None:
+        nonlocal saved
         records.save(project, record)
+        saved = True
 
-    _ensure_image(project, the_plan, options, on_event)
-    _push(aws, the_plan, options, record, save, on_event)
-    _upload_bundle(aws, project, the_plan, record, save, on_event)
-    role_arn = _ensure_role(aws, the_plan, options, record, save, on_event)
-    _create_model(aws, the_plan, role_arn, record, save, on_event)
-    _create_endpoint_config(aws, the_plan, record, save, on_event)
-    _create_or_update_endpoint(aws, the_plan, record, save, on_event)
-    status = wait_in_service(aws, the_plan.endpoint_name, options.timeout, on_event)
+    try:
+        local_image = _ensure_image(project, the_plan, options, image_record, on_event)
+        _push(aws, the_plan, local_image, options, record, save, on_event)
+        _upload_bundle(aws, project, the_plan, record, save, on_event)
+        role_arn = _ensure_role(aws, the_plan, options, record, save, on_event)
+        _create_model(aws, the_plan, role_arn, record, save, on_event)
+        _create_endpoint_config(aws, the_plan, record, save, on_event)
+        _create_or_update_endpoint(aws, the_plan, record, save, on_event)
+        status = wait_in_service(aws, the_plan.endpoint_name, options.timeout, on_event)
+    except BaseException as exc:
+        if saved:  # something exists (or existed before): the record says this deploy failed
+            record.update(status="failed", error=failure_text(exc), failed_at=now_iso())
+            save()
+        raise
     record.update(
         status=status,
         run_id=the_plan.run_id,
@@ -134,39 +144,54 @@ def deploy(
         instance_count=the_plan.instance_count,
         deployed_at=now_iso(),
     )
+    record.pop("failed_at", None)
     save()
     _delete_stale(aws, the_plan, record, save, on_event)
     return record
 
 
+def failure_text(exc: BaseException) -> str:
+    """What went wrong, in one line, for the deployment record."""
+    if isinstance(exc, HajError):
+        text = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+    elif isinstance(exc, KeyboardInterrupt):
+        text = "interrupted"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return one_line(text)
+
+
 # ---- steps ---------------------------------------------------------------------------------------
 def _ensure_image(
-    project: Project, plan: Plan, options: Options, on_event: events.Callback
-) -> None:
-    import docker
-
+    project: Project,
+    plan: Plan,
+    options: Options,
+    image_record: dict[str, Any] | None,
+    on_event: events.Callback,
+) -> str:
+    """The local image of the champion to push: the project's own (by its id label), or built
+    now with the deploy's build options, else those of the project's last build."""
     from engine.container import image
-    from engine.container.client import docker_client
 
-    try:
-        docker_client().images.get(plan.local_image)
+    if image.project_image(project, plan.local_image) is not None:
         on_event(events.Log(f"using the image {plan.local_image}"))
-        return
-    except docker.errors.ImageNotFound:
-        pass
+        return plan.local_image
+    settings = build_settings(options, image_record)
     on_event(events.Log(f"no image of run {plan.run_id} yet: building it"))
-    image.build(
+    built = image.build(
         project,
-        base_image=options.base_image,
-        wheelhouse=options.wheelhouse,
-        network=options.build_network,
+        base_image=settings["base_image"],
+        wheelhouse=settings["wheelhouse"],
+        network=settings["network"],
         on_event=on_event,
     )
+    return str(built["image"])
 
 
 def _push(
     aws: Aws,
     plan: Plan,
+    local_image: str,
     options: Options,
     record: dict[str, Any],
     save: Any,
@@ -192,30 +217,31 @@ def _push(
                 ecr.create_repository,
                 repositoryName=plan.repository,
                 imageScanningConfiguration={"scanOnPush": True},
-                tags=[{"Key": "haj:project", "Value": plan.project}],
+                tags=resource_tags(plan),
             )
             record["ecr_repository_created"] = True
             save()
             on_event(events.Log(f"created the ECR repository {plan.repository}"))
         auth = registry.ecr_auth(ecr)
-    registry.push(plan.local_image, plan.image_uri, auth_config=auth, on_event=on_event)
+    registry.push(local_image, plan.image_uri, auth_config=auth, on_event=on_event)
     if plan.image_uri not in record["pushed_images"]:
         record["pushed_images"].append(plan.image_uri)
     save()
 
 
 def bundle_bytes(project: Project) -> bytes:
-    """model.tar.gz: champion.joblib, champion.json, config.toml; fixed mtimes, so the same
-    champion gives the same bytes."""
+    """model.tar.gz: champion.joblib, champion.json (as the image's, with crowned_at),
+    config.toml; fixed mtimes, so the same champion gives the same bytes."""
+    from engine.container.context import champion_info, champion_json
+
     buffer = io.BytesIO()
     files = {
-        "models/champion.joblib": project.champion_path,
-        "models/champion.json": project.models_dir / "champion.json",
-        "config.toml": project.config_path,
+        "models/champion.joblib": project.champion_path.read_bytes(),
+        "models/champion.json": champion_json(champion_info(project)).encode(),
+        "config.toml": project.config_path.read_bytes(),
     }
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for name, path in files.items():
-            data = path.read_bytes()
+        for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
@@ -254,6 +280,7 @@ def _upload_bundle(
         Key=plan.s3_key,
         Body=bundle_bytes(project),
         ContentType="application/gzip",
+        Tagging=urlencode({t["Key"]: t["Value"] for t in resource_tags(plan)}),
     )
     if plan.s3_key not in record["s3_objects"]:
         record["s3_objects"].append(plan.s3_key)
@@ -321,7 +348,7 @@ def _ensure_role(
             RoleName=plan.role_name,
             AssumeRolePolicyDocument=json.dumps(_TRUST),
             Description=f"haj: SageMaker endpoint of project {plan.project}",
-            Tags=[{"Key": "haj:project", "Value": plan.project}],
+            Tags=resource_tags(plan),
         )["Role"]["Arn"]
         record["role_created"] = True
         record["role_arn"] = arn
@@ -331,9 +358,10 @@ def _ensure_role(
         f"setting the policy of the IAM role {plan.role_name}",
         iam.put_role_policy,
         RoleName=plan.role_name,
-        PolicyName="haj-endpoint",
+        PolicyName=ROLE_POLICY,
         PolicyDocument=json.dumps(_role_policy(plan)),
     )
+    record["role_policy_added"] = True  # undeploy removes it, even from a role haj did not create
     record["role_arn"] = arn
     save()
     return str(arn)
@@ -360,7 +388,7 @@ def _create_model(
                         "ModelDataUrl": plan.s3_uri,
                         "Environment": {"HAJ_PROJECT": plan.project, "HAJ_RUN_ID": plan.run_id},
                     },
-                    Tags=[{"Key": "haj:project", "Value": plan.project}],
+                    Tags=resource_tags(plan),
                 )
             break
         except DeployError as exc:
@@ -390,7 +418,7 @@ def _create_endpoint_config(
                 "InitialVariantWeight": 1.0,
             }
         ],
-        Tags=[{"Key": "haj:project", "Value": plan.project}],
+        Tags=resource_tags(plan),
     )
     record["endpoint_configs"].append(plan.endpoint_config_name)
     record["endpoint_config_arn"] = answer.get("EndpointConfigArn")
@@ -425,7 +453,7 @@ def _create_or_update_endpoint(
             sm.create_endpoint,
             EndpointName=plan.endpoint_name,
             EndpointConfigName=plan.endpoint_config_name,
-            Tags=[{"Key": "haj:project", "Value": plan.project}],
+            Tags=resource_tags(plan),
         )
         on_event(events.Log(f"creating the endpoint {plan.endpoint_name}"))
     record["endpoint_arn"] = answer.get("EndpointArn")
@@ -449,11 +477,15 @@ def wait_in_service(
         if status != last:
             on_event(events.Log(f"endpoint {endpoint}: {status} ({waited:.0f}s)"))
             last = status
-        on_event(events.Progress(int(waited), int(timeout), f"endpoint {status}"))
         if status == "InService":
             return status
+        on_event(
+            events.Progress(
+                int(waited), int(timeout), f"{WAITING} the endpoint {endpoint} ({status})"
+            )
+        )
         if status in ("Failed", "OutOfService", "RollingBack"):
-            reason = answer.get("FailureReason") or "no reason given"
+            reason = one_line(answer.get("FailureReason") or "no reason given")
             raise DeployError(
                 f"the endpoint {endpoint} is {status}: {reason} (see its CloudWatch logs; "
                 f"remove it with `haj undeploy`)"
@@ -469,7 +501,7 @@ def wait_in_service(
 def _delete_stale(
     aws: Aws, plan: Plan, record: dict[str, Any], save: Any, on_event: events.Callback
 ) -> None:
-    """Once the endpoint runs the new config, the older models and configs go."""
+    """Once the endpoint runs the new config, the older models, configs and bundles go."""
     sm = aws.client("sagemaker")
     for key, current, delete, kind in (
         (
@@ -486,6 +518,14 @@ def _delete_stale(
             record[key].remove(name)
             save()
             on_event(events.Log(f"deleted the previous {kind} {name}"))
+    s3 = aws.client("s3")
+    for key in plan.stale_s3_keys:
+        uri = f"s3://{plan.stale_s3_bucket}/{key}"
+        _delete(f"deleting {uri}", s3.delete_object, Bucket=plan.stale_s3_bucket, Key=key)
+        if key in record["s3_objects"]:
+            record["s3_objects"].remove(key)
+        save()
+        on_event(events.Log(f"deleted the previous model bundle {uri}"))
     record["model_name"] = plan.model_name
     record["endpoint_config_name"] = plan.endpoint_config_name
     save()
@@ -624,16 +664,28 @@ def _undeploy_images(aws: Aws, record: dict[str, Any], step: Any, on_event: Any)
 
 
 def _undeploy_role(aws: Aws, record: dict[str, Any], step: Any) -> None:
+    """The role if haj created it (with every policy on it, or IAM refuses); on a role that
+    existed before, only the inline policy haj added."""
     name = record.get("role_name")
-    if not name or not record.get("role_created"):
+    if not name:
         return
     iam = aws.client("iam")
+    if not record.get("role_created"):
+        if record.get("role_policy_added") and step(
+            f"role policy {ROLE_POLICY} of {name}",
+            f"deleting the role policy {ROLE_POLICY} of {name}",
+            iam.delete_role_policy,
+            RoleName=name,
+            PolicyName=ROLE_POLICY,
+        ):
+            record["role_policy_added"] = False
+        return
     try:
         policies = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
         attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
     except Exception as exc:
         if is_missing(exc):
-            record["role_created"] = False
+            record.update(role_created=False, role_policy_added=False)
             return
         policies, attached = [], []
     for policy in policies:
@@ -653,7 +705,7 @@ def _undeploy_role(aws: Aws, record: dict[str, Any], step: Any) -> None:
             PolicyArn=policy["PolicyArn"],
         )
     if step(f"IAM role {name}", f"deleting the IAM role {name}", iam.delete_role, RoleName=name):
-        record["role_created"] = False
+        record.update(role_created=False, role_policy_added=False)
 
 
 def invoke_hint(record: dict[str, Any], example: dict[str, Any] | None = None) -> list[str]:

@@ -8,7 +8,8 @@ Accepted shapes:
 - /predict: one record `{"feature": value, ...}` or `{"records": [record, ...]}`.
 - /invocations (MLflow / SageMaker scoring): `dataframe_split` {columns, data},
   `dataframe_records`, `instances` and `inputs` (records, rows in feature order, or columns), or
-  a CSV body with a header.
+  a CSV body (text/csv), with a header row of the feature names or without one (SageMaker's batch
+  transform and most clients send none): then each row is the values in the trained order.
 """
 
 from __future__ import annotations
@@ -118,25 +119,38 @@ def invocation_rows(body: Any) -> list[Any]:
     return _check_count(value)
 
 
-def csv_rows(raw: bytes) -> list[Any]:
-    """Records from a CSV body with a header row (SageMaker's text/csv)."""
+def csv_rows(raw: bytes, names: list[str]) -> list[Any]:
+    """The rows of a text/csv body for a model with features `names`.
+
+    A first row made of exactly the feature names (in any order) is a header, and the rows are
+    records; otherwise every row must hold one value per feature, in the trained column order
+    (SageMaker's batch transform and most clients send CSV without a header)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("the CSV body is not UTF-8", status=400) from None
     reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InputError("the CSV body is empty", status=400) from None
-    records = []
-    for line, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise InputError(f"CSV line {line} has {len(row)} values, the header {len(header)}")
-        records.append({name: _csv_value(v) for name, v in zip(header, row, strict=True)})
-    return _check_count(records)
+    lines = [(reader.line_num, row) for row in reader if row]
+    if not lines:
+        raise InputError("the CSV body is empty", status=400)
+    width = len(names)
+    first = lines[0][1]
+    if len(first) == width and set(first) == set(names):
+        header = first
+        records = []
+        for line, row in lines[1:]:
+            if len(row) != width:
+                raise InputError(f"CSV line {line} has {len(row)} values, the header {width}")
+            records.append({name: _csv_value(v) for name, v in zip(header, row, strict=True)})
+        return _check_count(records)
+    for line, row in lines:
+        if len(row) != width:
+            order = ", ".join(names[:5]) + (", ..." if width > 5 else "")
+            raise InputError(
+                f"CSV line {line} has {len(row)} values: expected {width} per row, in the order "
+                f"{order} (or a first row of exactly the feature names, as a header)"
+            )
+    return _check_count([[_csv_value(v) for v in row] for _, row in lines])
 
 
 def _csv_value(text: str) -> Any:

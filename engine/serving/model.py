@@ -84,7 +84,7 @@ def locate_champion(project_dir: Path) -> ChampionRef:
                 value=info.get("value"),
                 path=project_dir / "models" / "champion.joblib",
                 sha256=str(info["sha256"]),
-                crowned_at=None,
+                crowned_at=info.get("crowned_at"),  # written by `haj build` / `haj deploy`
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ServingError(f"{info_path} is not a valid champion record: {exc}") from None

@@ -3,7 +3,8 @@ and stop its container, read the container's log.
 
 Everything Docker-related runs in thread workers (engine.container), so a slow or absent engine
 never freezes the app; "no Docker engine" is a state shown in the tab, not an error that pops up
-on every refresh.
+on every refresh. The build settings start as the project's last build was made; the Deploy tab
+builds with them too, when it must.
 """
 
 from __future__ import annotations
@@ -20,15 +21,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select
 
 from engine import events
+from engine.container import DEFAULT_BASE_IMAGE, human_size
 from engine.errors import HajError
 from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.work import ReportsWorkerErrors
-
-
-def _mb(size: int | None) -> str:
-    return "-" if not size else f"{size / 1048576:.0f} MB"
 
 
 class ContainerTab(ReportsWorkerErrors, Vertical):
@@ -49,7 +47,39 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         self.building = False
         self.switching = False
 
+    def _initial_settings(self) -> dict[str, Any]:
+        """As the last build was made; without one, the engine this app was started for
+        (HAJ_BASE_IMAGE: start-dockerd.sh's local base, on an engine with no bridge)."""
+        from engine.container.image import last_build
+
+        try:
+            last = last_build(self.project) or {}
+        except Exception:  # an unreadable store: the defaults, the build will say what is wrong
+            last = {}
+        if last:
+            return {
+                "base_image": last.get("base_image") or DEFAULT_BASE_IMAGE,
+                "wheelhouse": bool(last.get("wheelhouse")),
+                "network": last.get("network") or "bridge",
+            }
+        local = os.environ.get("HAJ_BASE_IMAGE")
+        return {
+            "base_image": local or DEFAULT_BASE_IMAGE,
+            "wheelhouse": True,
+            "network": "host" if local else "bridge",
+        }
+
+    def build_settings(self) -> dict[str, Any]:
+        """The settings shown, for a build (here, or the one a deploy needs)."""
+        network = str(self.query_one("#container-network", Select).value)
+        return {
+            "base_image": self.query_one("#container-base", Input).value.strip() or None,
+            "wheelhouse": self.query_one("#container-wheelhouse", Checkbox).value,
+            "network": network if network == "host" else None,
+        }
+
     def compose(self) -> ComposeResult:
+        settings = self._initial_settings()
         with Horizontal(classes="toolbar"):
             yield Button("Build image (b)", id="container-build", compact=True, variant="primary")
             yield Button("Start (k)", id="container-toggle", compact=True)
@@ -57,16 +87,14 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             yield Label("", id="container-state", classes="tab-state")
         with Horizontal(id="container-settings"):
             yield Label("base image", classes="setting-label")
-            yield Input(
-                os.environ.get("HAJ_BASE_IMAGE", "python:3.11-slim"),
-                id="container-base",
-                compact=True,
+            yield Input(settings["base_image"], id="container-base", compact=True)
+            yield Checkbox(
+                "wheelhouse", value=settings["wheelhouse"], id="container-wheelhouse", compact=True
             )
-            yield Checkbox("wheelhouse", value=True, id="container-wheelhouse", compact=True)
             yield Label("network", classes="setting-label")
             yield Select(
                 [("bridge", "bridge"), ("host", "host")],
-                value="host" if os.environ.get("HAJ_BASE_IMAGE") else "bridge",
+                value=settings["network"],
                 allow_blank=False,
                 id="container-network",
                 compact=True,
@@ -117,7 +145,7 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         for row in (self.info or {}).get("images", []):
             table.add_row(
                 ", ".join(row["tags"]) or "<none>",
-                _mb(row["size"]),
+                human_size(row["size"]),
                 row["run_id"] or "-",
                 row["model"] or "-",
                 row["created"][:19],
@@ -151,7 +179,7 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             )
         elif self.info and self.info.get("image"):
             image = self.info["image"]
-            state.update(Text(f"○ stopped; image {image['image']} ({_mb(image['size'])})"))
+            state.update(Text(f"○ stopped; image {image['image']} ({human_size(image['size'])})"))
         else:
             state.update(Text("No image yet: press b to build one.", style="italic"))
 
@@ -165,29 +193,22 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         log.border_title = "Build log"
         self.query_one("#container-state", Label).update(Text("building…", style="yellow"))
         self._show()
-        self._build(
-            self.query_one("#container-base", Input).value.strip() or None,
-            self.query_one("#container-wheelhouse", Checkbox).value,
-            str(self.query_one("#container-network", Select).value),
-        )
+        settings = self.build_settings()
+        self._build(settings["base_image"], settings["wheelhouse"], settings["network"])
 
     @on(Button.Pressed, "#container-build")
     def _build_pressed(self) -> None:
         self.action_build()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="container", name="build")
-    def _build(self, base: str | None, wheelhouse: bool, network: str) -> dict[str, Any]:
+    def _build(self, base: str | None, wheelhouse: bool, network: str | None) -> dict[str, Any]:
         from engine.container import image
 
         def on_event(event: events.Event) -> None:
             self.post_message(EngineEvent(event, task="build"))
 
         return image.build(
-            self.project,
-            base_image=base,
-            wheelhouse=wheelhouse,
-            network=network if network == "host" else None,
-            on_event=on_event,
+            self.project, base_image=base, wheelhouse=wheelhouse, network=network, on_event=on_event
         )
 
     @on(EngineEvent)
@@ -253,7 +274,7 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             self._loaded(result)
         elif message.task == "build":
             self.building = False
-            self.app.notify(f"Built {result['image']} ({_mb(result['size'])})")
+            self.app.notify(f"Built {result['image']} ({human_size(result['size'])})")
             self._load()
         elif message.task in ("start", "stop"):
             self.switching = False

@@ -3,7 +3,8 @@ state and resources, undeploy after a confirmation.
 
 The plan is computed without any AWS call (engine.deploy.sagemaker.plan), so it is shown as
 soon as the tab opens and after every settings change. Deploy and undeploy run in thread workers;
-their engine events stream into the log.
+their engine events stream into the log. When a deploy must build the image, it builds with the
+Container tab's settings (once that tab was opened), else as the project's last build was made.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from engine import events
+from engine.container import progress_text
 from engine.errors import HajError
 from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
@@ -29,6 +31,7 @@ from haj_tui.widgets.modals import ConfirmModal
 from haj_tui.widgets.work import ReportsWorkerErrors
 
 RESOURCE_KEYS = (
+    ("error", "failed"),
     ("endpoint_name", "endpoint"),
     ("endpoint_configs", "endpoint configs"),
     ("models", "models"),
@@ -103,13 +106,24 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         region = self.query_one("#deploy-region", Input).value.strip() or None
         if self.record and not region:
             region = self.record.get("region")
+        build = self._container_settings()
         return Options(
             region=region,
             registry=self.query_one("#deploy-registry", Input).value.strip() or None,
             instance_type=self.query_one("#deploy-instance", Input).value.strip() or "ml.t2.medium",
-            base_image=os.environ.get("HAJ_BASE_IMAGE") or None,
-            wheelhouse=bool(os.environ.get("HAJ_BASE_IMAGE")),
+            base_image=build.get("base_image"),
+            wheelhouse=build.get("wheelhouse"),
+            build_network=build.get("network"),
         )
+
+    def _container_settings(self) -> dict[str, Any]:
+        """The Container tab's build settings if it was opened; else none given, and the engine
+        builds as the project's last build was made."""
+        from haj_tui.tabs.container import ContainerTab
+
+        finder = getattr(self.screen, "tab", None)
+        container = finder("container") if callable(finder) else None
+        return container.build_settings() if isinstance(container, ContainerTab) else {}
 
     @on(Button.Pressed, "#deploy-plan")
     def action_plan(self) -> None:
@@ -160,7 +174,7 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         record = self.record
         if not self.busy:
             status = record.get("status", "?")
-            style = "bold green" if status == "InService" else "yellow"
+            style = {"InService": "bold green", "failed": "bold red"}.get(status, "yellow")
             state.update(
                 Text.assemble(
                     (f"● {status} ", style),
@@ -247,7 +261,7 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         event = message.event
         if isinstance(event, events.Progress):
             self.query_one("#deploy-state", Label).update(
-                Text(f"{event.label} ({event.done}s)", style="yellow")
+                Text(progress_text(event), style="yellow")
             )
             return
         self.query_one("#deploy-log", LogView).write_event(event)
