@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import events
+from engine.data import redact_url
 from engine.errors import ProjectExists, UsageError
+from engine.names import name_for_title
 from engine.project import PREDICTION_TYPES, Project, default_metric
 
 
 @dataclass
 class Changes:
-    title: str | None = None  # a new project name: renames the directory
+    title: str | None = None  # a new name or title: renames the directory (see name_for_title)
     prediction: str | None = None
     url: str | None = None
     target: str | None = None
@@ -43,13 +45,12 @@ class Changes:
 def validate(root: Path, project: Project, changes: Changes) -> None:
     from engine.deps import parse_requirement
     from engine.metrics import check_metric
-    from engine.names import validate_name
 
     config = project.read_config()
     if changes.title is not None and changes.title != project.name:
-        validate_name(changes.title)
-        if (root / changes.title).exists():
-            raise ProjectExists(f"a project named {changes.title!r} already exists in {root}")
+        new_name = name_for_title(changes.title)
+        if new_name != project.name and (root / new_name).exists():
+            raise ProjectExists(f"a project named {new_name!r} already exists in {root}")
     if changes.prediction is not None and changes.prediction not in PREDICTION_TYPES:
         raise UsageError(f"prediction must be one of {', '.join(PREDICTION_TYPES)}")
     if changes.metric is not None:
@@ -73,8 +74,9 @@ def apply(
     config = project.read_config()
     section_changes: dict[str, dict[str, object]] = {}
     if changes.url is not None:
-        section_changes.setdefault("data", {})["url"] = changes.url
-        notes.append(f"data.url = {changes.url}")
+        url = absolute_source(changes.url)
+        section_changes.setdefault("data", {})["url"] = url
+        notes.append(f"data.url = {redact_url(url)}")
     if changes.target:
         section_changes.setdefault("data", {})["target"] = changes.target.strip()
         notes.append(f"data.target = {changes.target.strip()}")
@@ -83,6 +85,8 @@ def apply(
         notes.extend(f"training.{k} = {v}" for k, v in changes.training.items())
     old_prediction = config["project"]["prediction"]
     switching = changes.prediction is not None and changes.prediction != old_prediction
+    if changes.prediction is not None and not switching:
+        notes.append(f"prediction is already {old_prediction}: nothing to switch")
     if switching:
         assert changes.prediction is not None
         section_changes.setdefault("project", {})["prediction"] = changes.prediction
@@ -107,9 +111,30 @@ def apply(
         added = deps.install(project, changes.dependencies, on_event)
         notes.append(f"requirements.txt: added {', '.join(added) or 'nothing new'}")
     if changes.title is not None and changes.title != project.name:
-        project = workspace.rename_project(root, project.name, changes.title)
-        notes.append(f"renamed to {project.name} ({project.path})")
+        new_name = name_for_title(changes.title)
+        title = None if new_name == changes.title else changes.title
+        if new_name != project.name:
+            project = workspace.rename_project(root, project.name, new_name, title=title)
+            notes.append(f"renamed to {project.name} ({project.path})")
+        if title is not None:
+            project.update_config({"project": {"title": title}})
+            notes.append(f"title = {title}")
     return project, notes
+
+
+def absolute_source(url: str) -> str:
+    """A relative path given as the data source, made absolute against the current directory
+    (where the user typed it), not the project's directory the retriever later runs in."""
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    if not text:
+        return text
+    scheme = urlsplit(text).scheme
+    if scheme and len(scheme) > 1:  # http(s)://, file://, example:NAME ... (not C:\\)
+        return text
+    path = Path(text).expanduser()
+    return text if path.is_absolute() else str(path.resolve())
 
 
 def _switch_model_file(project: Project, old: str, new: str) -> str:

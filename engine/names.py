@@ -28,3 +28,19 @@ def validate_name(name: str) -> str:
 def humanize(name: str) -> str:
     """A default title for a project: 'breast-cancer_v2' -> 'Breast Cancer V2'."""
     return " ".join(part.capitalize() for part in re.split(r"[-_]+", name) if part) or name
+
+
+def name_for_title(title: str) -> str:
+    """The project name a title asks for: the title itself when it is a valid name, else its
+    words lowercased and joined with '-' ('Customer Churn 2' -> 'customer-churn-2').
+
+    A path-like title ('../x', 'a/b', '.hidden') is never turned into a name: it is refused."""
+    import unicodedata
+
+    if _NAME.match(title) or not title.strip() or "/" in title or "\\" in title:
+        return validate_name(title)
+    if title.startswith("."):
+        return validate_name(title)
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.findall(r"[A-Za-z0-9]+", ascii_title)
+    return validate_name("-".join(words).lower()[:64].strip("-") or title)

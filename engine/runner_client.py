@@ -108,8 +108,10 @@ def run(
                 if cancelled_at is None:
                     cancelled_at = _interrupt(child)
     finally:
-        if child.poll() is None:
-            _kill_group(child)
+        # Always, even after a clean exit: training workers the runner leaves behind (a runner
+        # killed from outside cannot stop its joblib workers) would otherwise live on for
+        # minutes, holding cores and memory.
+        _kill_group(child)
         child.wait()
         readers[1].join(timeout=1)
         while not inbox.empty():

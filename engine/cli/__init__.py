@@ -8,8 +8,10 @@ functions import the heavy parts of the engine inside themselves (as DVC's comma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -67,16 +69,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         return _open_tui(args, parser)
+    terminated = _stop_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except HajError as exc:
-        sys.stderr.write(f"haj: error: {exc.message}\n")
-        return exc.exit_code
+        sys.stderr.write(f"haj: error: {one_line(exc.message)}\n")
+        return 143 if terminated and exc.exit_code == 130 else exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("haj: interrupted\n")
-        return 130
+        sys.stderr.write("haj: terminated\n" if terminated else "haj: interrupted\n")
+        return 143 if terminated else 130
+    except EOFError:  # Ctrl-D at a prompt
+        sys.stderr.write("haj: error: no answer (end of input): nothing was changed\n")
+        return 1
     except BrokenPipeError:
         return 0
+    except sqlite3.DatabaseError as exc:  # a damaged haj.db, wherever it is first read
+        sys.stderr.write(
+            f"haj: error: the project's registry (haj.db) cannot be read: {exc} "
+            "(restore it from a backup, or delete the project with `haj delete NAME --yes`)\n"
+        )
+        return 1
+
+
+def one_line(message: str) -> str:
+    """An error message as the single line the CLI promises (user code may raise multi-line
+    messages): its lines joined with ' | '."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " | ".join(lines) or message
+
+
+def _stop_on_sigterm() -> list[bool]:
+    """SIGTERM (a supervisor, `timeout`, `kill`) stops haj the way Ctrl-C does: long work in a
+    runner is cancelled and recorded as such, not left running on its own. Returns a flag that
+    becomes true once SIGTERM arrived."""
+    import signal
+
+    received: list[bool] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        received.append(True)
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (main() called from a thread)
+        signal.signal(signal.SIGTERM, interrupt)
+    return received
 
 
 def _open_tui(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -159,11 +159,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                 r["runs"],
                 r["champion"] or "-",
                 f"{r['metric']}={output.fmt(r['score'])}" if r["score"] is not None else "-",
-                r["server"] or "-" if not r["error"] else f"error: {r['error']}",
+                r["server"] or "-",
             ]
             for r in rows
         ],
     )
+    for r in rows:
+        if r["error"]:
+            print(f"haj: {r['name']} is broken: {r['error']}", file=sys.stderr)
     return 0
 
 
@@ -269,7 +272,10 @@ def _print_config(project: Any, as_json: bool) -> None:
     from engine.cli import output
     from engine.project import mask
 
+    from engine.data import redact_url
+
     config = project.read_config()
+    config["data"]["url"] = redact_url(config["data"]["url"])  # no password or token shown
     secrets = {k: mask(v) for k, v in project.read_secrets().items()}
     if as_json:
         output.print_json(
@@ -310,7 +316,12 @@ def cmd_impl(args: argparse.Namespace) -> int:
     command = editor_command()
     if shutil.which(command[0]) is None:
         raise HajError(f"editor {command[0]!r} not found: set $EDITOR (or use --no-edit)")
-    return subprocess.call([*command, str(path)])
+    code = subprocess.call([*command, str(path)])
+    if code != 0:
+        raise HajError(
+            f"the editor {command[0]!r} exited with code {code}; {path.name} is as it left it"
+        )
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -328,11 +339,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"metric {info['metric']})  {info['path']}"
     )
     data = info["data"]
-    latest = data.get("latest_raw")
+    latest = data.get("current_raw")
     console.print(
         f"  data       {data.get('raw_versions', 0)} raw, "
         f"{data.get('processed_versions', 0)} processed"
-        + (f"; latest {latest['id']} ({latest['format']}, {latest['rows']} rows)" if latest else "")
+        + (
+            f"; current {latest['id']} ({latest['format']}, {latest['rows']} rows)"
+            if latest
+            else ""
+        )
     )
     runs = info["runs"]
     console.print(

@@ -178,6 +178,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         refresh = getattr(self.tabs.get(tab_id), "refresh_data", None)
         if refresh is not None:
             refresh()
+        self.refresh_bindings()  # the footer shows this tab's keys (ctrl+s only where it saves)
         self.shown_tab = tab_id
 
     @work(group="leave-tab", exclusive=True)
@@ -210,6 +211,9 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
             tab, name = parameters
             cls = self.tab_classes.get(str(tab))
             return cls is not None and hasattr(cls, f"action_{name}")
+        if action in ("save", "open_in_editor"):  # only on the tabs that have a file or form
+            method = "save" if action == "save" else "action_open_in_editor"
+            return hasattr(self.tab_classes.get(self._current_tab), method)
         return True
 
     async def action_tab_action(self, tab_id: str, name: str) -> None:

@@ -111,7 +111,8 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         """An empty results table with fixed widths: rows fill in, the columns must not jump."""
         table = self.query_one("#train-results", DataTable)
         table.clear(columns=True)
-        width = max(len(name) for name in names) + 3  # room for the run number: MODEL-#
+        # room for the run number (MODEL-#), capped so the metrics stay in view at 100 columns
+        width = min(max(len(name) for name in names) + 3, 24)
         table.add_column("model", key="model", width=width)
         table.add_column("status", key="status", width=9)
         for metric in self.metrics:

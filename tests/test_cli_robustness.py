@@ -1,0 +1,264 @@
+"""The CLI when things go wrong around it: SIGTERM, Ctrl-D at a prompt, a damaged registry, a
+workspace that is a file, user code raising multi-line errors; and config values that must not
+leak (credentials in a URL) or be misread (a relative path, a human title, .env comments)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Result
+from tests.fs_snapshot import changes, snapshot
+from tests.test_interrupts import (  # noqa: F401 - `cancer` is a fixture
+    cancer,
+    descendants,
+    running_pids,
+    runs_by_label,
+    start_training,
+    wait_for_log,
+)
+
+
+def test_sigterm_cancels_training_like_ctrl_c_and_leaves_no_worker(
+    haj: Callable[..., Result],
+    trained_home: Path,
+    cancer: Path,  # noqa: F811 - the fixture imported above
+) -> None:
+    """`timeout 60 haj train ...`, a supervisor or `kill` must not leave the runner training on
+    its own (and writing to the store) after haj has gone."""
+    child = start_training(trained_home, "logistic_regression", "slow_a")
+    try:
+        wait_for_log(cancer, "(logistic_regression-2) proc-0001] finished", "(slow_a-1)")
+        (runner_pid,) = running_pids(cancer / "haj.db")
+        workers = descendants(runner_pid)
+        assert workers  # the joblib workers
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 143, out + err
+    assert err.strip().splitlines() == [
+        "haj: error: train cancelled; unfinished work was recorded as cancelled"
+    ]
+    runs = runs_by_label(haj)
+    assert runs["logistic_regression-2"]["status"] == "finished"
+    assert runs["slow_a-1"]["status"] == "cancelled"
+    deadline = time.monotonic() + 5
+    alive = [p for p in (runner_pid, *workers) if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if _alive(p)]
+    assert alive == [], "the runner or its workers outlived haj"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def _on_a_terminal(home: Path, *args: str, keys: bytes) -> tuple[int, str]:
+    """Run haj on a pseudo-terminal, type `keys` once it asks, return (exit code, output)."""
+    env = {**os.environ, "HAJ_HOME": str(home), "NO_COLOR": "1", "TERM": "xterm"}
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        cwd=ROOT,
+        close_fds=True,
+    )
+    os.close(follower)
+    output = b""
+    typed = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        if not typed and (b"?" in output or b":" in output):
+            os.write(leader, keys)
+            typed = True
+        if process.poll() is not None and not ready:
+            break
+    process.wait(timeout=30)
+    os.close(leader)
+    return process.returncode, output.decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("init", "asked"),
+        ("delete", "cancer"),
+        ("config", "cancer", "-p"),
+        ("config", "cancer", "--api-key"),
+    ],
+)
+def test_ctrl_d_at_a_prompt_is_one_line_and_changes_nothing(
+    trained_home: Path, args: tuple[str, ...]
+) -> None:
+    before = snapshot(trained_home)
+    code, output = _on_a_terminal(trained_home, *args, keys=b"\x04")
+    assert code == 1, output
+    assert "haj: error: no answer (end of input): nothing was changed" in output
+    assert "Traceback" not in output
+    after = snapshot(trained_home)
+    assert before == after, changes(before, after)
+
+
+def test_a_damaged_registry_is_one_line_and_the_project_can_still_be_deleted(
+    trained_home: Path, haj: Callable[..., Result]
+) -> None:
+    (trained_home / "cancer" / "haj.db").write_bytes(b"this is not a database" * 100)
+    for args in (["status"], ["runs"], ["evaluate"], ["data"], ["train", "-m", "knn"]):
+        result = haj(args[0], "cancer", *args[1:])
+        assert result.code != 0, args
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("haj: error: "), (args, result.err)
+        assert "haj.db" in lines[0] and "Traceback" not in result.err
+    deleted = haj("delete", "cancer", "--yes")
+    assert deleted.code == 0, deleted.text
+    assert not (trained_home / "cancer").exists()
+
+
+def test_a_workspace_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    for args in (["init", "q", "-p", "regression"], ["list"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "engine", "--home", str(afile), *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == (
+            f"haj: error: the workspace {afile} is a file, not a directory: choose another --home"
+        )
+    assert afile.read_text() == "not a directory"
+
+
+def test_credentials_in_the_data_url_are_never_printed(
+    trained_home: Path, haj: Callable[..., Result]
+) -> None:
+    url = "http://bob:hunter2@127.0.0.1:9/data.csv?token=abc123&page=2"
+    result = haj("config", "cancer", "--url", url)
+    assert result.code == 0, result.text
+    shown = haj("config", "cancer")
+    as_json = haj("config", "cancer", "--json")
+    for output in (result.text, shown.text, as_json.text):
+        assert "hunter2" not in output and "abc123" not in output
+    assert "bob:***@127.0.0.1:9/data.csv" in shown.out and "page=2" in shown.out
+    assert url in (trained_home / "cancer" / "config.toml").read_text()  # kept for the retriever
+
+
+def test_a_relative_data_path_is_taken_from_where_it_was_typed(home: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    rows = "\n".join(f"{i},{i * 2.5},{'ab'[i % 2]}" for i in range(40))
+    (data_dir / "points.csv").write_text("x,y,label\n" + rows + "\n")
+    env = {**os.environ, "HAJ_HOME": str(home), "NO_COLOR": "1"}
+
+    def haj_in_data_dir(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "engine", *args],
+            capture_output=True,
+            text=True,
+            cwd=data_dir,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.DEVNULL,
+        )
+
+    made = haj_in_data_dir("init", "rel", "-p", "classification", "--url", "points.csv")
+    assert made.returncode == 0, made.stderr
+    assert haj_in_data_dir("config", "rel", "--target", "label").returncode == 0
+    fetched = haj_in_data_dir("retrieve", "rel")
+    assert fetched.returncode == 0, fetched.stderr
+    assert "new raw version raw-0001" in fetched.stdout
+    config = (home / "rel" / "config.toml").read_text()
+    assert f'url = "{data_dir / "points.csv"}"' in config
+
+
+def test_a_title_with_spaces_names_the_directory_and_is_kept_as_the_title(
+    trained_home: Path, haj: Callable[..., Result]
+) -> None:
+    result = haj("config", "cancer", "-t", "Customer Churn 2")
+    assert result.code == 0, result.text
+    assert "renamed to customer-churn-2" in result.out
+    assert (trained_home / "customer-churn-2" / "haj.db").exists()
+    listed = {row["name"]: row for row in json.loads(haj("list", "--json").out)}
+    assert listed["customer-churn-2"]["title"] == "Customer Churn 2"
+    assert listed["customer-churn-2"]["champion"]  # runs and champion moved with it
+    refused = haj("config", "customer-churn-2", "-t", "../x")
+    assert refused.code == 2 and "invalid project name '../x'" in refused.err
+
+
+def test_the_api_key_is_written_into_env_keeping_its_comments(
+    trained_home: Path, haj: Callable[..., Result]
+) -> None:
+    env_file = trained_home / "cancer" / ".env"
+    comments = [line for line in env_file.read_text().splitlines() if line.startswith("#")]
+    assert haj("config", "cancer", "--api-key", input="first-key\n").code == 0
+    assert haj("config", "cancer", "--api-key", input="second-key\n").code == 0
+    text = env_file.read_text()
+    kept = [line for line in text.splitlines() if line.startswith("#")]
+    assert len(kept) >= len(comments) - 1  # the `# HAJ_API_KEY=` placeholder became the key
+    assert text.count("HAJ_API_KEY=") == 1 and "second-key" in text and "first-key" not in text
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_multi_line_error_from_user_code_is_printed_as_one_line(
+    trained_home: Path, haj: Callable[..., Result]
+) -> None:
+    (trained_home / "cancer" / "retriever.py").write_text(
+        "def retrieve(config, secrets):\n"
+        "    raise ValueError('the server said no\\nstatus 503\\nretry later')\n"
+    )
+    result = haj("retrieve", "cancer")
+    assert result.code != 0
+    assert result.err.strip().splitlines() == [
+        "haj: error: retriever.py failed: ValueError: the server said no | status 503 | retry later"
+    ]
+
+
+def test_an_editor_that_fails_is_reported(trained_home: Path, haj: Callable[..., Result]) -> None:
+    result = haj("impl", "cancer", "processor", env={"VISUAL": "false", "EDITOR": "false"})
+    assert result.code == 1
+    assert result.err.strip() == (
+        "haj: error: the editor 'false' exited with code 1; processor.py is as it left it"
+    )
+
+
+def test_a_bad_timeout_in_config_is_one_line(
+    trained_home: Path, haj: Callable[..., Result]
+) -> None:
+    config = trained_home / "cancer" / "config.toml"
+    config.write_text(config.read_text().replace("timeout = 60", "timeout = -5"))
+    result = haj("status", "cancer")
+    assert result.code == 5
+    assert result.err.strip() == (
+        f"haj: error: {config}: data.timeout must be a number of seconds above 0"
+    )
