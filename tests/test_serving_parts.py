@@ -90,6 +90,30 @@ def test_too_large_names_the_limit_in_readable_units() -> None:
     assert inputs.too_large(1).status == 413
 
 
+def test_csv_values_are_read_by_their_feature_kind() -> None:
+    """A category that looks like a number stays the text training saw ("100", quoted or not);
+    numbers become floats; an empty cell is missing either way."""
+    names, kinds = ["code", "x"], ["categorical", "numeric"]
+    rows = inputs.csv_rows(b'code,x\n100,0.5\n"100",\n,2\n', names, kinds)
+    assert rows == [{"code": "100", "x": 0.5}, {"code": "100", "x": None}, {"code": None, "x": 2.0}]
+    headerless = inputs.csv_rows(b"100,0.5\n", names, kinds)
+    assert headerless == [["100", 0.5]]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"a\n" + b"1" * 200_000, "unreadable CSV"),  # over the csv module's field limit
+        (b'{"a": 1}', "looks like JSON"),
+        (b"", "empty"),
+    ],
+)
+def test_an_unreadable_csv_body_is_a_400(body: bytes, words: str) -> None:
+    with pytest.raises(inputs.InputError) as error:
+        inputs.csv_rows(body, ["a"], ["numeric"])
+    assert error.value.status == 400 and words in error.value.message
+
+
 def test_csv_infinity_is_refused_and_nan_is_missing() -> None:
     rows = inputs.csv_rows(b"a,b\n1,nan\n", ["a", "b"])
     assert rows == [{"a": 1.0, "b": None}]

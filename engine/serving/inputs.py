@@ -119,30 +119,45 @@ def invocation_rows(body: Any) -> list[Any]:
     return _check_count(value)
 
 
-def csv_rows(raw: bytes, names: list[str]) -> list[Any]:
-    """The rows of a text/csv body for a model with features `names`.
+def csv_rows(raw: bytes, names: list[str], kinds: list[str] | None = None) -> list[Any]:
+    """The rows of a text/csv body for a model with features `names` (of `kinds`).
 
     A first row made of exactly the feature names (in any order) is a header, and the rows are
     records; otherwise every row must hold one value per feature, in the trained column order
-    (SageMaker's batch transform and most clients send CSV without a header)."""
+    (SageMaker's batch transform and most clients send CSV without a header). A value is read
+    as its feature was at training: a number for a numeric feature, the text as it stands for a
+    categorical one (so the category `100` stays "100"); an empty cell is missing."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("the CSV body is not UTF-8", status=400) from None
+    if text.lstrip()[:1] in ("{", "["):
+        raise InputError(
+            "the body looks like JSON, not CSV: send it with Content-Type: application/json",
+            status=400,
+        )
     reader = csv.reader(io.StringIO(text))
-    lines = [(reader.line_num, row) for row in reader if row]
+    try:
+        lines = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as exc:
+        raise InputError(f"unreadable CSV (line {reader.line_num}): {exc}", status=400) from None
     if not lines:
         raise InputError("the CSV body is empty", status=400)
     width = len(names)
+    kind_of = dict(zip(names, kinds or ["numeric"] * width, strict=True))
     first = lines[0][1]
     if len(first) == width and set(first) == set(names):
         header = first
+        readers = [_csv_reader(kind_of[name]) for name in header]
         records = []
         for line, row in lines[1:]:
             if len(row) != width:
                 raise InputError(f"CSV line {line} has {len(row)} values, the header {width}")
-            records.append({name: _csv_value(v) for name, v in zip(header, row, strict=True)})
+            records.append(
+                {name: read(v) for name, read, v in zip(header, readers, row, strict=True)}
+            )
         return _check_count(records)
+    readers = [_csv_reader(kind_of[name]) for name in names]
     for line, row in lines:
         if len(row) != width:
             order = ", ".join(names[:5]) + (", ..." if width > 5 else "")
@@ -150,16 +165,26 @@ def csv_rows(raw: bytes, names: list[str]) -> list[Any]:
                 f"CSV line {line} has {len(row)} values: expected {width} per row, in the order "
                 f"{order} (or a first row of exactly the feature names, as a header)"
             )
-    return _check_count([[_csv_value(v) for v in row] for _, row in lines])
+    return _check_count(
+        [[read(v) for read, v in zip(readers, row, strict=True)] for _, row in lines]
+    )
 
 
-def _csv_value(text: str) -> Any:
+def _csv_reader(kind: str) -> Any:
+    return _csv_number if kind == "numeric" else _csv_text
+
+
+def _csv_text(text: str) -> Any:
+    return None if text == "" else text
+
+
+def _csv_number(text: str) -> Any:
     if text == "":
         return None
     try:
         value = float(text)
     except ValueError:
-        return text
+        return text  # rejected by to_matrix as not a number, naming the column
     if math.isnan(value):
         return None
     if math.isinf(value):

@@ -58,7 +58,7 @@ class Scorer:
             if path == "/predict":
                 rows = inputs.predict_records(inputs.parse_json(raw))
             elif b"csv" in _header(scope, b"content-type"):
-                rows = inputs.csv_rows(raw, model.names)
+                rows = inputs.csv_rows(raw, model.names, model.kinds)
             else:
                 rows = inputs.invocation_rows(inputs.parse_json(raw))
             preds, proba = await self.score(model, rows)
