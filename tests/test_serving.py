@@ -327,7 +327,12 @@ def test_predictions_count_and_latency(client: httpx.Client, cancer_dir: Path) -
 def test_docs_show_an_example_built_from_the_real_feature_names(
     client: httpx.Client, cancer_dir: Path
 ) -> None:
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # Swagger UI comes from the server itself, not a CDN: /docs works offline
+    assert "cdn." not in page.text and "/docs/assets/swagger-ui-bundle.js" in page.text
+    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     example = body["examples"]["one record"]["value"]

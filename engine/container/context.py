@@ -49,6 +49,7 @@ SERVING_PACKAGES = (
     "uvicorn[standard]",
     "prometheus_client",
     "orjson",
+    "swagger-ui-bundle",
 )
 _IMAGE_PYTHON = "3.11"  # python:3.11-slim and Debian bookworm's python3
 

@@ -137,6 +137,9 @@ def create_app(
         # FastAPI's OpenTelemetry hook checks its providers on every request: haj exports
         # Prometheus metrics instead
         options["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
+    offline_docs = _swagger_assets()
+    if offline_docs is not None:
+        options["docs_url"] = None  # served below from the bundled assets, not a CDN
     app = FastAPI(
         title=f"haj: {project_dir.name}",
         description=f"Predictions from the champion model of the haj project {project_dir.name!r}.",
@@ -146,6 +149,8 @@ def create_app(
     )
     app.state.holder = holder
     app.state.monitor = monitor
+    if offline_docs is not None:
+        _install_offline_docs(app, offline_docs)
 
     def json_response(body: Any, status: int = 200) -> Response:
         return Response(
@@ -304,6 +309,39 @@ async def _send_413(send: Any, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# ---- /docs without the internet ------------------------------------------------------------------
+DOCS_ASSETS = "/docs/assets"
+
+
+def _swagger_assets() -> Path | None:
+    """Swagger UI's files from the swagger-ui-bundle package: FastAPI's default /docs loads them
+    from a CDN, which leaves the page blank offline and in air-gapped containers."""
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        return None
+    path = Path(swagger_ui_bundle.swagger_ui_path)
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
+
+
+def _install_offline_docs(app: Any, assets: Path) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 # ---- OpenAPI with the real feature names ---------------------------------------------------------
