@@ -85,8 +85,12 @@ def build(prediction: str, name: str, random_state: int) -> Any:
     return eval(f"{class_name}({args}", namespace)  # specs are the constants above
 
 
-def load_project_models(model_file: Path) -> dict[str, Any]:
-    """The extra estimators from a project's model.py (`models() -> dict[str, estimator]`)."""
+def load_project_models(model_file: Path, prediction: str) -> dict[str, Any]:
+    """The extra estimators from a project's model.py (`models() -> dict[str, estimator]`).
+
+    A name of the built-in catalog of `prediction` is a ConfigError: it would silently replace
+    the built-in model (and make the runs of both one leaderboard line).
+    """
     if not model_file.exists():
         return {}
     spec = importlib.util.spec_from_file_location("haj_project_model", model_file)
@@ -105,6 +109,15 @@ def load_project_models(model_file: Path) -> dict[str, Any]:
         raise ConfigError(f"model.py: models() failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(extra, dict) or not all(isinstance(k, str) for k in extra):
         raise ConfigError("model.py: models() must return a dict of name -> estimator")
+    clashes = [name for name in extra if name in builtin_names(prediction)]
+    if clashes:
+        names = ", ".join(map(repr, clashes))
+        what = (
+            f"the name of a built-in {prediction} model: rename it"
+            if len(clashes) == 1
+            else f"names of built-in {prediction} models: rename them"
+        )
+        raise ConfigError(f"model.py: models() returns {names}, {what}")
     for name, estimator in extra.items():
         if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
             raise ConfigError(f"model.py: {name!r} is not an estimator (needs fit and predict)")
@@ -125,7 +138,7 @@ def project_model_names(project: Project) -> list[str]:
 
 def select(prediction: str, extra: dict[str, Any], wanted: list[str] | None) -> list[str]:
     """The model names to train: all by default, else the named ones (validated)."""
-    available = builtin_names(prediction) + [n for n in extra if n not in builtin_names(prediction)]
+    available = builtin_names(prediction) + list(extra)  # load_project_models refused clashes
     if not wanted:
         return available
     unknown = [name for name in wanted if name not in available]

@@ -1,28 +1,37 @@
 """Data: run the project's retriever and processor, sniff formats, keep content-addressed versions.
 
-A raw version is created only when its sha256 is new, so retrieving the same data twice changes
-nothing. Files are never overwritten: data/raw/v0003-1a2b3c4d.csv. Processed versions point at their
-raw parent. The *_in_process functions run inside `engine.runner` (user code, project interpreter);
-`retrieve()` and `process()` are what the CLI and TUI call.
+A raw version is created only when its sha256 is new, so retrieving the same data twice adds
+nothing; the *current* raw version is the one the source returned most recently (found again or
+new). Files are never overwritten: data/raw/v0003-1a2b3c4d.csv. Processed versions point at their
+raw parent, and the store records how each was derived: (raw version, recipe) -> processed version,
+the recipe being processor.py's bytes + the target + the prediction type, so `haj train` reuses a
+processed version only when both match. The *_in_process functions run inside `engine.runner`
+(user code, project interpreter); `retrieve()` and `process()` are what the CLI and TUI call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import inspect
 import io
 import json
+import re
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from engine import events
 from engine.errors import ConfigError, DataError
 from engine.fsutil import atomic_write_bytes, sha256_bytes
 from engine.project import Project
+
+if TYPE_CHECKING:
+    from engine.store import DataVersion, Recipe, Store
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "sig", "auth")
 
@@ -46,12 +55,27 @@ def process(
     on_event: events.Callback = events.ignore,
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Run processor.py on a raw version (default: the latest); returns the processed version."""
+    """Run processor.py on a raw version (default: the current one); returns the processed
+    version."""
     from engine import runner_client
 
     project.read_config()
     require_raw_data(project)
     return runner_client.run(project, "process", {"version": version}, on_event, cancel)
+
+
+def open_store(project: Project) -> Store:
+    """The project's store, or DataError when it has none yet.
+
+    Why: opening a Store creates haj.db, and a command that fails (or only reads) must change
+    nothing on disk. Every data and training path that needs existing data opens it this way.
+    """
+    from engine.store import Store
+
+    if not project.db_path.exists():
+        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+    # Not read-only: a read-only connection would leave haj.db-wal and -shm behind.
+    return Store(project.db_path)
 
 
 def require_raw_data(project: Project) -> None:
@@ -60,30 +84,39 @@ def require_raw_data(project: Project) -> None:
     Why here: the store answers in a millisecond, while starting a runner (which checks again)
     costs a second or more before it could say the same.
     """
-    if project.db_path.exists():
-        from engine.store import Store
+    with open_store(project) as store:
+        if store.current_raw_version() is None:
+            raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
 
-        # Not read-only: a read-only connection would leave haj.db-wal and -shm behind.
-        with Store(project.db_path) as store:
-            if store.latest_data_version("raw") is not None:
-                return
-    raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+
+def recipe_of(project: Project, config: dict[str, Any]) -> Recipe:
+    """How processing would run now: processor.py's bytes, the target, the prediction type."""
+    from engine.store import Recipe
+
+    try:
+        code = project.code_path("processor").read_bytes()
+    except FileNotFoundError:
+        code = b""  # processing fails on it, so no processed version is ever recorded for it
+    return Recipe(sha256_bytes(code), config["data"]["target"], config["project"]["prediction"])
 
 
 def versions(project: Project, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every version, oldest first, each with "current": the raw version process and train use
+    (the one the source returned most recently), and the processed version train would use
+    (that raw version processed with the current processor.py, target and prediction type)."""
     if not project.db_path.exists():
         return []
-    from engine.store import Store
-
-    with Store(project.db_path) as store:
-        return [v.to_dict() for v in store.data_versions(kind)]
+    recipe = recipe_of(project, project.read_config())
+    with open_store(project) as store:
+        raw = store.current_raw_version()
+        derived = store.derivation(raw.id, recipe) if raw else None
+        current = {raw.id if raw else None, derived.processed.id if derived else None}
+        return [{**v.to_dict(), "current": v.id in current} for v in store.data_versions(kind)]
 
 
 def preview(project: Project, version_id: str, rows: int = 20) -> dict[str, Any]:
     """The first rows of a version and a per-column summary (for `haj data --show` and the TUI)."""
-    from engine.store import Store
-
-    with Store(project.db_path) as store:
+    with open_store(project) as store:
         version = store.data_version(version_id)
     if version is None:
         raise DataError(f"no data version {version_id!r} in {project.name!r}")
@@ -97,12 +130,8 @@ def sample_record(project: Project, index: int = 0) -> dict[str, Any]:
     The data is the champion's training version when there is one (its columns are what the
     server expects), else the latest processed version. Values are JSON-safe (NaN -> None).
     """
-    from engine.store import Store
-
     target = project.read_config()["data"]["target"]
-    if not project.db_path.exists():
-        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
-    with Store(project.db_path) as store:
+    with open_store(project) as store:
         champion = store.champion()
         run = store.run(champion.run_id) if champion else None
         version = store.data_version(run.data_version) if run and run.data_version else None
@@ -212,20 +241,63 @@ def _csv_delimiter(sample: str) -> str | None:
 
 
 def _csv_shape(text: str) -> tuple[int, int] | None:
+    """(data rows, columns) when the text is a table, else None.
+
+    A few lines of prose with a comma each also split evenly, so tiny or text-only content needs
+    more evidence: one data row counts only under a header of column names with a number in the
+    row, and rows whose every field is words (no number, no single-word value) are prose.
+    """
     delimiter = _csv_delimiter(text[:65536])
-    if delimiter is None:
-        return None
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter)) if delimiter else []
     rows = [row for row in rows if row]
-    if len(rows) < 2:
-        return None
-    width = len(rows[0])
-    if width < 2:
-        return None
+    width = len(rows[0]) if rows else 0
+    if len(rows) < 2 or width < 2:
+        return _single_column_shape(text)
     consistent = sum(1 for row in rows if len(row) == width)
     if consistent < 0.9 * len(rows):
         return None
-    return len(rows) - 1, width
+    header, data = rows[0], rows[1:]
+    if len(data) == 1:
+        if not all(_column_name(field) for field in header):
+            return None
+        if not any(_NUMBER.fullmatch(value.strip()) for value in data[0]):
+            return None
+    if _prose(rows[:200]):
+        return None
+    return len(data), width
+
+
+def _single_column_shape(text: str) -> tuple[int, int] | None:
+    """A one-column CSV: a column-name header over at least two values, all numbers."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) < 3 or not _column_name(lines[0]) or _NUMBER.fullmatch(lines[0]):
+        return None
+    if not all(_NUMBER.fullmatch(value) for value in lines[1:]):
+        return None
+    return len(lines) - 1, 1
+
+
+_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+
+
+def _column_name(field: str) -> bool:
+    """A header field that reads as a column name, not part of a sentence: no space around it,
+    starts with a letter or '_', at most 4 words and 64 characters, no sentence punctuation."""
+    return (
+        field == field.strip()
+        and 0 < len(field) <= 64
+        and (field[0].isalpha() or field[0] == "_")
+        and len(field.split()) <= 4
+        and field[-1] not in ".,;:!?"
+    )
+
+
+def _prose(rows: list[list[str]]) -> bool:
+    """Every field is several words and none a number: sentences cut at their commas."""
+    fields = [field.strip() for row in rows for field in row if field.strip()]
+    return bool(fields) and all(
+        len(field.split()) > 1 and not _NUMBER.fullmatch(field) for field in fields
+    )
 
 
 def load_frame(path: Path, fmt: str) -> Any:
@@ -328,6 +400,7 @@ def retrieve_in_process(project: Project, emit: events.Callback) -> dict[str, An
         atomic_write_bytes(project.path / rel, payload)
 
     with Store(project.db_path) as store:
+        previous = store.current_raw_version()
         version, created = store.add_data_version(
             kind="raw",
             sha256=digest,
@@ -348,7 +421,12 @@ def retrieve_in_process(project: Project, emit: events.Callback) -> dict[str, An
             )
         )
     else:
-        emit(events.Log(f"unchanged: same content as {version.id} ({version.path})"))
+        again = (
+            f"; {version.id} is the current version again (instead of {previous.id})"
+            if previous is not None and previous.id != version.id
+            else ""
+        )
+        emit(events.Log(f"unchanged: same content as {version.id} ({version.path}){again}"))
     emit(events.DataVersionAdded(version=version.to_dict(), created=created))
     return {"version": version.to_dict(), "created": created}
 
@@ -356,13 +434,10 @@ def retrieve_in_process(project: Project, emit: events.Callback) -> dict[str, An
 def process_in_process(
     project: Project, version_id: str | None, emit: events.Callback
 ) -> dict[str, Any]:
-    from engine.store import Store
-
+    """`haj process`: run processor.py on a raw version (default: the current one)."""
     config = project.read_config()
-    if not project.db_path.exists():  # checked first: opening the store would create haj.db
-        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
-    with Store(project.db_path) as store:
-        raw = store.data_version(version_id) if version_id else store.latest_data_version("raw")
+    with open_store(project) as store:
+        raw = store.data_version(version_id) if version_id else store.current_raw_version()
     if raw is None:
         if version_id:
             raise DataError(f"no raw data version {version_id!r}: see `haj data {project.name}`")
@@ -372,25 +447,66 @@ def process_in_process(
     return process_version(project, config, raw.id, emit)
 
 
+def select_version(project: Project, version_id: str | None) -> DataVersion:
+    """The version `haj train` starts from: `version_id` (raw or processed), else the current raw
+    version. A raw one is then processed with process_version(..., reuse=True)."""
+    with open_store(project) as store:
+        chosen = store.data_version(version_id) if version_id else store.current_raw_version()
+    if chosen is None:
+        if version_id:
+            raise DataError(f"no data version {version_id!r}: see `haj data {project.name}`")
+        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+    return chosen
+
+
 def process_version(
-    project: Project, config: dict[str, Any], raw_id: str, emit: events.Callback
+    project: Project,
+    config: dict[str, Any],
+    raw_id: str,
+    emit: events.Callback,
+    *,
+    reuse: bool = False,
 ) -> dict[str, Any]:
+    """Run processor.py on raw version `raw_id` and store the result as a processed version.
+
+    The processed version is linked to (raw version, recipe) even when its content already
+    existed. With `reuse`, a version linked to this raw version and the current recipe is
+    returned without running processor.py. What processor.py prints is reported as log lines.
+    """
     import pandas as pd
 
-    from engine.store import Store
-
-    with Store(project.db_path) as store:
+    recipe = recipe_of(project, config)
+    with open_store(project) as store:
         raw = store.data_version(raw_id)
+        same = store.derivation(raw_id, recipe)
+        last = store.derivation(raw_id)
     assert raw is not None
-    target = config["data"]["target"]
+    if reuse and same is not None:
+        emit(
+            events.Log(
+                f"reusing {same.processed.id} ({raw.id} processed with the same processor.py "
+                "and target)"
+            )
+        )
+        return {"version": same.processed.to_dict(), "created": False, "parent": raw.id}
+    if last is not None and last.recipe != recipe:
+        emit(
+            events.Log(
+                f"processing {raw.id}: {recipe.changes_since(last.recipe)} changed since "
+                f"{last.processed.id}"
+            )
+        )
+    elif last is None and reuse:
+        emit(events.Log(f"no processed data for {raw.id} yet: processing it first"))
+    target = recipe.target
     process_fn = _load_user_module(project, "processor", "process")
     frame = load_frame(project.path / raw.path, raw.format)
     emit(events.Log(f"processing {raw.id} ({len(frame)} rows x {frame.shape[1]} columns)"))
     try:
         params = inspect.signature(process_fn).parameters
-        prediction = config["project"]["prediction"]
-        args = (frame, target, prediction)[: max(1, min(len(params), 3))]
-        result = process_fn(*args)
+        args = (frame, target, recipe.prediction)[: max(1, min(len(params), 3))]
+        with _lines_to(emit):
+            result = process_fn(*args)
     except Exception as exc:
         raise DataError(f"processor.py failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(result, pd.DataFrame):
@@ -407,7 +523,7 @@ def process_version(
         raise DataError(f"the processed data has {len(result)} rows: too few to train on")
     payload = result.to_csv(index=False).encode("utf-8")
     digest = sha256_bytes(payload)
-    with Store(project.db_path) as store:
+    with open_store(project) as store:
         version, created = store.add_data_version(
             kind="processed",
             sha256=digest,
@@ -419,6 +535,7 @@ def process_version(
             parent=raw.id,
             path_for=lambda seq: f"data/processed/v{seq:04d}-{digest[:8]}.csv",
             write=lambda rel: atomic_write_bytes(project.path / rel, payload),
+            recipe=recipe,
         )
     if created:
         emit(
@@ -427,10 +544,56 @@ def process_version(
                 f"rows x {result.shape[1]} columns"
             )
         )
-    else:
+    elif same is not None and same.processed.id == version.id:
         emit(events.Log(f"processed data unchanged: {version.id}"))
+    else:
+        emit(
+            events.Log(
+                f"processed data unchanged: {version.id} (now linked to {raw.id} with this "
+                "processor.py and target, so it is reused, not processed again)"
+            )
+        )
     emit(events.DataVersionAdded(version=version.to_dict(), created=created))
     return {"version": version.to_dict(), "created": created, "parent": raw.id}
+
+
+class _LineWriter(io.TextIOBase):
+    """A text stream that reports each complete line it is given (for redirect_stdout)."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        super().__init__()
+        self._on_line = on_line
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self._on_line(line.rstrip())
+        return len(text)
+
+    def finish(self) -> None:
+        if self._pending.strip():
+            self._on_line(self._pending.rstrip())
+        self._pending = ""
+
+
+@contextlib.contextmanager
+def _lines_to(emit: events.Callback) -> Iterator[None]:
+    """What user code prints becomes log lines (stderr ones as warnings), so `haj process` and
+    `haj train` show processor.py's notes the same way and train can write them to its log."""
+    out = _LineWriter(lambda line: emit(events.Log(line)))
+    err = _LineWriter(lambda line: emit(events.Log(line, level="warning")))
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        out.finish()
+        err.finish()
 
 
 def _scrub(text: str, secrets: dict[str, str]) -> str:

@@ -40,13 +40,16 @@ def _process(project: Project, options: dict[str, Any], emit: events.Callback) -
 def _train(project: Project, options: dict[str, Any], emit: events.Callback) -> dict[str, Any]:
     from engine import training
 
-    return training.train_in_process(project, options.get("models") or None, emit)
+    return training.train_in_process(
+        project, options.get("models") or None, emit, data=options.get("data")
+    )
 
 
 def _models(project: Project, options: dict[str, Any], emit: events.Callback) -> dict[str, Any]:
     from engine import catalog
 
-    extra = catalog.load_project_models(project.code_path("model"))
+    prediction = project.read_config()["project"]["prediction"]
+    extra = catalog.load_project_models(project.code_path("model"), prediction)
     return {"extra": list(extra)}
 
 

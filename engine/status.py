@@ -75,13 +75,13 @@ def project_status(project: Project) -> dict[str, Any]:
             store.reap_orphans()
             summary = store.summary()
             history = [event.to_dict() for event in store.champion_history()[:10]]
-            latest_raw = store.latest_data_version("raw")
+            current_raw = store.current_raw_version()  # what process and train use
             latest_processed = store.latest_data_version("processed")
             records = {k: store.get_record(k) for k in ("image", "container", "deployment")}
         status["data"] = {
             "raw_versions": summary["raw_versions"],
             "processed_versions": summary["processed_versions"],
-            "latest_raw": latest_raw.to_dict() if latest_raw else None,
+            "current_raw": current_raw.to_dict() if current_raw else None,
             "latest_processed": latest_processed.to_dict() if latest_processed else None,
         }
         status["runs"] = summary["runs_by_status"]

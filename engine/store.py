@@ -12,6 +12,7 @@ the same methods.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -19,13 +20,13 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from engine.status import pid_alive
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -88,6 +89,25 @@ _MIGRATIONS: dict[int, str] = {
         updated_at  TEXT NOT NULL
     );
     """,
+    # 2: the current raw version is the one the source returned most recently (a retrieve that
+    # finds known content makes that version current again), and how each processed version was
+    # derived: (raw version, recipe) -> processed version, so stale processed data is never used
+    # and identical results are linked instead of re-processed.
+    2: """
+    ALTER TABLE data_versions ADD COLUMN last_retrieved_at TEXT;
+    UPDATE data_versions SET last_retrieved_at = created_at WHERE kind = 'raw';
+    CREATE INDEX data_versions_retrieved ON data_versions (kind, last_retrieved_at);
+    CREATE TABLE derivations (
+        raw_id            TEXT NOT NULL REFERENCES data_versions(id),
+        recipe            TEXT NOT NULL,
+        processed_id      TEXT NOT NULL REFERENCES data_versions(id),
+        processor_sha256  TEXT NOT NULL,
+        target            TEXT NOT NULL,
+        prediction        TEXT NOT NULL,
+        derived_at        TEXT NOT NULL,
+        PRIMARY KEY (raw_id, recipe)
+    );
+    """,
 }
 
 
@@ -113,9 +133,46 @@ class DataVersion:
     parent: str | None
     path: str
     created_at: str
+    last_retrieved_at: str | None = None  # raw versions: when the source last returned it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How raw data becomes processed data: processor.py's bytes, the target and the prediction
+    type. The same raw version and the same recipe give the same processed version."""
+
+    processor_sha256: str
+    target: str
+    prediction: str
+
+    @property
+    def key(self) -> str:
+        text = f"{self.processor_sha256}\0{self.target}\0{self.prediction}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def changes_since(self, other: Recipe) -> str:
+        """What differs from `other`, in words: "processor.py and the target ('a' -> 'b')"."""
+        changed = []
+        if self.processor_sha256 != other.processor_sha256:
+            changed.append("processor.py")
+        if self.target != other.target:
+            changed.append(f"the target ({other.target!r} -> {self.target!r})")
+        if self.prediction != other.prediction:
+            changed.append(f"the prediction type ({other.prediction} -> {self.prediction})")
+        return " and ".join(changed) or "nothing"
+
+
+@dataclass
+class Derivation:
+    """raw version + recipe -> processed version, recorded each time processing gives a version."""
+
+    raw_id: str
+    recipe: Recipe
+    processed: DataVersion
+    derived_at: str
 
 
 @dataclass
@@ -261,46 +318,83 @@ class Store:
         parent: str | None,
         path_for: Callable[[int], str],
         write: Callable[[str], None],
+        recipe: Recipe | None = None,
     ) -> tuple[DataVersion, bool]:
         """Record a version unless the same content exists; returns (version, created).
 
         `path_for(seq)` names the file (relative to the project) of a new version and `write(path)`
         writes it inside the transaction: if writing fails, no version is recorded.
+
+        A raw version, new or found again, becomes the current one (its last_retrieved_at is
+        now). A processed version made from `parent` with `recipe` is linked to it, new or found
+        again, so that raw data is not processed again with the same recipe.
         """
         with self._transaction() as db:
+            stamp = now_iso()
+            if kind == "raw":  # strictly after the last retrieval, so the current one is clear
+                last = db.execute(
+                    "SELECT MAX(last_retrieved_at) FROM data_versions WHERE kind = 'raw'"
+                ).fetchone()[0]
+                stamp = _later_than(last, stamp)
             row = db.execute(
                 "SELECT * FROM data_versions WHERE kind = ? AND sha256 = ?", (kind, sha256)
             ).fetchone()
             if row is not None:
-                return DataVersion(**dict(row)), False
-            seq = (
+                version, created = DataVersion(**dict(row)), False
+                if kind == "raw":
+                    db.execute(
+                        "UPDATE data_versions SET last_retrieved_at = ? WHERE id = ?",
+                        (stamp, version.id),
+                    )
+                    version.last_retrieved_at = stamp
+            else:
+                seq = (
+                    db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM data_versions WHERE kind = ?", (kind,)
+                    ).fetchone()[0]
+                    + 1
+                )
+                prefix = "raw" if kind == "raw" else "proc"
+                version = DataVersion(
+                    id=f"{prefix}-{seq:04d}",
+                    kind=kind,
+                    seq=seq,
+                    sha256=sha256,
+                    bytes=size,
+                    format=fmt,
+                    rows=rows,
+                    columns=columns,
+                    source=source,
+                    parent=parent,
+                    path=str(path_for(seq)),
+                    created_at=stamp,
+                    last_retrieved_at=stamp if kind == "raw" else None,
+                )
+                d = version.to_dict()
                 db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) FROM data_versions WHERE kind = ?", (kind,)
-                ).fetchone()[0]
-                + 1
-            )
-            prefix = "raw" if kind == "raw" else "proc"
-            version = DataVersion(
-                id=f"{prefix}-{seq:04d}",
-                kind=kind,
-                seq=seq,
-                sha256=sha256,
-                bytes=size,
-                format=fmt,
-                rows=rows,
-                columns=columns,
-                source=source,
-                parent=parent,
-                path=str(path_for(seq)),
-                created_at=now_iso(),
-            )
-            d = version.to_dict()
-            db.execute(
-                f"INSERT INTO data_versions ({', '.join(d)}) VALUES ({', '.join('?' * len(d))})",
-                tuple(d.values()),
-            )
-            write(version.path)
-            return version, True
+                    f"INSERT INTO data_versions ({', '.join(d)}) "
+                    f"VALUES ({', '.join('?' * len(d))})",
+                    tuple(d.values()),
+                )
+                created = True
+            if recipe is not None and parent is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO derivations (raw_id, recipe, processed_id, "
+                    "processor_sha256, target, prediction, derived_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        parent,
+                        recipe.key,
+                        version.id,
+                        recipe.processor_sha256,
+                        recipe.target,
+                        recipe.prediction,
+                        stamp,
+                    ),
+                )
+            if created:
+                write(version.path)
+            return version, created
 
     def data_versions(self, kind: str | None = None) -> list[DataVersion]:
         if kind:
@@ -316,10 +410,40 @@ class Store:
         return DataVersion(**dict(row)) if row else None
 
     def latest_data_version(self, kind: str) -> DataVersion | None:
+        """The version of `kind` created last (highest number). For the raw data to use, see
+        current_raw_version()."""
         row = self._db.execute(
             "SELECT * FROM data_versions WHERE kind = ? ORDER BY seq DESC LIMIT 1", (kind,)
         ).fetchone()
         return DataVersion(**dict(row)) if row else None
+
+    def current_raw_version(self) -> DataVersion | None:
+        """The raw version the source returned most recently: what process and train use."""
+        row = self._db.execute(
+            "SELECT * FROM data_versions WHERE kind = 'raw' "
+            "ORDER BY last_retrieved_at DESC, seq DESC LIMIT 1"
+        ).fetchone()
+        return DataVersion(**dict(row)) if row else None
+
+    def derivation(self, raw_id: str, recipe: Recipe | None = None) -> Derivation | None:
+        """The processed version `raw_id` gave with `recipe`; without one, the latest with any."""
+        sql = (
+            "SELECT d.processor_sha256, d.target, d.prediction, d.derived_at, v.* "
+            "FROM derivations d JOIN data_versions v ON v.id = d.processed_id WHERE d.raw_id = ?"
+        )
+        args: list[Any] = [raw_id]
+        if recipe is not None:
+            sql += " AND d.recipe = ?"
+            args.append(recipe.key)
+        row = self._db.execute(sql + " ORDER BY d.derived_at DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return None
+        values = dict(row)
+        found = Recipe(
+            values.pop("processor_sha256"), values.pop("target"), values.pop("prediction")
+        )
+        derived_at = values.pop("derived_at")
+        return Derivation(raw_id, found, DataVersion(**values), derived_at)
 
     # ---- runs --------------------------------------------------------------------------------
     def start_runs(
@@ -331,7 +455,10 @@ class Store:
         data_version: str | None,
         pid: int | None = None,
     ) -> list[Run]:
-        """Record one 'running' run per model, numbering each model's runs (MODEL-#)."""
+        """Record one 'running' run per model, numbering each model's runs (MODEL-#).
+
+        Their started_at is the time they are queued, until finish_run records the real start.
+        """
         started = now_iso()
         created: list[Run] = []
         with self._transaction() as db:
@@ -378,12 +505,17 @@ class Store:
         duration_seconds: float | None = None,
         model_path: str | None = None,
         model_sha256: str | None = None,
+        started_at: str | None = None,
     ) -> None:
-        """Record a run's outcome and metrics in one transaction."""
+        """Record a run's outcome and metrics in one transaction.
+
+        `started_at` is when its worker really began (start_runs recorded when it was queued).
+        """
         with self._transaction() as db:
             db.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ?, fit_seconds = ?, "
-                "duration_seconds = ?, model_path = ?, model_sha256 = ? WHERE id = ?",
+                "duration_seconds = ?, model_path = ?, model_sha256 = ?, "
+                "started_at = COALESCE(?, started_at) WHERE id = ?",
                 (
                     status,
                     error,
@@ -392,6 +524,7 @@ class Store:
                     duration_seconds,
                     model_path,
                     model_sha256,
+                    started_at,
                     run_id,
                 ),
             )
@@ -445,7 +578,8 @@ class Store:
         session: str | None = None,
         limit: int | None = None,
     ) -> list[Run]:
-        """Runs with their metrics; sorted by `metric` in its direction (runs without it last)."""
+        """Runs with their metrics; sorted by `metric` in its direction (runs without it last),
+        ties as crowning breaks them: the run that finished first."""
         where, args = [], []
         if status:
             where.append("r.status = ?")
@@ -459,7 +593,8 @@ class Store:
             order = "DESC" if higher_is_better else "ASC"
             sql = (
                 f"SELECT {cols} FROM runs r LEFT JOIN metrics m ON m.run_id = r.id AND m.key = ? "
-                f"{clause} ORDER BY m.value IS NULL, m.value {order}, r.started_at DESC"
+                f"{clause} ORDER BY m.value IS NULL, m.value {order}, r.finished_at ASC, "
+                "r.started_at DESC"
             )
             args.insert(0, metric)
         else:
@@ -596,6 +731,15 @@ class Store:
             "champion": champion.to_dict() if champion else None,
             "server": self.get_record("server"),
         }
+
+
+def _later_than(previous: str | None, stamp: str) -> str:
+    """`stamp`, or 1 ms after `previous` when the clock has not moved past it (same millisecond,
+    or a clock set back): retrievals stay in the order they happened."""
+    if previous is None or stamp > previous:
+        return stamp
+    moved = datetime.fromisoformat(previous) + timedelta(milliseconds=1)
+    return moved.isoformat(timespec="milliseconds")
 
 
 def _split_sql(script: str) -> list[str]:

@@ -28,22 +28,30 @@ def train(
     models: list[str] | None = None,
     on_event: events.Callback = events.ignore,
     cancel: threading.Event | None = None,
+    data: str | None = None,
 ) -> dict[str, Any]:
-    """Train; returns {"session", "data_version", "runs": [...]} with each run's outcome."""
+    """Train on `data` (a raw or processed version id; default: the current raw version);
+    returns {"session", "data_version", "runs": [...]} with each run's outcome."""
     from engine import runner_client
-    from engine.data import require_raw_data
+    from engine.data import select_version
 
     project.read_config()
-    require_raw_data(project)
-    return runner_client.run(project, "train", {"models": models or []}, on_event, cancel)
+    select_version(project, data)  # no data, or no such version: said at once, not by a runner
+    options = {"models": models or [], "data": data}
+    return runner_client.run(project, "train", options, on_event, cancel)
 
 
 class TrainLog:
-    """`[DATETIME PROJECT (MODEL-#) DATA_VERSION] message` lines to logs/train.log and events."""
+    """`[DATETIME PROJECT (MODEL-#) DATA_VERSION] message` lines to logs/train.log and events.
+
+    Lines are shown at once but reach the file only from start() on (held until then): a train
+    that stops on a user error before any model starts changes nothing on disk.
+    """
 
     def __init__(self, project: Project, emit: events.Callback) -> None:
-        project.logs_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(project.logs_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+        self._path = project.logs_dir / "train.log"
+        self._file: Any = None
+        self._held: list[str] = []
         self._project = project.name
         self._emit = emit
 
@@ -52,12 +60,35 @@ class TrainLog:
     ) -> None:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         line = f"[{stamp} {self._project} ({label}) {data_version or '-'}] {message}"
-        self._file.write(line + "\n")
-        self._file.flush()
+        if self._file is None:
+            self._held.append(line)
+        else:
+            self._file.write(line + "\n")
+            self._file.flush()
         self._emit(events.Log(line, level=level))
 
+    def relay(self, label: str, data_version: str) -> events.Callback:
+        """A callback for other work's events (processing): its log lines become lines here."""
+
+        def on_event(event: events.Event) -> None:
+            if isinstance(event, events.Log):
+                self(label, data_version, event.message, event.level)
+            else:
+                self._emit(event)
+
+        return on_event
+
+    def start(self) -> None:
+        """Write the held lines and every later one to logs/train.log."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self._path, "a", encoding="utf-8")  # noqa: SIM115
+        self._file.writelines(line + "\n" for line in self._held)
+        self._file.flush()
+        self._held = []
+
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def _params_of(estimator: Any) -> dict[str, Any]:
@@ -68,46 +99,32 @@ def _params_of(estimator: Any) -> dict[str, Any]:
     }
 
 
-def _resolve_training_data(project: Project, config: dict[str, Any], emit: events.Callback) -> Any:
-    """The processed version of the latest raw data, processing it first when needed."""
-    from engine.data import process_version
-    from engine.store import Store
-
-    if not project.db_path.exists():  # checked first: opening the store would create haj.db
-        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
-    with Store(project.db_path) as store:
-        raw = store.latest_data_version("raw")
-        processed = [v for v in store.data_versions("processed") if raw and v.parent == raw.id]
-    if raw is None:
-        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
-    if processed:
-        return processed[-1]
-    emit(events.Log(f"no processed data for {raw.id} yet: processing it first"))
-    result = process_version(project, config, raw.id, emit)
-    with Store(project.db_path) as store:
-        return store.data_version(result["version"]["id"])
-
-
 def train_in_process(
-    project: Project, wanted: list[str] | None, emit: events.Callback
+    project: Project, wanted: list[str] | None, emit: events.Callback, data: str | None = None
 ) -> dict[str, Any]:
     import numpy as np
     from joblib import Parallel, delayed
     from sklearn.model_selection import train_test_split
 
     from engine import catalog
-    from engine.data import load_frame
+    from engine.data import load_frame, process_version, select_version
     from engine.features import feature_spec, to_matrix
-    from engine.store import Store
+    from engine.store import DataVersion, Store
 
     config = project.read_config()
     prediction = config["project"]["prediction"]
     training = config["training"]
     target = config["data"]["target"]
-    extra = catalog.load_project_models(project.code_path("model"))
+    extra = catalog.load_project_models(project.code_path("model"), prediction)
     names = catalog.select(prediction, extra, wanted)  # an unknown name fails before any write
 
-    version = _resolve_training_data(project, config, emit)
+    log = TrainLog(project, emit)
+    version = select_version(project, data)
+    if version.kind == "raw":  # processed with the current processor.py and target, or reused
+        processed = process_version(
+            project, config, version.id, log.relay("process", version.id), reuse=True
+        )
+        version = DataVersion(**processed["version"])
     frame = load_frame(project.path / version.path, version.format)
     if target not in frame.columns:
         raise DataError(f"target column {target!r} is not in {version.id}")
@@ -158,7 +175,7 @@ def train_in_process(
         stale.unlink(missing_ok=True)
 
     session = uuid.uuid4().hex[:12]
-    log = TrainLog(project, emit)
+    log.start()
     with Store(project.db_path) as store:
         store.reap_orphans()
         runs = store.start_runs(
@@ -185,7 +202,7 @@ def train_in_process(
                     run_id=run.id, model=run.model, label=run.label, data_version=version.id
                 )
             )
-            log(run.label, version.id, f"started (run {run.id})")
+            log(run.label, version.id, f"queued (run {run.id})")
         emit(events.Progress(done=0, total=len(runs), label="training"))
         common = {
             "spec": spec,
@@ -230,6 +247,7 @@ def train_in_process(
                     duration_seconds=result.get("duration_seconds"),
                     model_path=model_rel,
                     model_sha256=result.get("sha256"),
+                    started_at=result.get("started_at"),
                 )
                 outcomes.append(result)
                 if result["status"] == "finished":
@@ -303,12 +321,14 @@ def fit_and_save(
 
     import numpy as np
 
+    from engine import store
     from engine.features import BUNDLE_FORMAT, make_pipeline
     from engine.fsutil import sha256_file
     from engine.metrics import compute
 
     started = time.perf_counter()
-    base = {"run_id": task["run_id"], "model": task["model"]}
+    # When this worker really began: the run was recorded when it was queued.
+    base = {"run_id": task["run_id"], "model": task["model"], "started_at": store.now_iso()}
     try:
         import sklearn
         from sklearn.base import clone

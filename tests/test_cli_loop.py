@@ -4,6 +4,7 @@ init -> retrieve -> (process) -> train -> runs -> evaluate -> list / status."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import pty
@@ -13,15 +14,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, Result
+from tests.fs_snapshot import snapshot
 
 LOG_LINE = re.compile(
     r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?P<project>[\w-]+) \((?P<label>[\w-]+)\) "
-    r"(?P<data>proc-\d{4})\] (?P<message>.+)$"
+    r"(?P<data>(proc|raw)-\d{4})\] (?P<message>.+)$"
 )
 CLASSIFICATION_METRICS = {"acc", "precision", "recall", "f1", "roc_auc"}
 REGRESSION_METRICS = {"rmse", "mae", "mse", "r2"}
@@ -80,7 +83,7 @@ def test_classification_loop_from_scratch(haj: Callable[..., Result], home: Path
     config_path = project / "config.toml"
     config_path.write_text(config_path.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
 
-    # train without processing first: train processes the latest raw version itself
+    # train without processing first: train processes the current raw version itself
     models = ["logistic_regression", "gaussian_nb", "decision_tree"]
     trained = haj("train", "wine", "-m", *models)
     assert trained.code == 0, trained.text
@@ -96,12 +99,25 @@ def test_classification_loop_from_scratch(haj: Callable[..., Result], home: Path
     parsed = [LOG_LINE.match(line) for line in log_lines]
     assert all(parsed), [line for line, m in zip(log_lines, parsed, strict=True) if not m]
     labels = {m["label"] for m in parsed if m}
-    assert labels == {"session", "logistic_regression-1", "gaussian_nb-1", "decision_tree-1"}
+    assert labels == {
+        "process",
+        "session",
+        "logistic_regression-1",
+        "gaussian_nb-1",
+        "decision_tree-1",
+    }
     assert {m["project"] for m in parsed if m} == {"wine"}
+    # the processing train did first is in the log, on the raw version, before the training
+    processing = [m for m in parsed if m and m["label"] == "process"]
+    assert {m["data"] for m in processing} == {"raw-0001"}
+    assert "processing raw-0001 (178 rows x 14 columns)" in [m["message"] for m in processing]
+    training_lines = log_lines[len(processing) :]
     # the split follows config.toml: test_size 0.2 of wine's 178 rows
     assert (
-        "training 3 model(s) on proc-0001 (142 train / 36 test rows, 13 features)" in (log_lines[0])
+        "training 3 model(s) on proc-0001 (142 train / 36 test rows, 13 features)"
+        in (training_lines[0])
     )
+    assert sum("queued (run " in line for line in training_lines) == 3
     finished_lines = [m for m in parsed if m and m["message"].startswith("finished in")]
     assert len(finished_lines) == 3 and all("acc=" in m["message"] for m in finished_lines)
     for line in log_lines:  # the same lines went to the terminal
@@ -149,7 +165,7 @@ def test_classification_loop_from_scratch(haj: Callable[..., Result], home: Path
     status = as_json(haj("status", "wine", "--json"))
     assert status["runs"] == {"finished": 3}  # type: ignore[index]
     assert status["champion"]["run_id"] == best["id"]  # type: ignore[index]
-    assert status["data"]["latest_raw"]["id"] == "raw-0001"  # type: ignore[index]
+    assert status["data"]["current_raw"]["id"] == "raw-0001"  # type: ignore[index]
     text = haj("status", "wine").out
     assert "3 finished" in text and best["model"] in text and "1 raw, 1 processed" in text
 
@@ -383,3 +399,84 @@ def test_an_estimator_class_from_model_py_is_saved_and_loads_without_model_py(
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == ["wrapped", "1"]
+
+
+BROKEN_MODEL_PY = """
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+class Broken(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise RuntimeError("this estimator always fails" + ", really" * 30)
+
+    def predict(self, X):
+        raise RuntimeError("never fitted")
+
+
+def models():
+    return {"broken": Broken()}
+"""
+
+
+def test_runs_tells_about_failed_runs_and_records_when_each_really_started(
+    haj: Callable[..., Result], home: Path
+) -> None:
+    assert haj("init", "flowers", "--example", "iris").code == 0
+    config = home / "flowers" / "config.toml"
+    config.write_text(config.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
+    (home / "flowers" / "model.py").write_text(BROKEN_MODEL_PY)
+    assert haj("retrieve", "flowers").code == 0
+    assert haj("train", "flowers", "-m", "broken").code == 1
+
+    # every run failed: the leaderboard says so and where to look, instead of "no runs yet"
+    empty = haj("runs", "flowers")
+    assert empty.code == 0, empty.text
+    assert "No runs yet" not in empty.out
+    assert "1 run(s) exist: 1 failed" in empty.out
+    assert "See them and their errors with `haj runs flowers --all`" in empty.out
+    listed = haj("runs", "flowers", "--all")
+    assert listed.code == 0 and "Error" in listed.out and "failed" in listed.out
+    assert "RuntimeError: this estimator always fails, really, really" in listed.out
+    assert ", really" * 30 not in listed.out and "…" in listed.out  # shortened
+
+    # one worker: each model starts when the previous one is done, and its run says so
+    models = ["decision_tree", "gaussian_nb", "knn"]
+    trained = haj("train", "flowers", "-m", *models)
+    assert trained.code == 0, trained.text
+    assert trained.out.count("queued (run ") == 3 and "started (run" not in trained.out
+    runs = [r for r in as_json(haj("runs", "flowers", "--json"))["runs"] if r["model"] in models]  # type: ignore[index]
+    runs.sort(key=lambda r: r["started_at"])
+    assert sorted(r["model"] for r in runs) == sorted(models)
+    for before, after in itertools.pairwise(runs):
+        ended = datetime.fromisoformat(before["started_at"]) + timedelta(
+            seconds=before["duration_seconds"] - 0.002  # stamps are to the millisecond
+        )
+        assert datetime.fromisoformat(after["started_at"]) >= ended, (before, after)
+
+
+CLASHING_MODEL_PY = """
+from sklearn.neighbors import KNeighborsClassifier
+
+
+def models():
+    return {"knn": KNeighborsClassifier(n_neighbors=1), "knn3": KNeighborsClassifier(n_neighbors=3)}
+"""
+
+
+def test_a_model_py_name_of_a_built_in_model_is_an_error(
+    haj: Callable[..., Result], trained_home: Path
+) -> None:
+    listed = haj("models", "cancer")
+    assert listed.code == 0, listed.text
+    assert "Built-in classification models: logistic_regression," in listed.out
+    assert "From model.py: balanced_logistic_regression" in listed.out
+    (trained_home / "cancer" / "model.py").write_text(CLASHING_MODEL_PY)
+    before = snapshot(trained_home)
+    expected = (
+        "haj: error: model.py: models() returns 'knn', the name of a built-in classification "
+        "model: rename it"
+    )
+    for args in (["train", "cancer", "-m", "knn"], ["models", "cancer"]):
+        result = haj(*args)
+        assert result.code != 0 and result.err.strip() == expected, (args, result.text)
+    assert snapshot(trained_home) == before

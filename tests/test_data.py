@@ -44,6 +44,16 @@ def as_json(result: Result) -> object:
         (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", ("txt", None, None)),
         (b'{"a": 1, "b": [1, 2\n', ("txt", None, None)),  # looks like JSON, is not
         (b"a,b\n1,2,3,4\n5\n6,7,8\n", ("txt", None, None)),  # ragged rows are not a table
+        # prose that splits evenly at its commas is not a table
+        (b"Hello there, my friend.\nThis is fine, thanks!\n", ("txt", None, None)),
+        (b"Quarterly notes,first draft\nNothing to add,really\n", ("txt", None, None)),
+        (b"I came, I saw\nhe ran, she hid\nwe ate, they drank\n", ("txt", None, None)),
+        (b"name,city\nAda Lovelace,London\nAlan Turing,Wilmslow\n", ("csv", 2, 2)),
+        # one column: a column name over numbers
+        (b"x\n1\n2\n3\n", ("csv", 3, 1)),
+        (b"price\n1.5\n-2e3\n\n4\n", ("csv", 3, 1)),
+        (b"1\n2\n3\n", ("txt", None, None)),  # no header
+        (b"x\n1\n", ("txt", None, None)),  # a single value
     ],
 )
 def test_sniff_names_csv_and_json_only_when_they_parse(content: bytes, expected: tuple) -> None:
@@ -155,11 +165,11 @@ def test_local_paths_file_urls_and_formats(
     )
     assert "new raw version raw-0001" in haj("retrieve", "local").out
 
-    # the same content through a path relative to the project: no new version
+    # the same content from another file: no new version
     project = home / "local"
     (project / "incoming").mkdir()
     (project / "incoming" / "copy.csv").write_text(CSV_BODY)
-    haj("config", "local", "--url", "incoming/copy.csv")
+    haj("config", "local", "--url", str(project / "incoming" / "copy.csv"))
     again = haj("retrieve", "local")
     assert again.code == 0 and "unchanged: same content as raw-0001" in again.out
 
@@ -189,7 +199,8 @@ def test_local_paths_file_urls_and_formats(
     # an older version can be processed on purpose
     chosen = as_json(haj("process", "local", "--version", "raw-0001", "--json"))
     assert chosen["parent"] == "raw-0001"  # type: ignore[index]
-    assert chosen["version"]["columns"] == 2  # f1 counts rows: an identifier, dropped  # type: ignore[index]
+    # f1 (0..59) is distinct on every row, but a number not named like an id: kept
+    assert chosen["version"]["columns"] == 3  # type: ignore[index]
 
     missing = haj("retrieve", "local") if haj("config", "local", "--url", "nope.csv") else None
     assert missing is not None and missing.code == 6 and "data file not found" in missing.err
@@ -197,8 +208,10 @@ def test_local_paths_file_urls_and_formats(
 
 # ---- the template processor on messy data ----
 def messy_rows(count: int = 150) -> list[dict[str, str]]:
-    """Customer records as they come out of a CRM export: an id, dates, categories with gaps,
-    numbers written as text, a free-text note, a constant column, a label with stray spaces."""
+    """Customer records as they come out of a CRM export: an id and an email, dates, categories
+    with gaps and stray spaces, numbers written as text (thousands separators, currency on a
+    value distinct on every row, percentages with "-" for missing), a free-text note, a constant
+    column, a label with stray spaces."""
     rng = random.Random(7)
     rows = []
     for i in range(count):
@@ -208,9 +221,12 @@ def messy_rows(count: int = 150) -> list[dict[str, str]]:
         rows.append(
             {
                 "customer_id": f"C{1000 + i}",
+                "email": f"user{i}@example.com",
                 "signup_date": f"2023-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-                "plan": plan,
+                "plan": rng.choice([plan, f" {plan}", f"{plan} "]) if plan else "",
                 "monthly_spend": f"{spend:,.2f}" if i % 11 else "",
+                "income": f"${30000 + 1013 * i + rng.randint(0, 999):,}",  # distinct per row
+                "discount": f"{rng.randint(0, 50)}%" if i % 9 else "-",
                 "visits": str(rng.randint(0, 40)),
                 "region": rng.choice(["north", "south", "east", "west"]),
                 "notes": f"called on day {i} about order {rng.randint(10000, 99999)}",
@@ -243,9 +259,12 @@ def test_template_processor_makes_a_messy_table_trainable(
     assert haj("retrieve", "crm").code == 0
     processed = haj("process", "crm")
     assert processed.code == 0, processed.text
-    # a distinct text on every row names the row: an identifier, like customer_id
-    assert "dropped identifier columns: customer_id, notes" in processed.out
-    assert "read as numbers: monthly_spend" in processed.out  # "1,234.56"
+    # distinct on every row and id-like (a code, an email): identifiers; a note: free text
+    assert "processor: dropped identifier columns: customer_id, email" in processed.out
+    assert "processor: dropped free-text columns: notes" in processed.out
+    # "1,234.56", "$145,309" (distinct on every row, yet a number: kept), "5%" with "-" gaps
+    assert "processor: read as numbers: monthly_spend, income, discount" in processed.out
+    assert "processor: stripped spaces around values: plan" in processed.out
     assert "dropped 15 rows without a 'churn' value" in processed.out
     assert "constant columns: signup_date_year, source" in processed.out  # all 2023, all "crm"
 
@@ -260,11 +279,20 @@ def test_template_processor_makes_a_messy_table_trainable(
         "signup_date_dayofweek",
         "plan",
         "monthly_spend",
+        "income",
+        "discount",
         "visits",
         "region",
         "churn",
     }
     assert set(frame["churn"]) == {"yes", "no"}
+    assert set(frame["plan"].dropna()) == {"basic", "pro", "team"}  # " pro" and "pro " are pro
+    raw = pd.read_csv(io.StringIO(to_csv(messy_rows())))
+    first = raw[raw["churn"].notna()].iloc[0]  # the first row that has a label
+    assert frame["income"].iloc[0] == float(first["income"].strip("$").replace(",", ""))
+    assert frame["income"].is_unique and frame["income"].min() >= 30000
+    assert frame["discount"].between(0, 50).sum() + frame["discount"].isna().sum() == len(frame)
+    assert frame["discount"].isna().any() and frame["discount"].nunique() > 40
     assert len(frame) == 150 - 15  # every tenth row has no label
     assert frame["monthly_spend"].dtype.kind == "f" and frame["monthly_spend"].isna().any()
     assert frame["plan"].isna().any()  # missing categories are left to the training pipeline
@@ -305,3 +333,34 @@ def test_processor_rejects_a_missing_target_clearly() -> None:
     frame = pd.DataFrame({"a": range(20), "b": range(20)})
     with pytest.raises(ValueError, match="target column 'churn' not found"):
         load_template_processor().process(frame, "churn", "classification")
+
+
+def test_processor_reads_numbers_as_people_write_them() -> None:
+    import pandas as pd
+
+    processor = load_template_processor()
+    written = pd.Series(
+        ["$145,309", "-€5.50", "(300)", "5%", " 1,234 ", "12 $", "£ 7", "abc", None]
+    )
+    parsed = processor.as_numbers(written).tolist()
+    assert parsed[:7] == [145309.0, -5.5, -300.0, 5.0, 1234.0, 12.0, 7.0]
+    assert all(value != value for value in parsed[7:])  # NaN: not a number, missing
+
+
+def test_processor_drops_only_real_identifiers() -> None:
+    import pandas as pd
+
+    rows = 40
+    frame = pd.DataFrame(
+        {
+            "PassengerId": range(1, rows + 1),  # a number, but named like an id
+            "ticket_uuid": [f"{i:08x}-1c2d-4e5f-8a9b-0c1d2e3f4a5b" for i in range(rows)],
+            "contact": [f"user{i}@example.com" for i in range(rows)],
+            "income": [30000.5 + 997 * i for i in range(rows)],  # distinct on every row: a number
+            "year": range(1980, 1980 + rows),  # counts rows, yet a feature
+            "store_id": [f"S{i % 4}" for i in range(rows)],  # named like an id, but repeats
+            "label": ["a", "b"] * (rows // 2),
+        }
+    )
+    result = load_template_processor().process(frame, "label", "classification")
+    assert list(result.columns) == ["income", "year", "store_id", "label"]

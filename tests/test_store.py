@@ -12,7 +12,7 @@ import pytest
 
 from engine import store as store_module
 from engine.errors import HajError
-from engine.store import SCHEMA_VERSION, Store
+from engine.store import SCHEMA_VERSION, DataVersion, Recipe, Store
 
 
 def finished(store: Store, prediction: str, scores: dict[str, dict[str, float]]) -> dict[str, str]:
@@ -49,23 +49,76 @@ def test_new_database_records_schema_version_and_uses_wal(tmp_path: Path) -> Non
 def test_older_schema_is_migrated_in_place_keeping_its_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A haj.db written at version 1 is upgraded by the next haj (here: a version 2 that adds a
-    column) without losing runs; the migration runs once."""
+    """A haj.db written at the current version is upgraded by the next haj (here: one more
+    version that adds a column) without losing runs; the migration runs once."""
     path = tmp_path / "haj.db"
     with Store(path) as store:
         ids = finished(store, "regression", {"ridge": {"rmse": 3.0}})
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    after = SCHEMA_VERSION + 1
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", after)
     monkeypatch.setitem(
-        store_module._MIGRATIONS, 2, "ALTER TABLE runs ADD COLUMN note TEXT DEFAULT 'migrated'"
+        store_module._MIGRATIONS, after, "ALTER TABLE runs ADD COLUMN note TEXT DEFAULT 'migrated'"
     )
     with Store(path) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == after
         run = store.run(ids["ridge"])
         assert run is not None and run.metrics == {"rmse": 3.0}
     with Store(path) as store:  # a second open does not re-run the migration (it would fail)
-        assert store.schema_version() == 2
+        assert store.schema_version() == after
     raw = sqlite3.connect(path)
     assert raw.execute("SELECT note FROM runs").fetchone()[0] == "migrated"
+
+
+def version_1_database(path: Path) -> None:
+    """A haj.db as haj wrote it at schema version 1: two raw versions (raw-0002 retrieved
+    last), one processed version and a finished run."""
+    db = sqlite3.connect(path)
+    for statement in store_module._split_sql(store_module._MIGRATIONS[1]):
+        db.execute(statement)
+    columns = (
+        "id, kind, seq, sha256, bytes, format, rows, columns, source, parent, path, created_at"
+    )
+    for row in (
+        ("raw-0001", "raw", 1, "a1", 10, "csv", 3, 2, "x.csv", None, "data/raw/v0001-a1.csv"),
+        ("raw-0002", "raw", 2, "b2", 12, "csv", 4, 2, "x.csv", None, "data/raw/v0002-b2.csv"),
+        ("proc-0001", "processed", 1, "c3", 9, "csv", 3, 2, "p", "raw-0001", "data/p/v1.csv"),
+    ):
+        stamp = f"2025-01-0{row[2]}T10:00:00.000+00:00"
+        db.execute(
+            f"INSERT INTO data_versions ({columns}) VALUES ({', '.join('?' * 12)})", (*row, stamp)
+        )
+    db.execute(
+        "INSERT INTO runs (id, session, model, seq, status, prediction, data_version, params, "
+        "started_at) VALUES ('r1', 's', 'ridge', 1, 'finished', 'regression', 'proc-0001', "
+        "'{}', '2025-01-03T10:00:00')"
+    )
+    db.execute("INSERT INTO metrics VALUES ('r1', 'rmse', 2.5)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    """Version 2 records when each raw version was last retrieved and how each processed version
+    was derived; an existing haj.db gets both, its data intact, its raw versions dated."""
+    path = tmp_path / "haj.db"
+    version_1_database(path)
+    with Store(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert [v.id for v in store.data_versions()] == ["raw-0001", "raw-0002", "proc-0001"]
+        raw1 = store.data_version("raw-0001")
+        assert raw1 is not None and raw1.last_retrieved_at == raw1.created_at
+        assert store.data_version("proc-0001").last_retrieved_at is None  # type: ignore[union-attr]
+        assert store.current_raw_version().id == "raw-0002"  # type: ignore[union-attr]
+        assert store.run("r1").metrics == {"rmse": 2.5}  # type: ignore[union-attr]
+        assert store.derivation("raw-0001") is None  # how proc-0001 was made is not known
+        # the new table works on the migrated file
+        recipe = Recipe("f" * 64, "y", "regression")
+        proc, created = add_processed(store, "c3", "raw-0001", recipe)
+        assert (proc.id, created) == ("proc-0001", False)
+        assert store.derivation("raw-0001", recipe).processed.id == "proc-0001"  # type: ignore[union-attr]
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
+    assert "derivations" in tables
 
 
 def test_empty_file_from_before_any_schema_is_migrated(tmp_path: Path) -> None:
@@ -200,31 +253,105 @@ def test_champion_history_keeps_every_crowning_and_clearing(tmp_path: Path) -> N
         assert store.summary()["champion"] is None
 
 
+def add_raw(store: Store, sha: str, written: list[str] | None = None) -> tuple[DataVersion, bool]:
+    return store.add_data_version(
+        kind="raw",
+        sha256=sha,
+        size=3,
+        fmt="csv",
+        rows=1,
+        columns=2,
+        source="x",
+        parent=None,
+        path_for=lambda seq: f"data/raw/v{seq:04d}.csv",
+        write=(written if written is not None else []).append,
+    )
+
+
+def add_processed(store: Store, sha: str, parent: str, recipe: Recipe) -> tuple[DataVersion, bool]:
+    return store.add_data_version(
+        kind="processed",
+        sha256=sha,
+        size=3,
+        fmt="csv",
+        rows=1,
+        columns=2,
+        source=f"processor.py({parent})",
+        parent=parent,
+        path_for=lambda seq: f"data/processed/v{seq:04d}.csv",
+        write=lambda _: None,
+        recipe=recipe,
+    )
+
+
 def test_data_versions_are_deduplicated_by_content(tmp_path: Path) -> None:
     written: list[str] = []
     with Store(tmp_path / "haj.db") as store:
-
-        def add(sha: str) -> tuple[object, bool]:
-            return store.add_data_version(
-                kind="raw",
-                sha256=sha,
-                size=3,
-                fmt="csv",
-                rows=1,
-                columns=2,
-                source="x",
-                parent=None,
-                path_for=lambda seq: f"data/raw/v{seq:04d}.csv",
-                write=written.append,
-            )
-
-        first, created = add("aaa")
-        assert created and first.id == "raw-0001"  # type: ignore[attr-defined]
-        again, created = add("aaa")
-        assert not created and again.id == "raw-0001"  # type: ignore[attr-defined]
-        second, created = add("bbb")
-        assert created and second.id == "raw-0002"  # type: ignore[attr-defined]
+        first, created = add_raw(store, "aaa", written)
+        assert created and first.id == "raw-0001"
+        again, created = add_raw(store, "aaa", written)
+        assert not created and again.id == "raw-0001"
+        second, created = add_raw(store, "bbb", written)
+        assert created and second.id == "raw-0002"
         assert written == ["data/raw/v0001.csv", "data/raw/v0002.csv"]
+
+
+def test_the_current_raw_version_is_the_one_retrieved_last(tmp_path: Path) -> None:
+    """Retrieving known content again makes that version current: a newer, bad version does not
+    stay current just because its number is higher."""
+    with Store(tmp_path / "haj.db") as store:
+        assert store.current_raw_version() is None
+        add_raw(store, "good")
+        add_raw(store, "bad")
+        assert store.current_raw_version().id == "raw-0002"  # type: ignore[union-attr]
+        again, created = add_raw(store, "good")
+        assert not created and again.last_retrieved_at
+        assert store.current_raw_version().id == "raw-0001"  # type: ignore[union-attr]
+        assert store.latest_data_version("raw").id == "raw-0002"  # type: ignore[union-attr]
+        reread = store.data_version("raw-0001")
+        assert reread is not None and reread.last_retrieved_at == again.last_retrieved_at
+        assert reread.last_retrieved_at > reread.created_at
+
+
+def test_processed_versions_are_found_by_raw_version_and_recipe(tmp_path: Path) -> None:
+    old = Recipe("a" * 64, "target", "classification")
+    new_target = Recipe("a" * 64, "age", "classification")
+    with Store(tmp_path / "haj.db") as store:
+        add_raw(store, "r1")
+        add_raw(store, "r2")
+        proc, created = add_processed(store, "p1", "raw-0001", old)
+        assert created and proc.id == "proc-0001"
+        assert store.derivation("raw-0001", old).processed.id == "proc-0001"  # type: ignore[union-attr]
+        assert store.derivation("raw-0001", new_target) is None  # the target changed: stale
+        assert store.derivation("raw-0002", old) is None
+        # raw-0002 processes to the same content: linked to proc-0001, no new version
+        same, created = add_processed(store, "p1", "raw-0002", old)
+        assert not created and same.id == "proc-0001"
+        assert store.derivation("raw-0002", old).processed.id == "proc-0001"  # type: ignore[union-attr]
+        assert [v.id for v in store.data_versions("processed")] == ["proc-0001"]
+        # a new recipe gives a new version; the latest derivation of raw-0001 says what it used
+        add_processed(store, "p2", "raw-0001", new_target)
+        latest = store.derivation("raw-0001")
+        assert latest is not None and latest.processed.id == "proc-0002"
+        assert latest.recipe == new_target
+        assert new_target.changes_since(old) == "the target ('target' -> 'age')"
+        assert Recipe("b" * 64, "target", "regression").changes_since(old) == (
+            "processor.py and the prediction type (classification -> regression)"
+        )
+
+
+def test_a_run_records_when_its_worker_really_started(tmp_path: Path) -> None:
+    with Store(tmp_path / "haj.db") as store:
+        (run,) = store.start_runs(
+            session="s", models=[("knn", {})], prediction="regression", data_version=None
+        )
+        store.finish_run(run.id, status="finished", started_at="2099-01-01T00:00:00.000+00:00")
+        assert store.run(run.id).started_at == "2099-01-01T00:00:00.000+00:00"  # type: ignore[union-attr]
+        (other,) = store.start_runs(
+            session="s", models=[("knn", {})], prediction="regression", data_version=None
+        )
+        store.finish_run(other.id, status="failed", error="boom")  # no start known: kept
+        assert store.run(other.id).started_at == other.started_at  # type: ignore[union-attr]
 
 
 def test_a_failed_data_write_records_no_version(tmp_path: Path) -> None:

@@ -24,11 +24,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "process",
         parents=[common],
         help="run processor.py on a raw version",
-        description="Run processor.py on a raw version (default: the latest) "
-        "and store the processed dataset as a version.",
+        description="Run processor.py on a raw version (default: the current one, which the "
+        "source returned most recently) and store the processed dataset as a version.",
     )
     p.add_argument("name")
-    p.add_argument("--version", metavar="V", help="the raw version id (see `haj data NAME`)")
+    p.add_argument(
+        "--version", metavar="V", help="the raw version id (see `haj data NAME`; default: current)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_process)
 
@@ -36,7 +38,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "data",
         parents=[common],
         help="list data versions",
-        description="List a project's raw and processed data versions.",
+        description="List a project's raw and processed data versions; ✓ marks the current "
+        "raw version and the processed version `haj train` would use.",
     )
     p.add_argument("name")
     p.add_argument("--show", metavar="V", help="print a version's first rows and column summary")
@@ -88,9 +91,23 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 0
     output.table(
         f"Data versions of {project.name}",
-        ["Id", "Kind", "Format", "Rows", "Columns", "Size", "Parent", "Source", "Created", "File"],
+        [
+            "Current",
+            "Id",
+            "Kind",
+            "Format",
+            "Rows",
+            "Columns",
+            "Size",
+            "Parent",
+            "Source",
+            "Created",
+            "Retrieved",
+            "File",
+        ],
         [
             [
+                "✓" if v["current"] else "",
                 v["id"],
                 v["kind"],
                 v["format"],
@@ -99,13 +116,28 @@ def cmd_data(args: argparse.Namespace) -> int:
                 output.human_bytes(v["bytes"]),
                 v["parent"] or "-",
                 v["source"],
-                v["created_at"][:19].replace("T", " "),
+                _time(v["created_at"]),
+                _time(v["last_retrieved_at"]),
                 v["path"],
             ]
             for v in versions
         ],
     )
+    current = {v["kind"]: v["id"] for v in versions if v["current"]}
+    raw, processed = current.get("raw"), current.get("processed")
+    output.console().print(
+        f"Current: {raw} (retrieved most recently). `haj train {project.name}` uses "
+        + (
+            f"{processed}."
+            if processed
+            else f"{raw} processed with the current processor.py and target (not made yet)."
+        )
+    )
     return 0
+
+
+def _time(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") if stamp else "-"
 
 
 def _show(project: Any, version_id: str, as_json: bool) -> int:

@@ -270,9 +270,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 def _print_config(project: Any, as_json: bool) -> None:
     from engine import deps
     from engine.cli import output
-    from engine.project import mask
-
     from engine.data import redact_url
+    from engine.project import mask
 
     config = project.read_config()
     config["data"]["url"] = redact_url(config["data"]["url"])  # no password or token shown

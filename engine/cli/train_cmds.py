@@ -25,6 +25,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help="train only these models (see `haj models NAME`)",
     )
+    p.add_argument(
+        "--data",
+        metavar="VERSION",
+        help="train on this raw version (processed first if needed) or processed version "
+        "(default: the current raw version; see `haj data NAME`)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_train)
 
@@ -32,7 +38,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "models",
         parents=[common],
         help="list the models a project can train",
-        description="The built-in catalog for the project's type.",
+        description="The built-in catalog for the project's type, and the models model.py adds.",
     )
     p.add_argument("name")
     p.set_defaults(func=cmd_models)
@@ -73,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         from engine import events
 
-        output.print_json(training.train(project, args.models, events.ignore))
+        output.print_json(training.train(project, args.models, events.ignore, data=args.data))
         return 0
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -97,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 style = {"error": "red", "warning": "yellow"}.get(event.level, "")
                 console.print(event.message, style=style, markup=False, soft_wrap=True)
 
-        result = training.train(project, args.models, on_event)
+        result = training.train(project, args.models, on_event, data=args.data)
     finished = [r for r in result["runs"] if r["status"] == "finished"]
     failed = [r for r in result["runs"] if r["status"] != "finished"]
     console.print(
@@ -115,12 +121,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     project = workspace.get_project(home_of(args), args.name)
     prediction = project.read_config()["project"]["prediction"]
+    extra = catalog.project_model_names(project)  # a name clash in model.py is an error here
     output.console().print(
         f"Built-in {prediction} models: " + ", ".join(catalog.builtin_names(prediction))
     )
-    output.console().print(
-        "model.py may add more; `haj train NAME` lists them when a name is unknown."
-    )
+    output.console().print("From model.py: " + (", ".join(extra) if extra else "none"))
     return 0
 
 
@@ -134,14 +139,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
         output.print_json(board)
         return 0
     if not board["runs"]:
-        output.console().print(f"No runs yet: `haj train {project.name}`.")
+        output.console().print(_no_runs(project, args))
         return 0
     champion = board["champion"]["run_id"] if board["champion"] else None
     metric_names = board["metrics"]
     arrow = "↑" if board["higher_is_better"] else "↓"
+    errors = any(r["error"] for r in board["runs"])
     output.table(
         f"Runs of {project.name} by {board['metric']} {arrow}",
-        ["#", "Run", "Model", "Status", *metric_names, "Data", "Duration"],
+        ["#", "Run", "Model", "Status", *metric_names, "Data", "Duration"]
+        + (["Error"] if errors else []),
         [
             [
                 str(i),
@@ -152,10 +159,39 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 r["data_version"] or "-",
                 f"{r['duration_seconds']:.2f}s" if r["duration_seconds"] else "-",
             ]
+            + ([_short(r["error"])] if errors else [])
             for i, r in enumerate(board["runs"], 1)
         ],
     )
     return 0
+
+
+def _no_runs(project: Any, args: argparse.Namespace) -> str:
+    """Why the leaderboard is empty: no run at all, or only runs it does not show."""
+    from collections import Counter
+
+    from engine import runs
+
+    if args.all:
+        return f"No runs yet: `haj train {project.name}`."
+    hidden = runs.leaderboard(project, metric=args.metric, include_all=True)["runs"]
+    if not hidden:
+        return f"No runs yet: `haj train {project.name}`."
+    counts = Counter(
+        r["status"] if r["status"] != "finished" else f"finished {r['prediction']}" for r in hidden
+    )
+    listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return (
+        f"No finished runs to rank, but {len(hidden)} run(s) exist: {listed}. "
+        f"See them and their errors with `haj runs {project.name} --all`."
+    )
+
+
+def _short(error: str | None, width: int = 60) -> str:
+    if not error:
+        return ""
+    line = error.splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -11,12 +11,16 @@ categories itself. This file only decides which rows and columns are worth learn
 values in a usable form. Out of the box it works on most tables:
 
 1. strips spaces from column names and checks that the target column exists;
-2. reads text columns that hold numbers ("42", "1,234") as numbers;
+2. reads text columns that hold numbers as numbers ("42", " 1,234 ", "$145,309", "-€5.50",
+   "(300)", "5%" is 5) when most of their values parse; strips spaces around category values;
 3. replaces date columns with numeric <col>_year, <col>_month, <col>_day and <col>_dayofweek;
-4. drops identifier columns: id, *_id, uuid, index, row counters, a distinct text on every row;
+4. drops identifier columns: a distinct value on every row that is named like one (id, *_id,
+   uuid, key, index, CustomerID) or, in text that is not numbers, looks like one (uuids, emails,
+   codes such as "C1042" or "ORD-2023-0001");
 5. prepares the target (see `prepare_target`: class labels for classification, numbers for
    regression) and drops exact duplicate rows;
-6. drops empty and constant columns, and free text (too many distinct values to be categories).
+6. drops empty and constant columns, and free text (too many distinct values to be categories,
+   or a distinct text on every row).
 
 It prints what it changed; the lines appear in haj's log.
 """
@@ -36,9 +40,26 @@ FREE_TEXT_SHARE = 0.5  # text with more distinct values than this share of its r
 FREE_TEXT_MIN_UNIQUE = 50  # ...and more than this many distinct values is free text
 MAX_FLOAT_CLASSES = 50  # a float target is accepted as class labels up to this many values
 
-ID_NAME = re.compile(r"^(id|uuid|guid|index|unnamed: ?\d+)$|[_\- ]id$", re.IGNORECASE)
-CAMEL_ID_NAME = re.compile(r"[a-z](Id|ID)$")  # PassengerId, customerID
+ID_NAME = re.compile(
+    r"^(id|uuid|guid|key|index|unnamed: ?\d+)$|[_\- ](id|uuid|guid|key)$", re.IGNORECASE
+)
+CAMEL_ID_NAME = re.compile(r"[a-z](Id|ID|Key|Uuid|UUID)$")  # PassengerId, customerID
+# Values that name a row: a uuid, an email, or a code (one token of letters and digits, possibly
+# joined by - _ . / : #, with at least one digit): C1042, ORD-2023-0001, 9f86d081884c7d65.
+ID_VALUE = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|[^@\s]+@[^@\s]+\.[^@\s]+"
+    r"|(?=[^\s]*\d)[A-Za-z0-9]+([-_./:#][A-Za-z0-9]+)*",
+    re.IGNORECASE,
+)
+# Numbers as people write them: "1,234.5", "$145,309", "-€5.50", "€ 12", "12 $", "5%", "(300)".
 THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")  # 1,234 or 1,234,567.89
+CURRENCY_BEFORE = re.compile(r"^([-+]?)\s*[$€£¥₹]\s*")
+CURRENCY_AFTER = re.compile(r"\s*[$€£¥₹]$")
+PERCENT = re.compile(r"\s*%$")
+ACCOUNTING_NEGATIVE = re.compile(r"\(\s*([^()]*?)\s*\)")
+# Written in place of a missing value; with pandas' own (NA, n/a, null, ...) they count as missing.
+MISSING_TEXT = {"", "-", "--", "?", "na", "n/a", "nan", "null", "none", "missing"}
 # Date-shaped text: 6-40 characters with a digit and a separator or letter, but not a plain number.
 # New column suffix -> pandas' .dt attribute (.dt.dayofweek is deprecated in pandas 3).
 DATE_PARTS = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_of_week"}
@@ -182,30 +203,52 @@ def tidy_columns(raw: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def as_numbers(values: pd.Series) -> pd.Series:
-    """Numbers parsed from text ("1,234" is 1234); values that are not numbers become NaN."""
+    """Numbers parsed from text ("1,234" is 1234, "$5.50" 5.5, "5%" 5, "(300)" -300); values that
+    are not numbers become NaN."""
     present = values.dropna()
     text = present.astype(str).str.strip()
+    negative = text.str.fullmatch(ACCOUNTING_NEGATIVE)
+    text = text.where(~negative, text.str.slice(1, -1).str.strip())
+    text = text.str.replace(CURRENCY_BEFORE, r"\1", regex=True)
+    text = text.str.replace(CURRENCY_AFTER, "", regex=True)
+    text = text.str.replace(PERCENT, "", regex=True)
     text = text.where(~text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    numbers = numbers.where(~negative, -numbers)
     return numbers.reindex(values.index)
 
 
+def written(values: pd.Series) -> pd.Series:
+    """True where a value is really there: not missing, and not text that stands for missing."""
+    return values.notna() & ~values.astype(str).str.strip().str.lower().isin(MISSING_TEXT)
+
+
 def numbers_from_text(frame: pd.DataFrame, target: str) -> pd.DataFrame:
-    """Text feature columns whose values are mostly numbers become numeric; infinities, missing."""
-    converted = []
+    """Text feature columns whose written values are mostly numbers become numeric (the rest,
+    missing); infinities become missing. Other text columns lose the spaces around values."""
+    converted, stripped = [], []
     for column in frame.columns:
         values = frame[column]
         if column == target:
             continue
         if is_text(values) and values.notna().any():
             numbers = as_numbers(values)
-            if numbers.notna().sum() >= MOSTLY * values.notna().sum():
+            there = written(values)
+            if there.any() and numbers[there].notna().sum() >= MOSTLY * there.sum():
                 frame[column] = numbers
                 converted.append(column)
+            else:
+                tidy = values.map(strip_if_text)
+                tidy = tidy.where(tidy != "", np.nan)
+                if not tidy.equals(values):
+                    frame[column] = tidy
+                    stripped.append(column)
         if pd.api.types.is_float_dtype(frame[column]):
             frame[column] = frame[column].replace([np.inf, -np.inf], np.nan)
     if converted:
         note(f"read as numbers: {', '.join(converted)}")
+    if stripped:
+        note(f"stripped spaces around values: {', '.join(stripped)}")
     return frame
 
 
@@ -265,24 +308,28 @@ def dates_to_numbers(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def identifier_columns(frame: pd.DataFrame, target: str) -> list[str]:
-    """Columns that name rows rather than describe them (they would only teach the model noise)."""
+    """Columns that name rows rather than describe them (they would only teach the model noise):
+    a distinct value on every row, and a name that says so or, for text, values that look like
+    ids. Numbers (income, prices) are never dropped for being distinct: only for an id name."""
     found = []
     for column in frame.columns:
         if column == target:
             continue
         values = frame[column]
+        if not (len(frame) >= 2 and values.notna().all() and values.is_unique):
+            continue
         named_like_id = bool(ID_NAME.search(column) or CAMEL_ID_NAME.search(column))
-        distinct_per_row = len(frame) >= ID_MIN_ROWS and values.notna().all() and values.is_unique
-        if named_like_id or (distinct_per_row and (is_text(values) or is_row_counter(values))):
+        if named_like_id or (
+            len(frame) >= ID_MIN_ROWS and is_text(values) and looks_like_ids(values)
+        ):
             found.append(column)
     return found
 
 
-def is_row_counter(values: pd.Series) -> bool:
-    """Whole numbers going up by one on every row (0, 1, 2, ... or 1001, 1002, ...)."""
-    if not pd.api.types.is_integer_dtype(values.dtype):
-        return False
-    return bool((values.diff().iloc[1:] == 1).all())
+def looks_like_ids(values: pd.Series) -> bool:
+    """Text whose values are (mostly) uuids, emails or codes such as C1042 or ORD-2023-0001."""
+    text = values.astype(str).str.strip()
+    return bool(text.str.fullmatch(ID_VALUE).mean() >= MOSTLY)
 
 
 def empty_or_constant_columns(frame: pd.DataFrame, target: str) -> list[str]:
@@ -295,14 +342,17 @@ def empty_or_constant_columns(frame: pd.DataFrame, target: str) -> list[str]:
 
 
 def free_text_columns(frame: pd.DataFrame, target: str) -> list[str]:
-    """Text columns with so many distinct values that they are not categories (names, notes)."""
+    """Text columns with so many distinct values that they are not categories (names, notes):
+    a category seen on one row only teaches nothing."""
     found = []
     for column in frame.columns:
         values = frame[column]
         if column == target or not is_text(values):
             continue
         distinct = values.nunique()
-        if distinct > FREE_TEXT_MIN_UNIQUE and distinct > FREE_TEXT_SHARE * values.notna().sum():
+        present = int(values.notna().sum())
+        many = distinct > FREE_TEXT_MIN_UNIQUE and distinct > FREE_TEXT_SHARE * present
+        if many or (present >= ID_MIN_ROWS and distinct == present):
             found.append(column)
     return found
 
