@@ -143,7 +143,8 @@ async def test_data_tab_retrieves_processes_and_previews(empty_ws: Path) -> None
         await pilot.press("r")
         await wait_for(pilot, lambda: versions.row_count == 1, 30, "the raw version")
         await wait_for(pilot, lambda: not tab._busy(), 30, "retrieve to end")
-        assert versions.get_row_at(0)[:4] == ["raw-0001", "csv", "150", "5"]
+        current, *row = versions.get_row_at(0)[:5]
+        assert row == ["raw-0001", "csv", "150", "5"] and str(current) == "✓"  # what train uses
         log = tab.query_one("#data-log", LogView)
         assert "newrawversionraw-0001" in log_text(log)
 
@@ -159,8 +160,9 @@ async def test_data_tab_retrieves_processes_and_previews(empty_ws: Path) -> None
         await pilot.press("p")
         await wait_for(pilot, lambda: versions.row_count == 2, 30, "the processed version")
         await wait_for(pilot, lambda: not tab._busy(), 30, "process to end")
-        assert versions.get_row_at(0)[0] == "proc-0001"
-        assert versions.get_row_at(0)[5] == "processor.py(raw-0001)"
+        assert versions.get_row_at(0)[1] == "proc-0001"
+        assert versions.get_row_at(0)[6] == "processor.py(raw-0001)"
+        assert [str(versions.get_row_at(i)[0]) for i in range(2)] == ["✓", "✓"]
         await wait_for(pilot, lambda: "Columns of proc-0001" in screen_text(pilot.app))
 
 
@@ -280,6 +282,32 @@ async def test_train_tab_cancel_stops_within_2s_and_records_cancelled(
         assert not any("Error" in str(n.title) for n in pilot.app._notifications)
     recorded = {r["label"]: r["status"] for r in runs.leaderboard(slow_project)["runs"]}
     assert recorded["slow_nb-1"] == "cancelled"
+
+
+async def test_train_tab_trains_on_the_data_version_picked(ws: Path) -> None:
+    """A second source makes raw-0002 current; picking raw-0001 trains on it (as `haj train
+    --data raw-0001`), and the selector marks which version is current."""
+    project = workspace.get_project(ws, "iris")
+    first = data.versions(project, "raw")[0]
+    subset = ws / "iris-subset.csv"
+    lines = (project.path / first["path"]).read_text().splitlines()
+    subset.write_text("\n".join(lines[:121]) + "\n")
+    project.update_config({"data": {"url": str(subset)}})
+    data.retrieve(project)
+    async with open_tab(ws, "train") as (pilot, tab):
+        assert isinstance(tab, TrainTab)
+        picker = tab.query_one("#train-data", Select)
+        await wait_for(pilot, lambda: tab.query_one("#train-models").option_count >= 11)
+        labels = [str(option[0]) for option in picker._options]
+        assert labels[:3] == ["current data", "raw-0002 ✓", "proc-0001"]
+        picker.value = "raw-0001"
+        models = tab.query_one("#train-models", SelectionList)
+        models.deselect_all()
+        models.select("knn")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: not tab._busy() and "Done" in screen_text(pilot.app), 60)
+    latest = max(runs.leaderboard(project)["runs"], key=lambda run: run["started_at"])
+    assert latest["model"] == "knn" and latest["data_version"] == "proc-0001"
 
 
 # ---- Runs ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label
 
 from engine import data, events
-from engine.errors import Cancelled
+from engine.errors import Cancelled, HajError
 from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.formats import human_size, number, short_time
@@ -27,7 +27,8 @@ from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors
 
-VERSION_COLUMNS = ("id", "format", "rows", "columns", "size", "source", "time")
+VERSION_COLUMNS = ("", "id", "format", "rows", "columns", "size", "source", "time")
+CURRENT = "✓"  # the raw version process and train use, and its processed version
 SUMMARY_COLUMNS = ("column", "type", "miss", "min/top", "mean", "max")
 
 
@@ -79,7 +80,11 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             return
         table = self.query_one("#data-versions", DataTable)
         selected = self._selected_version()
-        rows = data.versions(self.project)
+        try:
+            rows = data.versions(self.project)
+        except HajError as exc:  # a broken config.toml: say so, keep the app
+            self._set_state(exc.message)
+            return
         table.clear()
         for version in reversed(rows):  # newest first
             table.add_row(*self._version_row(version), key=version["id"])
@@ -90,12 +95,13 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         ids = [v["id"] for v in reversed(rows)]
         table.move_cursor(row=ids.index(selected) if selected in ids else 0)
         if not self._busy():
-            self._set_state(f"{len(rows)} version(s)")
+            self._set_state(f"{len(rows)} version(s); {CURRENT} = what process and train use")
         self._show_preview(ids[table.cursor_row])
 
     @staticmethod
     def _version_row(version: dict[str, Any]) -> tuple[Any, ...]:
         return (
+            Text(CURRENT, style="bold green") if version.get("current") else "",
             version["id"],
             version["format"],
             "" if version["rows"] is None else str(version["rows"]),

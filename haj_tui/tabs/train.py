@@ -17,10 +17,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Label, ProgressBar, SelectionList
+from textual.widgets import Button, DataTable, Label, ProgressBar, Select, SelectionList
 from textual.widgets.selection_list import Selection
 
-from engine import catalog, events, training
+from engine import catalog, data, events, training
 from engine.errors import Cancelled, HajError
 from engine.metrics import metrics_for
 from engine.project import Project
@@ -37,6 +37,9 @@ def _prediction(project: Project) -> tuple[str | None, str | None]:
         return str(project.read_config()["project"]["prediction"]), None
     except HajError as exc:
         return None, exc.message
+
+
+CURRENT_DATA = "current data"
 
 
 class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
@@ -61,6 +64,15 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         with Horizontal(classes="toolbar"):
             yield Button("Train (t)", id="train-start", compact=True, variant="primary")
             yield Button("Cancel (x)", id="train-cancel", compact=True, disabled=True)
+            yield Select(
+                [(CURRENT_DATA, CURRENT_DATA)],
+                value=CURRENT_DATA,
+                allow_blank=False,
+                id="train-data",
+                compact=True,
+                tooltip="The data to train on: the current version (as `haj train`), or one "
+                "you pick (as `haj train --data V`)",
+            )
             yield ProgressBar(id="train-progress", show_eta=False)
             yield Label("", id="train-state", classes="tab-state")
         with Horizontal(id="train-body"):
@@ -97,6 +109,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         if prediction is None:
             self.app.notify(str(error), title="Error", severity="error")
             return
+        self._fill_data_choices()
         if prediction != self.prediction:  # changed on the Config tab: another catalog
             self.prediction = prediction
             self.metrics = metrics_for(prediction)
@@ -106,6 +119,28 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             self._extras = []
             self._reset_results(catalog.builtin_names(prediction))
         self._load_extras()
+
+    def _fill_data_choices(self) -> None:
+        """The data selector: current (what `haj train` takes), then every version, newest
+        first. A version the user picked stays picked while it exists."""
+        try:
+            versions = data.versions(self.project)
+        except HajError:
+            versions = []
+        select = self.query_one("#train-data", Select)
+        picked = select.value
+        choices = [(CURRENT_DATA, CURRENT_DATA)]
+        for version in sorted(versions, key=lambda v: v["created_at"], reverse=True):
+            mark = " ✓" if version.get("current") else ""
+            choices.append((f"{version['id']}{mark}", version["id"]))
+        select.set_options(choices)
+        ids = {value for _, value in choices}
+        select.value = picked if picked in ids else CURRENT_DATA
+
+    def chosen_data(self) -> str | None:
+        """The version to train on, or None for the current one."""
+        value = self.query_one("#train-data", Select).value
+        return None if value in (CURRENT_DATA, Select.BLANK) else str(value)
 
     def _reset_results(self, names: list[str]) -> DataTable:
         """An empty results table with fixed widths: rows fill in, the columns must not jump."""
@@ -192,7 +227,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             + ("every model of the catalog and model.py" if everything else ", ".join(chosen)),
             "bold",
         )
-        self._train(None if everything else chosen, self._cancel)
+        self._train(None if everything else chosen, self._cancel, self.chosen_data())
         table.focus()  # so x (cancel) works whatever had focus before
 
     @on(Button.Pressed, "#train-cancel")
@@ -202,12 +237,14 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             self._set_state("Cancelling…")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="train")
-    def _train(self, models: list[str] | None, cancel: threading.Event) -> dict[str, Any]:
+    def _train(
+        self, models: list[str] | None, cancel: threading.Event, version: str | None
+    ) -> dict[str, Any]:
         def relay(event: events.Event) -> None:
             self.post_message(EngineEvent(event, task="train"))
 
         try:
-            return training.train(self.project, models, on_event=relay, cancel=cancel)
+            return training.train(self.project, models, on_event=relay, cancel=cancel, data=version)
         except Cancelled as exc:  # the user asked for it: not an error to report
             return {"cancelled": str(exc), "runs": []}
 
@@ -275,7 +312,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             return
         runs = result.get("runs", [])
         done = sum(1 for run in runs if run.get("status") == "finished")
-        self._set_state(f"Done: {done} finished, {len(runs) - done} failed. See the Runs tab.")
+        self._set_state(f"Done: {done} finished, {len(runs) - done} failed (Runs tab: 5)")
 
     @on(WorkFailed)
     def _work_failed(self, message: WorkFailed) -> None:
@@ -302,9 +339,11 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         if not busy:
             self._cancel = None
             self._load_extras()  # skipped if training started before the tab was first shown
+            self._fill_data_choices()  # training may have processed a new version
         self.query_one("#train-start", Button).disabled = busy
         self.query_one("#train-cancel", Button).disabled = not busy
         self.query_one("#train-models", SelectionList).disabled = busy
+        self.query_one("#train-data", Select).disabled = busy
         self.refresh_bindings()
 
     def _set_state(self, text: str, error: bool = False) -> None:
