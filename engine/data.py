@@ -436,25 +436,20 @@ def process_in_process(
 ) -> dict[str, Any]:
     """`haj process`: run processor.py on a raw version (default: the current one)."""
     config = project.read_config()
-    with open_store(project) as store:
-        raw = store.data_version(version_id) if version_id else store.current_raw_version()
-    if raw is None:
-        if version_id:
-            raise DataError(f"no raw data version {version_id!r}: see `haj data {project.name}`")
-        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+    raw = select_version(project, version_id, what="raw data")
     if raw.kind != "raw":
         raise DataError(f"{raw.id} is a processed version: give a raw one")
     return process_version(project, config, raw.id, emit)
 
 
-def select_version(project: Project, version_id: str | None) -> DataVersion:
-    """The version `haj train` starts from: `version_id` (raw or processed), else the current raw
+def select_version(project: Project, version_id: str | None, what: str = "data") -> DataVersion:
+    """The version `haj train` (or `haj process`) starts from: `version_id`, else the current raw
     version. A raw one is then processed with process_version(..., reuse=True)."""
     with open_store(project) as store:
         chosen = store.data_version(version_id) if version_id else store.current_raw_version()
     if chosen is None:
         if version_id:
-            raise DataError(f"no data version {version_id!r}: see `haj data {project.name}`")
+            raise DataError(f"no {what} version {version_id!r}: see `haj data {project.name}`")
         raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
     return chosen
 

@@ -106,13 +106,7 @@ class Project:
         A project created before ids existed gets one here, written once into its config.toml.
         """
         for _ in range(2):
-            try:
-                raw = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise ConfigError(f"project {self.name!r} has no config.toml") from None
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{self.config_path} is not valid TOML: {exc}") from None
-            section = raw.get("project")
+            section = self._read_toml().get("project")
             value = section.get("id") if isinstance(section, dict) else None
             if value:
                 if not isinstance(value, str) or not _PROJECT_ID.match(value):
@@ -134,14 +128,17 @@ class Project:
         return self.path / f"{which}.py"
 
     # ---- config ------------------------------------------------------------------------------
-    def read_config(self) -> dict[str, Any]:
-        """The config merged over the defaults, validated. Raises ConfigError when corrupt."""
+    def _read_toml(self) -> dict[str, Any]:
         try:
-            raw = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+            return tomllib.loads(self.config_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"project {self.name!r} has no config.toml") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{self.config_path} is not valid TOML: {exc}") from None
+
+    def read_config(self) -> dict[str, Any]:
+        """The config merged over the defaults, validated. Raises ConfigError when corrupt."""
+        raw = self._read_toml()
         config: dict[str, Any] = {}
         for section, values in DEFAULTS.items():
             given = raw.get(section, {})

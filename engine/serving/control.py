@@ -121,7 +121,6 @@ def serve_foreground(
     log flushed). While it runs it is recorded like a detached one, so `haj status`, `haj stop`
     and the app see it, and a rename waits for it.
     """
-    from engine.store import Store, now_iso
 
     _check_args(workers)
     _refuse_if_served(project)
@@ -137,20 +136,7 @@ def serve_foreground(
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    record = {
-        "pid": child.pid,
-        "host": host,
-        "port": port,
-        "workers": workers,
-        "started_at": now_iso(),
-        "url": url,
-        "log": None,  # the terminal
-        "run_id": ref.run_id,
-        "model": ref.model,
-        "foreground": True,
-    }
-    with Store(project.db_path) as store:
-        store.set_record("server", record)
+    _record(project, child.pid, host, port, workers, ref, log=None, foreground=True)
 
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -202,7 +188,7 @@ def start_detached(
     """Start the server in the background, wait until it is ready, record and return it."""
     import httpx
 
-    from engine.store import Store, now_iso
+    from engine.store import now_iso
 
     _check_args(workers)
     _refuse_if_served(project)
@@ -244,16 +230,33 @@ def start_detached(
                     f"the server did not become ready within {START_TIMEOUT:.0f} s (see {log_path})"
                 )
             time.sleep(0.05)
+    return _record(project, child.pid, host, port, workers, ref, log=str(log_path))
+
+
+def _record(
+    project: Project,
+    pid: int,
+    host: str,
+    port: int,
+    workers: int,
+    ref: Any,
+    log: str | None,
+    foreground: bool = False,
+) -> dict[str, Any]:
+    """Record the running server in the project (what status, stop and the app look up)."""
+    from engine.store import Store, now_iso
+
     record = {
-        "pid": child.pid,
+        "pid": pid,
         "host": host,
         "port": port,
         "workers": workers,
         "started_at": now_iso(),
-        "url": url,
-        "log": str(log_path),
+        "url": url_of(host, port),
+        "log": log,  # None: the terminal of a foreground server
         "run_id": ref.run_id,
         "model": ref.model,
+        "foreground": foreground,
     }
     with Store(project.db_path) as store:
         store.set_record("server", record)
