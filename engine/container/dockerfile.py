@@ -53,6 +53,7 @@ COPY requirements.txt /tmp/haj/requirements.txt
 {copy_wheels}RUN {install} \\
  && /opt/venv/bin/pip uninstall --quiet --yes pip setuptools \\
  && find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} + \\
+ && find /opt/venv -type f \\( -name '*.js.map' -o -name '*.css.map' \\) -delete \\
  && (/opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib >/dev/null || true)
 
 # ---- stage 2: the image ----
