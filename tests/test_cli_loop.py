@@ -183,7 +183,7 @@ def test_regression_leaderboard_is_sorted_lower_is_better(
     assert len(r2) == 2 and r2 == sorted(r2, reverse=True)
     assert r2[0] == max(r["metrics"]["r2"] for r in board["runs"])  # type: ignore[index]
     table = haj("runs", "diabetes")
-    assert "by rmse ↓" in table.out and "♛" in table.out
+    assert "by rmse, best first (lower is better)" in table.out and "♛" in table.out
 
 
 def test_crowning_by_another_metric_keeps_history_and_moves_the_stable_path(

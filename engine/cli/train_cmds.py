@@ -143,10 +143,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     champion = board["champion"]["run_id"] if board["champion"] else None
     metric_names = board["metrics"]
-    arrow = "↑" if board["higher_is_better"] else "↓"
+    direction = "higher" if board["higher_is_better"] else "lower"
     errors = any(r["error"] for r in board["runs"])
     output.table(
-        f"Runs of {project.name} by {board['metric']} {arrow}",
+        f"Runs of {project.name} by {board['metric']}, best first ({direction} is better)",
         ["#", "Run", "Model", "Status", *metric_names, "Data", "Duration"]
         + (["Error"] if errors else []),
         [
