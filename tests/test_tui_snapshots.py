@@ -188,3 +188,23 @@ def test_command_palette_snapshot(snap_compare: Any, populated: Path) -> None:
         await pilot.pause(0.5)
 
     assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(palette))
+
+
+def test_rename_prompt_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def rename(pilot: Pilot[Any]) -> None:
+        from haj_tui.widgets.modals import PromptModal
+
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptModal), what="prompt")
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(rename))
+
+
+def test_delete_confirmation_snapshot(snap_compare: Any, populated: Path) -> None:
+    async def delete(pilot: Pilot[Any]) -> None:
+        from haj_tui.widgets.modals import ConfirmModal
+
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), what="confirm")
+
+    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(delete))
