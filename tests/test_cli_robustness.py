@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
 import sys
@@ -19,6 +17,7 @@ import pytest
 
 from tests.conftest import ROOT, Result
 from tests.fs_snapshot import changes, snapshot
+from tests.test_cli_loop import on_terminal
 from tests.test_interrupts import (  # noqa: F401 - `cancer` is a fixture
     cancer,
     descendants,
@@ -70,57 +69,20 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _on_a_terminal(home: Path, *args: str, keys: bytes) -> tuple[int, str]:
-    """Run haj on a pseudo-terminal, type `keys` once it asks, return (exit code, output)."""
-    env = {**os.environ, "HAJ_HOME": str(home), "NO_COLOR": "1", "TERM": "xterm"}
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine", *args],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        cwd=ROOT,
-        close_fds=True,
-    )
-    os.close(follower)
-    output = b""
-    typed = False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        if not typed and (b"?" in output or b":" in output):
-            os.write(leader, keys)
-            typed = True
-        if process.poll() is not None and not ready:
-            break
-    process.wait(timeout=30)
-    os.close(leader)
-    return process.returncode, output.decode(errors="replace")
-
-
 @pytest.mark.parametrize(
-    "args",
+    ("args", "prompt"),
     [
-        ("init", "asked"),
-        ("delete", "cancer"),
-        ("config", "cancer", "-p"),
-        ("config", "cancer", "--api-key"),
+        (("init", "asked"), "Prediction type"),
+        (("delete", "cancer"), "Delete project"),
+        (("config", "cancer", "-p"), "Prediction type"),
+        (("config", "cancer", "--api-key"), "API key"),
     ],
 )
 def test_ctrl_d_at_a_prompt_is_one_line_and_changes_nothing(
-    trained_home: Path, args: tuple[str, ...]
+    trained_home: Path, args: tuple[str, ...], prompt: str
 ) -> None:
     before = snapshot(trained_home)
-    code, output = _on_a_terminal(trained_home, *args, keys=b"\x04")
+    code, output = on_terminal(trained_home, list(args), [(prompt, "\x04")])  # Ctrl-D
     assert code == 1, output
     assert "haj: error: no answer (end of input): nothing was changed" in output
     assert "Traceback" not in output
