@@ -7,6 +7,27 @@ that escapes is a bug.
 
 from __future__ import annotations
 
+import re
+
+_TAGS = re.compile(r"<[^>]+>")
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """A message as the single line haj promises: the lines of a multi-line message (user code
+    may raise those) joined with ' | '; an HTML error page (a proxy's, an AWS endpoint's) becomes
+    its title; runs of white space one space; cut at `limit` characters when given."""
+    text = str(text)
+    lowered = text.lower()
+    if "<html" in lowered or "<!doctype" in lowered:
+        title = _TITLE.search(text)
+        text = " ".join((title.group(1) if title else _TAGS.sub(" ", text)).split())
+    else:
+        text = " | ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
 
 class HajError(Exception):
     """A user-facing error: one line, no traceback."""

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.deploy import sagemaker
 from tests.conftest import FAST_CLASSIFIERS, run_haj
 from tests.test_container import (
     BASE_IMAGE,
@@ -121,14 +122,12 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
     raise AssertionError(f"{url} did not answer: {log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="session")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's server (patched as the module docstring says) on a free 127.0.0.1 port."""
+def run_moto(program: list[str], log: Path) -> Iterator[str]:
+    """Start moto's server (`python PROGRAM -H 127.0.0.1 -p PORT`), yield its URL, stop it."""
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, *program, "-H", "127.0.0.1", "-p", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **FAKE_AWS},
@@ -139,6 +138,12 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         stop_pid(process)
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's server (patched as the module docstring says) on a free 127.0.0.1 port."""
+    yield from run_moto(["-c", MOTO_SERVER], tmp_path_factory.mktemp("moto") / "moto.log")
 
 
 @pytest.fixture
@@ -573,25 +578,13 @@ def test_projects_of_the_same_name_in_two_workspaces_keep_apart(
         remove_images(Project("cancer", second / "cancer"))
 
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
 @pytest.mark.docker
 def test_a_role_that_existed_loses_only_what_haj_added(
     deployable: Built, aws_env: dict[str, str], registry: str, moto_url: str
 ) -> None:
     iam = boto("iam", moto_url)
     role = f"haj-sagemaker-cancer-{project_id(deployable.home / 'cancer')[:8]}"
-    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(sagemaker.TRUST_POLICY))
     team = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
@@ -614,21 +607,7 @@ def test_a_role_that_existed_loses_only_what_haj_added(
 @pytest.fixture
 def stock_moto(tmp_path: Path) -> Iterator[str]:
     """moto's server as shipped: its SageMaker has no UpdateEndpoint (a 500 HTML page)."""
-    port = free_port()
-    log = tmp_path / "moto-stock.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **FAKE_AWS},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/moto-api/", process, log)
-        yield url
-    finally:
-        stop_pid(process)
+    yield from run_moto(["-m", "moto.server"], tmp_path / "moto-stock.log")
 
 
 @pytest.mark.docker

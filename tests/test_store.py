@@ -254,33 +254,33 @@ def test_champion_history_keeps_every_crowning_and_clearing(tmp_path: Path) -> N
 
 
 def add_raw(store: Store, sha: str, written: list[str] | None = None) -> tuple[DataVersion, bool]:
-    return store.add_data_version(
-        kind="raw",
-        sha256=sha,
-        size=3,
-        fmt="csv",
-        rows=1,
-        columns=2,
-        source="x",
-        parent=None,
-        path_for=lambda seq: f"data/raw/v{seq:04d}.csv",
-        write=(written if written is not None else []).append,
-    )
+    return _add(store, "raw", sha, None, written=written)
 
 
 def add_processed(store: Store, sha: str, parent: str, recipe: Recipe) -> tuple[DataVersion, bool]:
+    return _add(store, "processed", sha, parent, recipe=recipe)
+
+
+def _add(
+    store: Store,
+    kind: str,
+    sha: str,
+    parent: str | None,
+    written: list[str] | None = None,
+    **extra: object,
+) -> tuple[DataVersion, bool]:
     return store.add_data_version(
-        kind="processed",
+        kind=kind,
         sha256=sha,
         size=3,
         fmt="csv",
         rows=1,
         columns=2,
-        source=f"processor.py({parent})",
+        source=f"processor.py({parent})" if parent else "x",
         parent=parent,
-        path_for=lambda seq: f"data/processed/v{seq:04d}.csv",
-        write=lambda _: None,
-        recipe=recipe,
+        path_for=lambda seq: f"data/{kind}/v{seq:04d}.csv",
+        write=(written if written is not None else []).append,
+        **extra,
     )
 
 

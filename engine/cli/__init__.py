@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from engine import __version__
-from engine.errors import HajError
+from engine.errors import HajError, one_line
 
 COMMAND_MODULES = (
     "engine.cli.projects",
@@ -89,13 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(restore it from a backup, or delete the project with `haj delete NAME --yes`)\n"
         )
         return 1
-
-
-def one_line(message: str) -> str:
-    """An error message as the single line the CLI promises (user code may raise multi-line
-    messages): its lines joined with ' | '."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " | ".join(lines) or message
 
 
 def _stop_on_sigterm() -> list[bool]:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from engine.cli import home_of
-from engine.container import human_size
+from engine.units import human_size
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from engine.cli import home_of
+from engine.units import human_size
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -113,7 +114,7 @@ def cmd_data(args: argparse.Namespace) -> int:
                 v["format"],
                 v["rows"],
                 v["columns"],
-                output.human_bytes(v["bytes"]),
+                human_size(v["bytes"]),
                 v["parent"] or "-",
                 v["source"],
                 _time(v["created_at"]),

@@ -26,17 +26,6 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
 def table(title: str | None, columns: list[str], rows: list[list[Any]], **kwargs: Any) -> None:
     from rich.table import Table
 

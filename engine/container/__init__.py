@@ -15,8 +15,9 @@ CLI.
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from engine.units import human_size
 
 LABEL_PROJECT = "haj.project"
 LABEL_PROJECT_ID = "haj.project-id"
@@ -36,20 +37,6 @@ def image_repository(project_name: str) -> str:
     return f"haj/{project_name.lower()}"
 
 
-def human_size(size: int | float | None) -> str:
-    """Bytes in decimal units, as Docker prints them (580 MB is 580 x 10^6 bytes)."""
-    if not size:
-        return "-" if size is None else "0 B"
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if round(value) < 1000 or unit == "GB":
-            break
-        value /= 1000
-    if unit == "B":
-        return f"{value:.0f} B"
-    return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
-
-
 def elapsed(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m{seconds % 60:02d}s"
@@ -64,18 +51,3 @@ def progress_text(event: Any) -> str:
     if event.label.startswith(WAITING):
         return f"{event.label}: {elapsed(event.done)} elapsed"
     return f"[{event.done}/{event.total}] {event.label}"
-
-
-_TAGS = re.compile(r"<[^>]+>")
-_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """An error text from a server as one short line: an HTML error page becomes its title,
-    whitespace runs one space, and anything past `limit` characters is cut."""
-    text = str(text)
-    if "<html" in text.lower() or "<!doctype" in text.lower():
-        title = _TITLE.search(text)
-        text = title.group(1) if title else _TAGS.sub(" ", text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

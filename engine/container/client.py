@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from engine.container import one_line
-from engine.errors import ContainerError
+from engine.errors import ContainerError, one_line
 
 HOW_TO_START = (
     "start one (`sudo systemctl start docker`, or Docker Desktop), "
@@ -48,7 +47,7 @@ def docker_client(timeout: int = DEFAULT_TIMEOUT) -> Any:
 def api_error(exc: Exception) -> str:
     """A docker APIError's message without the HTTP noise."""
     explanation = getattr(exc, "explanation", None)
-    return one_line(str(explanation or exc).strip())
+    return one_line(str(explanation or exc).strip(), 300)
 
 
 def _timed_out(exc: BaseException | None) -> bool:

@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from engine.container import one_line
-from engine.errors import DeployError
+from engine.errors import DeployError, one_line
 
 ENDPOINT_ENV = "HAJ_AWS_ENDPOINT_URL"
 LINE = 300  # an error message's length at most (AWS lists every allowed value in some)

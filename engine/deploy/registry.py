@@ -11,9 +11,10 @@ import time
 from typing import Any
 
 from engine import events
-from engine.container import PUSHING, one_line
+from engine.container import PUSHING
 from engine.container.client import LONG_TIMEOUT, api_error, docker_client
-from engine.errors import DeployError
+from engine.deploy.aws import LINE
+from engine.errors import DeployError, one_line
 
 PROGRESS_EVERY = 0.5
 
@@ -64,7 +65,7 @@ def push(
         ):
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise DeployError(f"pushing {image_uri} failed: {one_line(detail)}")
+                raise DeployError(f"pushing {image_uri} failed: {one_line(detail, LINE)}")
             aux = chunk.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = str(aux["Digest"])

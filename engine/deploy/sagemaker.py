@@ -25,11 +25,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine import events
-from engine.container import WAITING, one_line
+from engine.container import WAITING
 from engine.deploy import records
-from engine.deploy.aws import Aws, call, error_code, errors, is_missing, resolve_region
+from engine.deploy.aws import LINE, Aws, call, error_code, errors, is_missing, resolve_region
 from engine.deploy.plan import Options, Plan, build_settings, make_plan, resource_tags
-from engine.errors import DeployError, HajError
+from engine.errors import DeployError, HajError, one_line
 from engine.project import Project
 from engine.store import now_iso
 
@@ -37,7 +37,7 @@ POLL_ENV = "HAJ_DEPLOY_POLL_SECONDS"
 VARIANT = "main"
 ROLE_POLICY = "haj-endpoint"  # the inline policy haj puts on the execution role
 
-_TRUST = {
+TRUST_POLICY = {  # SageMaker may assume the execution role
     "Version": "2012-10-17",
     "Statement": [
         {
@@ -158,7 +158,7 @@ def failure_text(exc: BaseException) -> str:
         text = "interrupted"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return one_line(text)
+    return one_line(text, LINE)
 
 
 # ---- steps ---------------------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def _ensure_role(
             f"creating the IAM role {plan.role_name}",
             iam.create_role,
             RoleName=plan.role_name,
-            AssumeRolePolicyDocument=json.dumps(_TRUST),
+            AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
             Description=f"haj: SageMaker endpoint of project {plan.project}",
             Tags=resource_tags(plan),
         )["Role"]["Arn"]
@@ -485,7 +485,7 @@ def wait_in_service(
             )
         )
         if status in ("Failed", "OutOfService", "RollingBack"):
-            reason = one_line(answer.get("FailureReason") or "no reason given")
+            reason = one_line(answer.get("FailureReason") or "no reason given", LINE)
             raise DeployError(
                 f"the endpoint {endpoint} is {status}: {reason} (see its CloudWatch logs; "
                 f"remove it with `haj undeploy`)"

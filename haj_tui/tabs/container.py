@@ -21,9 +21,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select
 
 from engine import events
-from engine.container import DEFAULT_BASE_IMAGE, human_size
+from engine.container import DEFAULT_BASE_IMAGE
 from engine.errors import HajError
 from engine.project import Project
+from engine.units import human_size
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.work import ReportsWorkerErrors

@@ -21,8 +21,9 @@ from textual.widgets import Button, DataTable, Label
 from engine import data, events
 from engine.errors import Cancelled, HajError
 from engine.project import Project
+from engine.units import human_size
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
-from haj_tui.widgets.formats import human_size, number, short_time
+from haj_tui.widgets.formats import number, short_time
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors

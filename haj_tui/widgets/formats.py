@@ -14,18 +14,6 @@ STATUS_STYLE = {
 }
 
 
-def human_size(size: int | None) -> str:
-    """Bytes as a short human figure: 118.5 KB."""
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KB", "MB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
 def short_time(iso: str | None) -> str:
     """An ISO timestamp (the store keeps UTC) in local time, to the minute."""
     if not iso:
