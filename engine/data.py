@@ -60,7 +60,7 @@ def process(
     from engine import runner_client
 
     project.read_config()
-    require_raw_data(project)
+    select_version(project, version, what="raw data")  # said at once, not by a runner
     return runner_client.run(project, "process", {"version": version}, on_event, cancel)
 
 
@@ -76,17 +76,6 @@ def open_store(project: Project) -> Store:
         raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
     # Not read-only: a read-only connection would leave haj.db-wal and -shm behind.
     return Store(project.db_path)
-
-
-def require_raw_data(project: Project) -> None:
-    """Raise DataError at once when there is no raw version yet.
-
-    Why here: the store answers in a millisecond, while starting a runner (which checks again)
-    costs a second or more before it could say the same.
-    """
-    with open_store(project) as store:
-        if store.current_raw_version() is None:
-            raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
 
 
 def recipe_of(project: Project, config: dict[str, Any]) -> Recipe:
