@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from engine.errors import DataError, NoChampion
+from engine.errors import DataError, Hint, NoChampion
 from engine.fsutil import atomic_write_text, sha256_file
 from engine.metrics import check_metric
 from engine.project import Project
@@ -25,7 +25,7 @@ def crown(project: Project, metric: str | None = None) -> dict[str, Any]:
     prediction = config["project"]["prediction"]
     chosen = check_metric(metric or config["training"]["metric"], prediction)
     if not project.db_path.exists():
-        raise NoChampion(f"no runs yet: train first with `haj train {project.name}`")
+        raise NoChampion("no runs yet", Hint("train", project.name))
     with Store(project.db_path) as store:
         store.reap_orphans()
         best = store.best_runs(
@@ -33,8 +33,7 @@ def crown(project: Project, metric: str | None = None) -> dict[str, Any]:
         )
         if not best:
             raise NoChampion(
-                f"no finished {prediction} run has {chosen.name}: "
-                f"train first with `haj train {project.name}`"
+                f"no finished {prediction} run has {chosen.name}", Hint("train", project.name)
             )
         run_id, _model, value = best[0]
         run = store.run(run_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import events
-from engine.data import redact_url
+from engine.data import absolute_source, redact_url
 from engine.errors import ProjectExists, UsageError
 from engine.names import name_for_title
 from engine.project import PREDICTION_TYPES, Project, default_metric
@@ -120,21 +120,6 @@ def apply(
             project.update_config({"project": {"title": title}})
             notes.append(f"title = {title}")
     return project, notes
-
-
-def absolute_source(url: str) -> str:
-    """A relative path given as the data source, made absolute against the current directory
-    (where the user typed it), not the project's directory the retriever later runs in."""
-    from urllib.parse import urlsplit
-
-    text = url.strip()
-    if not text:
-        return text
-    scheme = urlsplit(text).scheme
-    if scheme and len(scheme) > 1:  # http(s)://, file://, example:NAME ... (not C:\\)
-        return text
-    path = Path(text).expanduser()
-    return text if path.is_absolute() else str(path.resolve())
 
 
 def _switch_model_file(project: Project, old: str, new: str) -> str:

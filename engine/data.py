@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from engine import events
-from engine.errors import ConfigError, DataError
+from engine.errors import ConfigError, DataError, Hint
 from engine.fsutil import atomic_write_bytes, sha256_bytes
 from engine.project import Project
 
 if TYPE_CHECKING:
-    from engine.store import DataVersion, Recipe, Store
+    from engine.store import DataVersion, Derivation, Recipe, Store
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "sig", "auth")
 
@@ -73,7 +73,7 @@ def open_store(project: Project) -> Store:
     from engine.store import Store
 
     if not project.db_path.exists():
-        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+        raise DataError("no data yet", Hint("retrieve", project.name))
     # Not read-only: a read-only connection would leave haj.db-wal and -shm behind.
     return Store(project.db_path)
 
@@ -127,7 +127,7 @@ def sample_record(project: Project, index: int = 0) -> dict[str, Any]:
         if version is None:
             version = store.latest_data_version("processed")
     if version is None:
-        raise DataError(f"no processed data yet: run `haj process {project.name}` first")
+        raise DataError("no processed data yet", Hint("process", project.name))
     frame = load_frame(project.path / version.path, version.format)
     if frame.empty:
         raise DataError(f"{version.id} has no rows")
@@ -313,6 +313,19 @@ def load_frame(path: Path, fmt: str) -> Any:
         raise DataError(f"cannot read {path.name} as {fmt}: {exc}") from None
 
 
+def absolute_source(url: str) -> str:
+    """A relative path given as the data source, made absolute against the current directory
+    (where the user typed it), not the project's directory the retriever later runs in."""
+    text = url.strip()
+    if not text:
+        return text
+    scheme = urlsplit(text).scheme
+    if scheme and len(scheme) > 1:  # http(s)://, file://, example:NAME ... (not C:\\)
+        return text
+    path = Path(text).expanduser()
+    return text if path.is_absolute() else str(path.resolve())
+
+
 def redact_url(url: str) -> str:
     """The source as recorded: no password, no key-like query values."""
     try:
@@ -438,8 +451,8 @@ def select_version(project: Project, version_id: str | None, what: str = "data")
         chosen = store.data_version(version_id) if version_id else store.current_raw_version()
     if chosen is None:
         if version_id:
-            raise DataError(f"no {what} version {version_id!r}: see `haj data {project.name}`")
-        raise DataError(f"no data yet: run `haj retrieve {project.name}` first")
+            raise DataError(f"no {what} version {version_id!r}", Hint("list-data", project.name))
+        raise DataError("no data yet", Hint("retrieve", project.name))
     return chosen
 
 
@@ -457,8 +470,6 @@ def process_version(
     existed. With `reuse`, a version linked to this raw version and the current recipe is
     returned without running processor.py. What processor.py prints is reported as log lines.
     """
-    import pandas as pd
-
     recipe = recipe_of(project, config)
     with open_store(project) as store:
         raw = store.data_version(raw_id)
@@ -482,29 +493,7 @@ def process_version(
         )
     elif last is None and reuse:
         emit(events.Log(f"no processed data for {raw.id} yet: processing it first"))
-    target = recipe.target
-    process_fn = _load_user_module(project, "processor", "process")
-    frame = load_frame(project.path / raw.path, raw.format)
-    emit(events.Log(f"processing {raw.id} ({len(frame)} rows x {frame.shape[1]} columns)"))
-    try:
-        params = inspect.signature(process_fn).parameters
-        args = (frame, target, recipe.prediction)[: max(1, min(len(params), 3))]
-        with _lines_to(emit):
-            result = process_fn(*args)
-    except Exception as exc:
-        raise DataError(f"processor.py failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(result, pd.DataFrame):
-        raise DataError(f"process() returned {type(result).__name__}: return a DataFrame")
-    if target not in result.columns:
-        raise DataError(
-            f"target column {target!r} is missing from the processed data; columns: "
-            f"{', '.join(map(str, list(result.columns)[:20]))} "
-            f"(set it with `haj config {project.name} --target COLUMN`)"
-        )
-    if result.shape[1] < 2:
-        raise DataError("the processed data has no feature column besides the target")
-    if len(result) < 5:
-        raise DataError(f"the processed data has {len(result)} rows: too few to train on")
+    result = _run_processor(project, raw, recipe, emit)
     payload = result.to_csv(index=False).encode("utf-8")
     digest = sha256_bytes(payload)
     with open_store(project) as store:
@@ -521,11 +510,60 @@ def process_version(
             write=lambda rel: atomic_write_bytes(project.path / rel, payload),
             recipe=recipe,
         )
+    _report_processed(emit, version, created, raw.id, same, result.shape)
+    return {"version": version.to_dict(), "created": created, "parent": raw.id}
+
+
+def _run_processor(
+    project: Project, raw: DataVersion, recipe: Recipe, emit: events.Callback
+) -> Any:
+    """processor.py's process() on the raw version, checked: a DataFrame with the target and at
+    least one feature, and enough rows to train on. Its failures are DataErrors naming the cause,
+    so `haj process` and `haj train` say what to fix in the user's code."""
+    import pandas as pd
+
+    target = recipe.target
+    process_fn = _load_user_module(project, "processor", "process")
+    frame = load_frame(project.path / raw.path, raw.format)
+    emit(events.Log(f"processing {raw.id} ({len(frame)} rows x {frame.shape[1]} columns)"))
+    try:
+        # process(raw), process(raw, target) or process(raw, target, prediction)
+        params = inspect.signature(process_fn).parameters
+        args = (frame, target, recipe.prediction)[: max(1, min(len(params), 3))]
+        with _lines_to(emit):
+            result = process_fn(*args)
+    except Exception as exc:  # user code may raise anything: reported as its own failure
+        raise DataError(f"processor.py failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(result, pd.DataFrame):
+        raise DataError(f"process() returned {type(result).__name__}: return a DataFrame")
+    if target not in result.columns:
+        raise DataError(
+            f"target column {target!r} is missing from the processed data; columns: "
+            f"{', '.join(map(str, list(result.columns)[:20]))}",
+            Hint("set-target", project.name),
+        )
+    if result.shape[1] < 2:
+        raise DataError("the processed data has no feature column besides the target")
+    if len(result) < 5:
+        raise DataError(f"the processed data has {len(result)} rows: too few to train on")
+    return result
+
+
+def _report_processed(
+    emit: events.Callback,
+    version: DataVersion,
+    created: bool,
+    raw_id: str,
+    same: Derivation | None,
+    shape: tuple[int, int],
+) -> None:
+    """Say whether processing gave a new version, the one this recipe gave before, or known
+    content now linked to this raw version and recipe (so the next train reuses it)."""
     if created:
         emit(
             events.Log(
-                f"new processed version {version.id} from {raw.id}: {result.shape[0]} "
-                f"rows x {result.shape[1]} columns"
+                f"new processed version {version.id} from {raw_id}: {shape[0]} "
+                f"rows x {shape[1]} columns"
             )
         )
     elif same is not None and same.processed.id == version.id:
@@ -533,12 +571,11 @@ def process_version(
     else:
         emit(
             events.Log(
-                f"processed data unchanged: {version.id} (now linked to {raw.id} with this "
+                f"processed data unchanged: {version.id} (now linked to {raw_id} with this "
                 "processor.py and target, so it is reused, not processed again)"
             )
         )
     emit(events.DataVersionAdded(version=version.to_dict(), created=created))
-    return {"version": version.to_dict(), "created": created, "parent": raw.id}
 
 
 class _LineWriter(io.TextIOBase):

@@ -8,6 +8,7 @@ that escapes is a bug.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _TAGS = re.compile(r"<[^>]+>")
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -29,14 +30,55 @@ def one_line(text: str, limit: int | None = None) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Hint:
+    """What the user can do next, said without naming an interface.
+
+    `action` is one of the product's verbs (see ACTIONS); `project` is the project it applies
+    to; `detail` an argument (a config field, a metric). The CLI phrases it as a command
+    (`haj retrieve churn`), the app as a key or a button ("press r to retrieve").
+    """
+
+    action: str
+    project: str | None = None
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown hint action {self.action!r}")
+
+
+# The verbs a hint may name: each face has one phrase for each (engine.cli.hints,
+# haj_tui.hints); a test checks that both cover all of them.
+ACTIONS = (
+    "init",  # create a project
+    "retrieve",
+    "process",
+    "train",
+    "crown",
+    "serve",
+    "stop-server",
+    "build",
+    "start-container",
+    "stop-container",
+    "deploy",
+    "undeploy",
+    "set-target",  # choose the target column
+    "set-url",  # choose the data source
+    "list-data",  # see the data versions
+    "start-docker",  # start a Docker engine
+)
+
+
 class HajError(Exception):
-    """A user-facing error: one line, no traceback."""
+    """A user-facing error: one line, no traceback, and optionally what to do next."""
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, hint: Hint | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.hint = hint
 
     def __str__(self) -> str:
         return self.message
@@ -46,6 +88,12 @@ class UsageError(HajError):
     """Bad arguments: unknown metric, unknown model, a bad name."""
 
     exit_code = 2
+
+
+class StoreError(HajError):
+    """The project's registry (haj.db) cannot be read: damaged, or not a database."""
+
+    exit_code = 1
 
 
 class ProjectNotFound(HajError):
@@ -66,10 +114,6 @@ class DataError(HajError):
     """No data yet, target column missing, unreadable data."""
 
     exit_code = 6
-
-
-class TrainingError(HajError):
-    exit_code = 7
 
 
 class NoChampion(HajError):

@@ -73,6 +73,7 @@ class Failed(Event):
 
     kind: str
     message: str
+    hint: dict[str, Any] | None = None  # errors.Hint's fields, when the error carried one
 
 
 @dataclass

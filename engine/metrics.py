@@ -64,6 +64,14 @@ def compute(
 
     `classes` is the model's class order (the columns of y_score), so string labels work too.
     """
+    return evaluate(prediction, y_true, y_pred, y_score, classes)[0]
+
+
+def evaluate(
+    prediction: str, y_true: Any, y_pred: Any, y_score: Any = None, classes: list[Any] | None = None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """(metrics, notes): compute()'s metrics, and for a metric left out, why (metric -> reason),
+    so a run can record why it has no roc_auc instead of silently lacking it."""
     import numpy as np
     from sklearn import metrics as skm
 
@@ -74,7 +82,7 @@ def compute(
             "mae": float(skm.mean_absolute_error(y_true, y_pred)),
             "mse": mse,
             "r2": float(skm.r2_score(y_true, y_pred)),
-        }
+        }, {}
     result = {
         "acc": float(skm.accuracy_score(y_true, y_pred)),
         "precision": float(
@@ -83,6 +91,7 @@ def compute(
         "recall": float(skm.recall_score(y_true, y_pred, average="weighted", zero_division=0)),
         "f1": float(skm.f1_score(y_true, y_pred, average="weighted", zero_division=0)),
     }
+    notes: dict[str, str] = {}
     if y_score is not None:
         try:
             if y_score.ndim == 2 and y_score.shape[1] == 2:
@@ -95,6 +104,8 @@ def compute(
                         y_true, y_score, multi_class="ovr", average="weighted", labels=classes
                     )
                 )
-        except ValueError:
-            pass  # a class missing from the test split: AUC is undefined, so it is left out
-    return result
+        except ValueError as exc:
+            # e.g. a class missing from the test split: AUC is undefined, so it is left out
+            reason = str(exc).splitlines()[0][:300] if str(exc) else "undefined"
+            notes["roc_auc"] = f"roc_auc not computed: {reason}"
+    return result, notes

@@ -6,7 +6,6 @@ and layout survive, and go through an atomic rename. Secrets live only in .env (
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 import uuid
@@ -19,7 +18,6 @@ from engine.fsutil import atomic_write_text
 
 PREDICTION_TYPES = ("classification", "regression")
 CODE_FILES = ("retriever", "processor", "model")
-SECRET_KEYS = ("HAJ_API_KEY",)
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "project": {"title": "", "prediction": "classification"},
@@ -73,10 +71,6 @@ class Project:
         return self.path / "haj.db"
 
     @property
-    def raw_dir(self) -> Path:
-        return self.path / "data" / "raw"
-
-    @property
     def processed_dir(self) -> Path:
         return self.path / "data" / "processed"
 
@@ -86,7 +80,8 @@ class Project:
 
     @property
     def champion_path(self) -> Path:
-        """The stable path of the champion's model file (a copy, rewritten on each crowning)."""
+        """The stable path of the champion's model file: a symlink to the champion run's file,
+        swapped atomically at each crowning."""
         return self.models_dir / "champion.joblib"
 
     @property
@@ -103,24 +98,44 @@ class Project:
 
         Why: two workspaces may hold projects of the same name; everything haj creates outside
         the project directory (images, containers, AWS resources) is named and found by this id.
-        A project created before ids existed gets one here, written once into its config.toml.
+        A read never writes: a project created before ids existed has none recorded, and gets
+        `derived_uid()` here; the commands that create something outside the project (build,
+        container start, deploy) call ensure_uid() first, which records that same id, so a
+        `deploy --dry-run` shows the names the real deploy will use.
         """
-        for _ in range(2):
-            section = self._read_toml().get("project")
-            value = section.get("id") if isinstance(section, dict) else None
-            if value:
-                if not isinstance(value, str) or not _PROJECT_ID.match(value):
-                    raise ConfigError(
-                        f"{self.config_path}: project.id must be 8 to 64 lowercase letters or "
-                        "digits (delete the line to get a new id)"
-                    )
-                return value
-            import tomlkit
+        return self._recorded_uid() or self.derived_uid()
 
-            self.update_config(
-                {"project": {"id": tomlkit.string(new_project_id()).comment(_ID_COMMENT)}}
+    def ensure_uid(self) -> str:
+        """The project's id, recorded in config.toml first if it has none (an explicit write,
+        for the commands that name resources outside the project after it)."""
+        recorded = self._recorded_uid()
+        if recorded:
+            return recorded
+        import tomlkit
+
+        made = self.derived_uid()
+        self.update_config({"project": {"id": tomlkit.string(made).comment(_ID_COMMENT)}})
+        if self._recorded_uid() != made:
+            raise ConfigError(f"{self.config_path}: could not record the project's id")
+        return made
+
+    def derived_uid(self) -> str:
+        """The id a project without a recorded one gets: derived from its absolute path, so it
+        is the same at every read until ensure_uid() records it (then a rename keeps it)."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, self.path.absolute().as_uri()).hex
+
+    def _recorded_uid(self) -> str | None:
+        """`[project] id` from config.toml, validated; None when absent."""
+        section = self._read_toml().get("project")
+        value = section.get("id") if isinstance(section, dict) else None
+        if not value:
+            return None
+        if not isinstance(value, str) or not _PROJECT_ID.match(value):
+            raise ConfigError(
+                f"{self.config_path}: project.id must be 8 to 64 lowercase letters or "
+                "digits (delete the line to get a new id)"
             )
-        raise ConfigError(f"{self.config_path}: could not record the project's id")
+        return value
 
     def code_path(self, which: str) -> Path:
         if which not in CODE_FILES:
@@ -262,7 +277,3 @@ def validate_config(config: dict[str, Any], where: str) -> None:
 def mask(value: str) -> str:
     """Show that a secret is set without showing it."""
     return "" if not value else "•" * 8
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

@@ -15,6 +15,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = COMMANDS[command](project, options, emit)
     except HajError as exc:
-        emit(events.Failed(kind=type(exc).__name__, message=exc.message))
+        hint = asdict(exc.hint) if exc.hint else None
+        emit(events.Failed(kind=type(exc).__name__, message=exc.message, hint=hint))
         return exc.exit_code
     except KeyboardInterrupt:
         emit(events.Failed(kind="Cancelled", message="cancelled"))

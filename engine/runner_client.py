@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import errors, events
+from engine.procs import kill_group
 from engine.project import Project
 
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -39,10 +40,36 @@ def run(
     Ctrl-C (KeyboardInterrupt) or `cancel.set()` sends SIGINT to the runner, which records its
     unfinished work as cancelled; if it has not stopped within 2 s it is killed.
     """
+    child = _start_runner(project, command, options)
+    inbox: queue.Queue[events.Event | None] = queue.Queue()
+    readers = _start_readers(child, inbox)
+    outcome: events.Event | None = None
+    cancelled_at: float | None = None
+    try:
+        outcome, cancelled_at = _relay(child, inbox, on_event, cancel)
+    finally:
+        # Always, even after a clean exit: training workers the runner leaves behind (a runner
+        # killed from outside cannot stop its joblib workers) would otherwise live on for
+        # minutes, holding cores and memory.
+        _kill_group(child)
+        child.wait()
+        readers[1].join(timeout=1)
+        while not inbox.empty():
+            event = inbox.get_nowait()
+            if event is not None and not isinstance(event, events.Result | events.Failed):
+                on_event(event)
+    return _result_of(project, command, child, outcome, cancelled_at)
+
+
+def _start_runner(
+    project: Project, command: str, options: dict[str, Any] | None
+) -> subprocess.Popen[bytes]:
+    """`python -m engine.runner COMMAND PROJECT OPTIONS` with the project's interpreter, in its
+    own session (so cancelling can signal it and its workers as one group)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
-    child = subprocess.Popen(
+    return subprocess.Popen(
         [
             project_python(project),
             "-m",
@@ -58,7 +85,14 @@ def run(
         env=env,
         start_new_session=True,
     )
-    inbox: queue.Queue[events.Event | None] = queue.Queue()
+
+
+def _start_readers(
+    child: subprocess.Popen[bytes], inbox: queue.Queue[events.Event | None]
+) -> list[threading.Thread]:
+    """Threads that turn the runner's stdout (JSON-lines events; anything else as Output) and
+    stderr (Output) into events on `inbox`; None marks the end of stdout. Threads, so the main
+    loop stays free to notice a cancel."""
 
     def read_events() -> None:
         assert child.stdout
@@ -79,46 +113,57 @@ def run(
     readers = [threading.Thread(target=f, daemon=True) for f in (read_events, read_output)]
     for reader in readers:
         reader.start()
+    return readers
 
+
+def _relay(
+    child: subprocess.Popen[bytes],
+    inbox: queue.Queue[events.Event | None],
+    on_event: events.Callback,
+    cancel: threading.Event | None,
+) -> tuple[events.Event | None, float | None]:
+    """Pass the runner's events to `on_event` until it ends; returns (its Result or Failed event,
+    when a cancel was asked). A cancel (or Ctrl-C, wherever it lands) interrupts the runner;
+    after 2 s its whole group is killed, after 5 s nothing more is waited for."""
     outcome: events.Event | None = None
     cancelled_at: float | None = None
-    try:
-        stdout_open = True
-        while stdout_open or child.poll() is None:
+    stdout_open = True
+    while stdout_open or child.poll() is None:
+        try:
+            if cancel is not None and cancel.is_set() and cancelled_at is None:
+                cancelled_at = _interrupt(child)
+            if cancelled_at is not None:
+                waited = time.monotonic() - cancelled_at
+                if waited > 2.0:
+                    _kill_group(child)  # the runner and its training workers
+                if waited > 5.0:
+                    break  # whatever still holds a pipe open is not waited for
             try:
-                if cancel is not None and cancel.is_set() and cancelled_at is None:
-                    cancelled_at = _interrupt(child)
-                if cancelled_at is not None:
-                    waited = time.monotonic() - cancelled_at
-                    if waited > 2.0:
-                        _kill_group(child)  # the runner and its training workers
-                    if waited > 5.0:
-                        break  # whatever still holds a pipe open is not waited for
-                try:
-                    event = inbox.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if event is None:
-                    stdout_open = False
-                elif isinstance(event, events.Result | events.Failed):
-                    outcome = event
-                else:
-                    on_event(event)
-            except KeyboardInterrupt:  # Ctrl-C, wherever it lands: ask the runner to stop
-                if cancelled_at is None:
-                    cancelled_at = _interrupt(child)
-    finally:
-        # Always, even after a clean exit: training workers the runner leaves behind (a runner
-        # killed from outside cannot stop its joblib workers) would otherwise live on for
-        # minutes, holding cores and memory.
-        _kill_group(child)
-        child.wait()
-        readers[1].join(timeout=1)
-        while not inbox.empty():
-            event = inbox.get_nowait()
-            if event is not None and not isinstance(event, events.Result | events.Failed):
+                event = inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if event is None:
+                stdout_open = False
+            elif isinstance(event, events.Result | events.Failed):
+                outcome = event
+            else:
                 on_event(event)
+        except KeyboardInterrupt:  # Ctrl-C, wherever it lands: ask the runner to stop
+            if cancelled_at is None:
+                cancelled_at = _interrupt(child)
+    return outcome, cancelled_at
 
+
+def _result_of(
+    project: Project,
+    command: str,
+    child: subprocess.Popen[bytes],
+    outcome: events.Event | None,
+    cancelled_at: float | None,
+) -> dict[str, Any]:
+    """The Result's payload, or the runner's failure raised as the same HajError type in this
+    process (Cancelled when the user cancelled; a generic HajError when it died unexpectedly,
+    after closing the runs it left "running")."""
     if isinstance(outcome, events.Result):  # finished before the cancel took effect
         return outcome.payload
     if cancelled_at is not None or (
@@ -141,8 +186,7 @@ def _interrupt(child: subprocess.Popen[bytes]) -> float:
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
     """SIGKILL the runner's whole session (it was started in its own), workers included."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)
+    kill_group(child.pid)
     with contextlib.suppress(ProcessLookupError):
         child.kill()
 

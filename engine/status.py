@@ -1,60 +1,46 @@
-"""A project at a glance, and the liveness of what it runs (a detached server)."""
+"""A project at a glance: data, runs, champion, server, container and deployment.
+
+This module aggregates, so it sits above the store, serving, container and deploy (it imports
+them; none of them imports it). Process liveness lives in engine.procs, the server record in
+engine.serving.control; both are re-exported here for callers that know them by these names.
+"""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from engine.procs import pid_alive, server_process_alive
 from engine.project import Project
+from engine.serving.control import live_server, prune_stale_server
+
+__all__ = [
+    "live_server",
+    "pid_alive",
+    "project_status",
+    "prune_stale_records",
+    "server_process_alive",
+]
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def server_process_alive(pid: int) -> bool:
-    """True if `pid` runs and is a haj server: a zombie, or a pid the system gave to another
-    program after the server died, counts as dead (so `haj stop` never signals a stranger)."""
-    if pid <= 0 or not pid_alive(pid):
-        return False
-    proc = f"/proc/{pid}"
-    if not os.path.isdir("/proc/self"):
-        return True  # no procfs (macOS): trust the pid
-    try:
-        with open(f"{proc}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-        if state in (b"Z", b"X"):
-            return False
-        with open(f"{proc}/cmdline", "rb") as handle:
-            cmdline = handle.read()
-    except (OSError, IndexError):
-        return False
-    return b"engine.serving" in cmdline
-
-
-def live_server(project: Project) -> dict[str, Any] | None:
-    """The detached server's record if its process is alive; a stale record is removed."""
+def prune_stale_records(project: Project) -> dict[str, int]:
+    """Remove what dead processes left behind: the record of a server that is gone, and runs a
+    dead trainer left "running" (marked failed). An explicit write, for commands that write
+    anyway; reads (`live_server`, `haj list`) only report a dead server as not running.
+    Returns how many of each were cleaned: {"server": 0 or 1, "runs": n}."""
     if not project.db_path.exists():
-        return None
+        return {"server": 0, "runs": 0}
     from engine.store import Store
 
+    server = 1 if prune_stale_server(project) else 0
     with Store(project.db_path) as store:
-        record = store.get_record("server")
-        if record is None:
-            return None
-        if not server_process_alive(int(record.get("pid") or 0)):
-            store.delete_record("server")
-            return None
-        return record
+        runs = store.reap_orphans()
+    return {"server": server, "runs": runs}
 
 
 def project_status(project: Project) -> dict[str, Any]:
+    """What `haj status` shows. A read, with one write kept on purpose: store.reap_orphans()
+    marks the runs of a trainer that died as failed, so status never shows them "running". A
+    dead server's record is only reported as not running (see prune_stale_records)."""
     from engine.store import Store
 
     config = project.read_config()

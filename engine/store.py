@@ -24,9 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.status import pid_alive
+from engine.errors import StoreError
+from engine.procs import pid_alive
 
 SCHEMA_VERSION = 2
+NOTES_KEY = "_haj_notes"  # a run's notes, inside its params JSON (see Run.notes)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -194,6 +196,9 @@ class Run:
     model_sha256: str | None
     pid: int | None
     metrics: dict[str, float] = field(default_factory=dict)
+    # why a metric is missing ({"roc_auc": "roc_auc not computed: ..."}); kept in the params
+    # column under NOTES_KEY (no schema change), and never shown among the params
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -239,11 +244,25 @@ _RUN_COLUMNS = (
 )
 
 
+def unreadable(path: Path, error: Exception) -> StoreError:
+    """The one message for a damaged registry, wherever it is found."""
+    return StoreError(
+        f"the project's registry ({path.name}) cannot be read: {error} "
+        "(restore it from a backup, or delete the project)"
+    )
+
+
 class Store:
     """A connection to one project's haj.db. Use as a context manager or call close()."""
 
     def __init__(self, db_path: Path, *, readonly: bool = False) -> None:
         self.path = Path(db_path)
+        try:
+            self._open(readonly)
+        except sqlite3.DatabaseError as exc:  # damaged, or not a database at all
+            raise unreadable(self.path, exc) from None
+
+    def _open(self, readonly: bool) -> None:
         if readonly:
             from urllib.parse import quote
 
@@ -254,12 +273,17 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        if not readonly:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+        try:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("PRAGMA user_version").fetchone()  # reads the header: damage shows
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -330,68 +354,35 @@ class Store:
         again, so that raw data is not processed again with the same recipe.
         """
         with self._transaction() as db:
-            stamp = now_iso()
-            if kind == "raw":  # strictly after the last retrieval, so the current one is clear
-                last = db.execute(
-                    "SELECT MAX(last_retrieved_at) FROM data_versions WHERE kind = 'raw'"
-                ).fetchone()[0]
-                stamp = _later_than(last, stamp)
+            stamp = _retrieval_stamp(db) if kind == "raw" else now_iso()
             row = db.execute(
                 "SELECT * FROM data_versions WHERE kind = ? AND sha256 = ?", (kind, sha256)
             ).fetchone()
             if row is not None:
                 version, created = DataVersion(**dict(row)), False
-                if kind == "raw":
+                if kind == "raw":  # found again: the current raw version from now on
                     db.execute(
                         "UPDATE data_versions SET last_retrieved_at = ? WHERE id = ?",
                         (stamp, version.id),
                     )
                     version.last_retrieved_at = stamp
             else:
-                seq = (
-                    db.execute(
-                        "SELECT COALESCE(MAX(seq), 0) FROM data_versions WHERE kind = ?", (kind,)
-                    ).fetchone()[0]
-                    + 1
-                )
-                prefix = "raw" if kind == "raw" else "proc"
-                version = DataVersion(
-                    id=f"{prefix}-{seq:04d}",
+                version = _insert_version(
+                    db,
                     kind=kind,
-                    seq=seq,
                     sha256=sha256,
-                    bytes=size,
-                    format=fmt,
+                    size=size,
+                    fmt=fmt,
                     rows=rows,
                     columns=columns,
                     source=source,
                     parent=parent,
-                    path=str(path_for(seq)),
-                    created_at=stamp,
-                    last_retrieved_at=stamp if kind == "raw" else None,
-                )
-                d = version.to_dict()
-                db.execute(
-                    f"INSERT INTO data_versions ({', '.join(d)}) "
-                    f"VALUES ({', '.join('?' * len(d))})",
-                    tuple(d.values()),
+                    path_for=path_for,
+                    stamp=stamp,
                 )
                 created = True
             if recipe is not None and parent is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO derivations (raw_id, recipe, processed_id, "
-                    "processor_sha256, target, prediction, derived_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        parent,
-                        recipe.key,
-                        version.id,
-                        recipe.processor_sha256,
-                        recipe.target,
-                        recipe.prediction,
-                        stamp,
-                    ),
-                )
+                _link_derivation(db, parent, recipe, version.id, stamp)
             if created:
                 write(version.path)
             return version, created
@@ -506,12 +497,22 @@ class Store:
         model_path: str | None = None,
         model_sha256: str | None = None,
         started_at: str | None = None,
+        notes: dict[str, str] | None = None,
     ) -> None:
         """Record a run's outcome and metrics in one transaction.
 
-        `started_at` is when its worker really began (start_runs recorded when it was queued).
+        `started_at` is when its worker really began (start_runs recorded when it was queued);
+        `notes` say why a metric is missing (Run.notes).
         """
         with self._transaction() as db:
+            if notes:
+                row = db.execute("SELECT params FROM runs WHERE id = ?", (run_id,)).fetchone()
+                params = json.loads(row[0] or "{}") if row else {}
+                params[NOTES_KEY] = {**params.get(NOTES_KEY, {}), **notes}
+                db.execute(
+                    "UPDATE runs SET params = ? WHERE id = ?",
+                    (json.dumps(params, default=str), run_id),
+                )
             db.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ?, fit_seconds = ?, "
                 "duration_seconds = ?, model_path = ?, model_sha256 = ?, "
@@ -630,13 +631,6 @@ class Store:
             for run_id, key, value in rows:
                 by_id[run_id].metrics[key] = value
 
-    def count_runs(self, status: str | None = None) -> int:
-        if status:
-            return self._db.execute(
-                "SELECT COUNT(*) FROM runs WHERE status = ?", (status,)
-            ).fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-
     # ---- champion ----------------------------------------------------------------------------
     def best_runs(
         self, metric: str, *, higher_is_better: bool, prediction: str, limit: int = 2
@@ -742,6 +736,82 @@ def _later_than(previous: str | None, stamp: str) -> str:
     return moved.isoformat(timespec="milliseconds")
 
 
+def _retrieval_stamp(db: sqlite3.Connection) -> str:
+    """The time of a raw retrieval, strictly after the last one, so the current raw version
+    (the one retrieved last) is never ambiguous."""
+    last = db.execute(
+        "SELECT MAX(last_retrieved_at) FROM data_versions WHERE kind = 'raw'"
+    ).fetchone()[0]
+    return _later_than(last, now_iso())
+
+
+def _insert_version(
+    db: sqlite3.Connection,
+    *,
+    kind: str,
+    sha256: str,
+    size: int,
+    fmt: str,
+    rows: int | None,
+    columns: int | None,
+    source: str,
+    parent: str | None,
+    path_for: Callable[[int], str],
+    stamp: str,
+) -> DataVersion:
+    """Insert a new version numbered after the last of its kind (raw-0003, proc-0002), in the
+    caller's transaction."""
+    seq = (
+        db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM data_versions WHERE kind = ?", (kind,)
+        ).fetchone()[0]
+        + 1
+    )
+    prefix = "raw" if kind == "raw" else "proc"
+    version = DataVersion(
+        id=f"{prefix}-{seq:04d}",
+        kind=kind,
+        seq=seq,
+        sha256=sha256,
+        bytes=size,
+        format=fmt,
+        rows=rows,
+        columns=columns,
+        source=source,
+        parent=parent,
+        path=str(path_for(seq)),
+        created_at=stamp,
+        last_retrieved_at=stamp if kind == "raw" else None,
+    )
+    d = version.to_dict()
+    db.execute(
+        f"INSERT INTO data_versions ({', '.join(d)}) VALUES ({', '.join('?' * len(d))})",
+        tuple(d.values()),
+    )
+    return version
+
+
+def _link_derivation(
+    db: sqlite3.Connection, raw_id: str, recipe: Recipe, processed_id: str, stamp: str
+) -> None:
+    """Record raw version + recipe -> processed version (new or found again), so the same raw
+    data is not processed again with the same recipe."""
+    db.execute(
+        "INSERT OR REPLACE INTO derivations (raw_id, recipe, processed_id, "
+        "processor_sha256, target, prediction, derived_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            raw_id,
+            recipe.key,
+            processed_id,
+            recipe.processor_sha256,
+            recipe.target,
+            recipe.prediction,
+            stamp,
+        ),
+    )
+
+
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
@@ -777,4 +847,5 @@ def _run_row(run: Run) -> tuple[Any, ...]:
 def _run_from_row(row: sqlite3.Row) -> Run:
     values = dict(row)
     values["params"] = json.loads(values["params"] or "{}")
+    values["notes"] = values["params"].pop(NOTES_KEY, {})
     return Run(**values)

@@ -9,7 +9,6 @@ runner leaves them 'running' with its pid, and the store reaps them as failed.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -102,68 +101,21 @@ def _params_of(estimator: Any) -> dict[str, Any]:
 def train_in_process(
     project: Project, wanted: list[str] | None, emit: events.Callback, data: str | None = None
 ) -> dict[str, Any]:
-    import numpy as np
-    from joblib import Parallel, delayed
-    from sklearn.model_selection import train_test_split
-
+    """Train the `wanted` models (default: all) on `data` inside the runner; returns
+    {"session", "data_version", "runs": [...]}. Everything that can fail on the user's data or
+    config fails before the first run is recorded."""
     from engine import catalog
-    from engine.data import load_frame, process_version, select_version
-    from engine.features import feature_spec, to_matrix
-    from engine.store import DataVersion, Store
 
     config = project.read_config()
     prediction = config["project"]["prediction"]
     training = config["training"]
-    target = config["data"]["target"]
     extra = catalog.load_project_models(project.code_path("model"), prediction)
     names = catalog.select(prediction, extra, wanted)  # an unknown name fails before any write
 
     log = TrainLog(project, emit)
-    version = select_version(project, data)
-    if version.kind == "raw":  # processed with the current processor.py and target, or reused
-        processed = process_version(
-            project, config, version.id, log.relay("process", version.id), reuse=True
-        )
-        version = DataVersion(**processed["version"])
-    frame = load_frame(project.path / version.path, version.format)
-    if target not in frame.columns:
-        raise DataError(f"target column {target!r} is not in {version.id}")
-    frame = frame[frame[target].notna()]
-    X_frame = frame.drop(columns=[target])
-    y = frame[target].to_numpy()
-    if prediction == "regression":
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"target {target!r} is not numeric: is this a classification project?"
-            ) from None
-    spec = feature_spec(X_frame)
-    X = to_matrix(X_frame, spec)
-    classes = None
-    stratify = None
-    if prediction == "classification":
-        values, counts = np.unique(y.astype(str) if y.dtype == object else y, return_counts=True)
-        if len(values) < 2:
-            raise DataError(f"target {target!r} has a single class: nothing to classify")
-        if len(values) > max(50, len(y) // 2):
-            raise DataError(
-                f"target {target!r} has {len(values)} distinct values: "
-                "is this a regression project?"
-            )
-        classes = values.tolist()
-        stratify = y if counts.min() >= 2 else None
-    try:
-        X_train, X_test, y_train, y_test = train_test_split(
-            X,
-            y,
-            test_size=training["test_size"],
-            random_state=training["random_state"],
-            stratify=stratify,
-        )
-    except ValueError as exc:
-        raise DataError(f"cannot split the data: {exc}") from None
-
+    version, X, y, spec = _training_data(project, config, data, log)
+    classes, stratify = _classes(y, config["data"]["target"], prediction)
+    split = _split(X, y, training, stratify)
     estimators = {
         name: extra[name]
         if name in extra
@@ -171,120 +123,18 @@ def train_in_process(
         for name in names
     }
     project.models_dir.mkdir(parents=True, exist_ok=True)
-    for stale in project.models_dir.glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
-
+    _remove_partial_models(project)
+    common = {
+        "spec": spec,
+        "prediction": prediction,
+        "target": config["data"]["target"],
+        "classes": classes,
+        "data_version": version.id,
+        "project": project.name,
+    }
     session = uuid.uuid4().hex[:12]
     log.start()
-    with Store(project.db_path) as store:
-        store.reap_orphans()
-        runs = store.start_runs(
-            session=session,
-            models=[(name, _params_of(estimators[name])) for name in names],
-            prediction=prediction,
-            data_version=version.id,
-            pid=os.getpid(),
-        )
-        by_id = {run.id: run for run in runs}
-        n_jobs = training["n_jobs"]
-        cores = os.cpu_count() or 1
-        workers = min(len(runs), cores if n_jobs < 0 else n_jobs)
-        log(
-            "session",
-            version.id,
-            f"training {len(runs)} model(s) on {version.id} "
-            f"({len(X_train)} train / {len(X_test)} test rows, {len(spec)} features) "
-            f"with {workers} worker(s)",
-        )
-        for run in runs:
-            emit(
-                events.RunStarted(
-                    run_id=run.id, model=run.model, label=run.label, data_version=version.id
-                )
-            )
-            log(run.label, version.id, f"queued (run {run.id})")
-        emit(events.Progress(done=0, total=len(runs), label="training"))
-        common = {
-            "spec": spec,
-            "prediction": prediction,
-            "target": target,
-            "classes": classes,
-            "data_version": version.id,
-            "project": project.name,
-        }
-        tasks = [
-            delayed(fit_and_save)(
-                {
-                    **common,
-                    "run_id": run.id,
-                    "model": run.model,
-                    "estimator": estimators[run.model],
-                    "model_path": str(project.models_dir / f"{run.id}.joblib"),
-                },
-                X_train,
-                y_train,
-                X_test,
-                y_test,
-            )
-            for run in runs
-        ]
-        outcomes: list[dict[str, Any]] = []
-        try:
-            results = Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
-            for result in results:
-                run = by_id[result["run_id"]]
-                model_rel = (
-                    str(Path(result["model_path"]).relative_to(project.path))
-                    if result.get("model_path")
-                    else None
-                )
-                store.finish_run(
-                    run.id,
-                    status=result["status"],
-                    metrics=result.get("metrics"),
-                    error=result.get("error"),
-                    fit_seconds=result.get("fit_seconds"),
-                    duration_seconds=result.get("duration_seconds"),
-                    model_path=model_rel,
-                    model_sha256=result.get("sha256"),
-                    started_at=result.get("started_at"),
-                )
-                outcomes.append(result)
-                if result["status"] == "finished":
-                    scores = " ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items())
-                    log(
-                        run.label,
-                        version.id,
-                        f"finished in {result['duration_seconds']:.2f}s: {scores}",
-                    )
-                else:
-                    log(run.label, version.id, f"failed: {result['error']}", level="error")
-                emit(
-                    events.RunFinished(
-                        run_id=run.id,
-                        model=run.model,
-                        label=run.label,
-                        status=result["status"],
-                        metrics=result.get("metrics") or {},
-                        duration_seconds=result.get("duration_seconds"),
-                        error=result.get("error"),
-                    )
-                )
-                emit(events.Progress(done=len(outcomes), total=len(runs), label="training"))
-        except KeyboardInterrupt:
-            count = store.close_unfinished(session, "cancelled", "cancelled by the user")
-            log(
-                "session",
-                version.id,
-                f"cancelled: {count} unfinished run(s) recorded as cancelled",
-                level="warning",
-            )
-            _kill_workers()
-            log.close()
-            raise
-        finally:
-            for stale in project.models_dir.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
+    outcomes = _run_session(project, session, estimators, common, split, training, log, emit)
     finished = sum(1 for o in outcomes if o["status"] == "finished")
     log("session", version.id, f"done: {finished} finished, {len(outcomes) - finished} failed")
     log.close()
@@ -301,12 +151,221 @@ def train_in_process(
     }
 
 
+def _training_data(
+    project: Project, config: dict[str, Any], data: str | None, log: TrainLog
+) -> tuple[Any, Any, Any, list[dict[str, str]]]:
+    """(processed version, X, y, feature spec). A raw version is processed first with the
+    current processor.py and target (or a processed version made that way is reused), so a
+    model never trains on data its recipe no longer describes. Rows without a target are
+    dropped; a regression target must be numeric."""
+    import numpy as np
+
+    from engine.data import load_frame, process_version, select_version
+    from engine.features import feature_spec, to_matrix
+    from engine.store import DataVersion
+
+    target = config["data"]["target"]
+    version = select_version(project, data)
+    if version.kind == "raw":
+        processed = process_version(
+            project, config, version.id, log.relay("process", version.id), reuse=True
+        )
+        version = DataVersion(**processed["version"])
+    frame = load_frame(project.path / version.path, version.format)
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} is not in {version.id}")
+    frame = frame[frame[target].notna()]
+    X_frame = frame.drop(columns=[target])
+    y = frame[target].to_numpy()
+    if config["project"]["prediction"] == "regression":
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"target {target!r} is not numeric: is this a classification project?"
+            ) from None
+    spec = feature_spec(X_frame)
+    return version, to_matrix(X_frame, spec), y, spec
+
+
+def _classes(y: Any, target: str, prediction: str) -> tuple[list[Any] | None, Any]:
+    """(class labels, what to stratify the split by) of a classification target; (None, None)
+    for a regression. A target with one class, or with so many that it looks continuous, is a
+    user error said before training, not a failure of every model."""
+    import numpy as np
+
+    if prediction != "classification":
+        return None, None
+    values, counts = np.unique(y.astype(str) if y.dtype == object else y, return_counts=True)
+    if len(values) < 2:
+        raise DataError(f"target {target!r} has a single class: nothing to classify")
+    if len(values) > max(50, len(y) // 2):
+        raise DataError(
+            f"target {target!r} has {len(values)} distinct values: is this a regression project?"
+        )
+    # stratified only when every class can appear on both sides of the split
+    return values.tolist(), y if counts.min() >= 2 else None
+
+
+def _split(X: Any, y: Any, training: dict[str, Any], stratify: Any) -> tuple[Any, Any, Any, Any]:
+    """(X_train, y_train, X_test, y_test), fit_and_save's order: one split shared by every
+    model, so their scores compare."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X,
+            y,
+            test_size=training["test_size"],
+            random_state=training["random_state"],
+            stratify=stratify,
+        )
+    except ValueError as exc:
+        raise DataError(f"cannot split the data: {exc}") from None
+    return X_train, y_train, X_test, y_test
+
+
+def _remove_partial_models(project: Project) -> None:
+    """Delete the temporary files of bundles whose writing was interrupted (a killed worker)."""
+    for stale in project.models_dir.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _run_session(
+    project: Project,
+    session: str,
+    estimators: dict[str, Any],
+    common: dict[str, Any],
+    split: tuple[Any, Any, Any, Any],
+    training: dict[str, Any],
+    log: TrainLog,
+    emit: events.Callback,
+) -> list[dict[str, Any]]:
+    """Record the runs, fan the models out with joblib and record each result the moment it
+    arrives (in its own transaction). Ctrl-C records the unfinished runs as cancelled and stops
+    the workers; returns the results in the order they finished."""
+    from joblib import Parallel, delayed
+
+    from engine.store import Store
+
+    version_id = common["data_version"]
+    X_train, X_test = split[0], split[2]
+    with Store(project.db_path) as store:
+        store.reap_orphans()
+        runs = store.start_runs(
+            session=session,
+            models=[(name, _params_of(estimator)) for name, estimator in estimators.items()],
+            prediction=common["prediction"],
+            data_version=version_id,
+            pid=os.getpid(),
+        )
+        by_id = {run.id: run for run in runs}
+        n_jobs = training["n_jobs"]
+        cores = os.cpu_count() or 1
+        workers = min(len(runs), cores if n_jobs < 0 else n_jobs)
+        log(
+            "session",
+            version_id,
+            f"training {len(runs)} model(s) on {version_id} "
+            f"({len(X_train)} train / {len(X_test)} test rows, {len(common['spec'])} features) "
+            f"with {workers} worker(s)",
+        )
+        for run in runs:
+            emit(
+                events.RunStarted(
+                    run_id=run.id, model=run.model, label=run.label, data_version=version_id
+                )
+            )
+            log(run.label, version_id, f"queued (run {run.id})")
+        emit(events.Progress(done=0, total=len(runs), label="training"))
+        tasks = [
+            delayed(fit_and_save)(_task(project, run, estimators, common), *split) for run in runs
+        ]
+        outcomes: list[dict[str, Any]] = []
+        try:
+            for result in Parallel(n_jobs=workers, return_as="generator_unordered")(tasks):
+                _record_result(project, store, by_id[result["run_id"]], result, version_id, log)
+                outcomes.append(result)
+                _emit_finished(emit, by_id[result["run_id"]], result)
+                emit(events.Progress(done=len(outcomes), total=len(runs), label="training"))
+        except KeyboardInterrupt:
+            count = store.close_unfinished(session, "cancelled", "cancelled by the user")
+            log(
+                "session",
+                version_id,
+                f"cancelled: {count} unfinished run(s) recorded as cancelled",
+                level="warning",
+            )
+            _kill_workers()
+            log.close()
+            raise
+        finally:
+            _remove_partial_models(project)
+    return outcomes
+
+
+def _task(project: Project, run: Any, estimators: dict[str, Any], common: dict[str, Any]) -> dict:
+    """What one worker needs to fit, score and save one run's model."""
+    return {
+        **common,
+        "run_id": run.id,
+        "model": run.model,
+        "estimator": estimators[run.model],
+        "model_path": str(project.models_dir / f"{run.id}.joblib"),
+    }
+
+
+def _record_result(
+    project: Project, store: Any, run: Any, result: dict[str, Any], version_id: str, log: TrainLog
+) -> None:
+    """One finished (or failed) model: its run row, metrics and notes in one transaction, and
+    its line in logs/train.log."""
+    model_rel = (
+        str(Path(result["model_path"]).relative_to(project.path))
+        if result.get("model_path")
+        else None
+    )
+    store.finish_run(
+        run.id,
+        status=result["status"],
+        metrics=result.get("metrics"),
+        error=result.get("error"),
+        fit_seconds=result.get("fit_seconds"),
+        duration_seconds=result.get("duration_seconds"),
+        model_path=model_rel,
+        model_sha256=result.get("sha256"),
+        started_at=result.get("started_at"),
+        notes=result.get("notes") or None,
+    )
+    if result["status"] == "finished":
+        scores = " ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items())
+        log(run.label, version_id, f"finished in {result['duration_seconds']:.2f}s: {scores}")
+    else:
+        log(run.label, version_id, f"failed: {result['error']}", level="error")
+
+
+def _emit_finished(emit: events.Callback, run: Any, result: dict[str, Any]) -> None:
+    emit(
+        events.RunFinished(
+            run_id=run.id,
+            model=run.model,
+            label=run.label,
+            status=result["status"],
+            metrics=result.get("metrics") or {},
+            duration_seconds=result.get("duration_seconds"),
+            error=result.get("error"),
+        )
+    )
+
+
 def _kill_workers() -> None:
+    """Stop joblib's worker processes at once on cancel (they would finish their model first).
+    Best effort, while a KeyboardInterrupt is being raised: nothing here may replace it."""
     try:
         from joblib.externals.loky import get_reusable_executor
 
         get_reusable_executor().shutdown(wait=False, kill_workers=True)
-    except Exception:
+    except Exception:  # best effort: see the docstring
         pass
 
 
@@ -316,73 +375,22 @@ def fit_and_save(
     """Fit one model in a worker, score it on the test split and save its bundle (atomically).
 
     Never raises: a failure comes back as a 'failed' result with its error, so the others go on.
+    A metric that could not be computed (roc_auc without class probabilities, or with a class
+    missing from the test split) is left out, and why is in the result's "notes".
     """
-    import tempfile
-
-    import numpy as np
-
     from engine import store
-    from engine.features import BUNDLE_FORMAT, make_pipeline
     from engine.fsutil import sha256_file
-    from engine.metrics import compute
 
     started = time.perf_counter()
     # When this worker really began: the run was recorded when it was queued.
     base = {"run_id": task["run_id"], "model": task["model"], "started_at": store.now_iso()}
     try:
-        import sklearn
-        from sklearn.base import clone
-
-        pipeline = make_pipeline(task["spec"], clone(task["estimator"]))
-        pipeline.fit(X_train, y_train)
-        fit_seconds = time.perf_counter() - started
-        y_pred = pipeline.predict(X_test)
-        y_score = None
-        if task["prediction"] == "classification" and hasattr(pipeline, "predict_proba"):
-            try:
-                y_score = np.asarray(pipeline.predict_proba(X_test))
-            except Exception:
-                y_score = None
-        metrics = compute(
-            task["prediction"],
-            y_test,
-            y_pred,
-            y_score,
-            classes=list(getattr(pipeline, "classes_", [])) or None,
-        )
-        bundle = {
-            "format": BUNDLE_FORMAT,
-            "pipeline": pipeline,
-            "features": task["spec"],
-            "target": task["target"],
-            "prediction": task["prediction"],
-            "classes": [
-                c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])
-            ]
-            or None,
-            "model": task["model"],
-            "run_id": task["run_id"],
-            "project": task["project"],
-            "data_version": task["data_version"],
-            "metrics": metrics,
-            "sklearn_version": sklearn.__version__,
-            "trained_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-        }
+        pipeline, fit_seconds = _fit(task, X_train, y_train, started)
+        metrics, notes = _score(pipeline, task["prediction"], X_test, y_test)
         path = Path(task["model_path"])
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        _dump_bundle(bundle, tmp)
-        os.replace(tmp, path)
-        return {
-            **base,
-            "status": "finished",
-            "metrics": metrics,
-            "fit_seconds": fit_seconds,
-            "duration_seconds": time.perf_counter() - started,
-            "model_path": str(path),
-            "sha256": sha256_file(path),
-        }
-    except Exception as exc:
+        _save_bundle(_bundle(task, pipeline, metrics), path)
+        sha256 = sha256_file(path)
+    except Exception as exc:  # user models may raise anything: see the docstring
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         return {
             **base,
@@ -390,6 +398,102 @@ def fit_and_save(
             "error": message,
             "duration_seconds": time.perf_counter() - started,
         }
+    return {
+        **base,
+        "status": "finished",
+        "metrics": metrics,
+        "notes": notes,
+        "fit_seconds": fit_seconds,
+        "duration_seconds": time.perf_counter() - started,
+        "model_path": str(path),
+        "sha256": sha256,
+    }
+
+
+def _fit(task: dict[str, Any], X_train: Any, y_train: Any, started: float) -> tuple[Any, float]:
+    """The model wrapped in haj's preprocessing pipeline, fitted; and the seconds it took."""
+    from sklearn.base import clone
+
+    from engine.features import make_pipeline
+
+    pipeline = make_pipeline(task["spec"], clone(task["estimator"]))
+    pipeline.fit(X_train, y_train)
+    return pipeline, time.perf_counter() - started
+
+
+def _score(
+    pipeline: Any, prediction: str, X_test: Any, y_test: Any
+) -> tuple[dict[str, float], dict[str, str]]:
+    """(metrics, notes) on the test split; notes say why a metric is missing."""
+    from engine.metrics import evaluate
+
+    y_pred = pipeline.predict(X_test)
+    y_score, note = None, None
+    if prediction == "classification":
+        y_score, note = class_scores(pipeline, X_test)
+    metrics, notes = evaluate(
+        prediction,
+        y_test,
+        y_pred,
+        y_score,
+        classes=list(getattr(pipeline, "classes_", [])) or None,
+    )
+    if note and "roc_auc" not in metrics:
+        notes.setdefault("roc_auc", note)
+    return metrics, notes
+
+
+def class_scores(pipeline: Any, X: Any) -> tuple[Any, str | None]:
+    """(class probabilities, None), or (None, why there are none): a model without
+    predict_proba (RidgeClassifier, SVC without probability=True), or one whose predict_proba
+    refuses these inputs. Only those failures are expected; anything else is a bug and raises."""
+    import numpy as np
+
+    if not hasattr(pipeline, "predict_proba"):
+        return None, "roc_auc not computed: the model gives no class probabilities"
+    try:
+        return np.asarray(pipeline.predict_proba(X)), None
+    except (AttributeError, NotImplementedError, ValueError) as exc:
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        return None, f"roc_auc not computed: predict_proba failed ({reason})"
+
+
+def _bundle(task: dict[str, Any], pipeline: Any, metrics: dict[str, float]) -> dict[str, Any]:
+    """What a model file holds: the fitted pipeline and everything the server needs to take raw
+    feature values by name (features, target, classes), plus where it came from."""
+    import sklearn
+
+    from engine.features import BUNDLE_FORMAT
+
+    return {
+        "format": BUNDLE_FORMAT,
+        "pipeline": pipeline,
+        "features": task["spec"],
+        "target": task["target"],
+        "prediction": task["prediction"],
+        "classes": [
+            c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])
+        ]
+        or None,
+        "model": task["model"],
+        "run_id": task["run_id"],
+        "project": task["project"],
+        "data_version": task["data_version"],
+        "metrics": metrics,
+        "sklearn_version": sklearn.__version__,
+        "trained_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def _save_bundle(bundle: dict[str, Any], path: Path) -> None:
+    """Write the bundle to a temporary file beside `path`, then rename it into place: a killed
+    worker leaves a .tmp file (removed by the next train), never a half-written model."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    _dump_bundle(bundle, tmp)
+    os.replace(tmp, path)
 
 
 def _dump_bundle(bundle: dict[str, Any], path: str) -> None:
@@ -413,7 +517,3 @@ def _dump_bundle(bundle: dict[str, Any], path: str) -> None:
 
         with open(path, "wb") as handle:
             cloudpickle.dump(bundle, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def result_json(result: dict[str, Any]) -> str:
-    return json.dumps(result, indent=2, default=str)

@@ -6,17 +6,16 @@ config.toml; anything else in the workspace is ignored.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ProjectExists, ProjectNotFound, UsageError
+from engine.errors import Hint, ProjectExists, ProjectNotFound, UsageError
 from engine.names import humanize, validate_name
+from engine.procs import server_process_alive
 from engine.project import PREDICTION_TYPES, Project, default_metric, new_project_id
-from engine.status import server_process_alive
 
 EXAMPLES: dict[str, tuple[str, str]] = {
     # name -> (prediction type, target column) for scikit-learn's bundled (offline) datasets
@@ -58,7 +57,7 @@ def get_project(root: Path, name: str) -> Project:
     path = root / name
     if not (path / "config.toml").is_file():
         names = project_names(root)
-        hint = f"; projects: {', '.join(names)}" if names else "; create one with `haj init NAME`"
+        hint = f"; projects: {', '.join(names)}" if names else ""
         raise ProjectNotFound(f"no project named {name!r} in {root}{hint}")
     return Project(name=name, path=path)
 
@@ -91,7 +90,7 @@ def create_project(
     if path.exists():
         raise ProjectExists(f"a project named {name!r} already exists in {root}")
     if url:
-        from engine.configure import absolute_source
+        from engine.data import absolute_source
 
         url = absolute_source(url)
     values = {
@@ -154,16 +153,17 @@ def delete_project(root: Path, name: str) -> None:
 def _refuse_if_serving(project: Project, verb: str) -> None:
     import sqlite3
 
-    from engine.status import live_server
+    from engine.errors import StoreError
+    from engine.serving.control import live_server
 
     try:
         server = live_server(project)
-    except sqlite3.DatabaseError:
+    except (StoreError, sqlite3.DatabaseError):
         return  # a damaged haj.db records no server: it must not stop a delete
     if server:
         raise UsageError(
-            f"cannot {verb} {project.name!r} while its server runs (pid {server['pid']}): "
-            f"stop it with `haj stop {project.name}`"
+            f"cannot {verb} {project.name!r} while its server runs (pid {server['pid']})",
+            Hint("stop-server", project.name),
         )
 
 
@@ -212,7 +212,3 @@ def summarize(project: Project) -> dict[str, Any]:
 
 def list_projects(root: Path) -> list[dict[str, Any]]:
     return [summarize(Project(name=n, path=root / n)) for n in project_names(root)]
-
-
-def dumps(rows: Any) -> str:
-    return json.dumps(rows, indent=2, default=str)

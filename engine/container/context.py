@@ -33,7 +33,7 @@ from typing import Any
 
 from engine import events
 from engine.container import LABEL_PROJECT, LABEL_PROJECT_ID, LABEL_RUN, dockerfile
-from engine.errors import ContainerError, NoChampion
+from engine.errors import ContainerError, Hint, NoChampion
 from engine.fsutil import atomic_write_text, sha256_bytes, sha256_file
 from engine.project import CODE_FILES, Project
 from engine.store import now_iso
@@ -95,9 +95,8 @@ def champion_info(project: Project) -> dict[str, Any]:
     info_path = project.models_dir / "champion.json"
     if not project.champion_path.exists() or not info_path.exists():
         raise NoChampion(
-            f"project {project.name!r} has no champion to put in an image: "
-            f"train and crown one with `haj train {project.name}` then `haj evaluate "
-            f"{project.name}`"
+            f"project {project.name!r} has no champion to put in an image",
+            Hint("crown", project.name),
         )
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -106,8 +105,8 @@ def champion_info(project: Project) -> dict[str, Any]:
         raise ContainerError(f"{info_path} is not a valid champion record: {exc}") from None
     if sha256_file(project.champion_path) != expected:
         raise ContainerError(
-            f"{project.champion_path} does not match the sha256 in champion.json: "
-            f"crown the champion again with `haj evaluate {project.name}`"
+            f"{project.champion_path} does not match the sha256 in champion.json",
+            Hint("crown", project.name),
         )
     if project.db_path.exists():
         from engine.store import Store

@@ -117,9 +117,11 @@ def build(
     from engine.container.context import champion_info, write_context
     from engine.store import Store, now_iso
 
+    network = None if network == "bridge" else network  # Docker's default network
     tags = [normalize_tag(tag)] if tag else []  # a bad tag is refused before anything is written
     champion_info(project)  # a missing or tampered champion is reported before Docker is asked
     client = docker_client(timeout=LONG_TIMEOUT)
+    project.ensure_uid()  # the image is labelled with the id: record it before it names anything
     base = base_image or DEFAULT_BASE_IMAGE
     context = write_context(
         project, wheelhouse=wheelhouse, base_image=base, network=network, on_event=on_event

@@ -26,7 +26,7 @@ from engine.container import (
     human_size,
 )
 from engine.container.client import api_error, docker_client
-from engine.errors import ContainerError, UsageError
+from engine.errors import ContainerError, Hint, UsageError
 from engine.project import Project
 
 DEFAULT_PORT = 8080
@@ -63,20 +63,17 @@ def _image_to_run(client: Any, project: Project, image: str | None) -> tuple[str
         try:
             found = client.images.get(image)
         except docker.errors.ImageNotFound:
-            raise ContainerError(
-                f"no image {image}: build it with `haj build {project.name}`"
-            ) from None
+            raise ContainerError(f"no image {image}", Hint("build", project.name)) from None
         return image, found.id
     built = last_build(project)
     if not built:
-        raise ContainerError(
-            f"{project.name!r} has no image yet: build one with `haj build {project.name}`"
-        )
+        raise ContainerError(f"{project.name!r} has no image yet", Hint("build", project.name))
     found = project_image(project, built["image"], client)
     if found is None:
         raise ContainerError(
             f"the image of {project.name}'s last build ({built['image']}) is gone, or is not "
-            f"this project's any more: build it again with `haj build {project.name}`"
+            "this project's any more",
+            Hint("build", project.name),
         )
     return built["image"], found.id
 
@@ -93,22 +90,52 @@ def start(
     """Run the image detached, wait until /health answers, record and return the container."""
     import docker
 
-    from engine.store import Store, now_iso
-
     if network not in NETWORKS:
         raise UsageError(f"--network must be one of {', '.join(NETWORKS)}")
     client = docker_client()
     image, image_id = _image_to_run(client, project, image)
+    _clear_old_containers(client, project)
+    _check_port(port)
+    project.ensure_uid()  # the container is named and labelled with it
+    url = f"http://127.0.0.1:{port}"
+    options = _run_options(client, project, port, network, url)
+    on_event(events.Log(f"starting {image} ({network} network) on {url}"))
+    try:
+        container = client.containers.run(image_id, **options)
+    except docker.errors.APIError as exc:
+        message = api_error(exc)
+        if network == "bridge" and "network" in message.lower():
+            message += " (this engine may have no bridge network: try --network host)"
+        raise ContainerError(f"could not start {image}: {message}") from None
+    try:
+        _wait_healthy(container, url, timeout, on_event)
+    except BaseException:
+        _remove_quietly(container)
+        raise
+    record = _record_container(project, container, image, url, port, network)
+    on_event(events.Log(f"{project.name} serves at {url} (container {container.name})"))
+    return record
+
+
+def _clear_old_containers(client: Any, project: Project) -> None:
+    """Refuse while one of the project's containers runs (one server per project, and the port
+    would clash); remove stopped ones, since the new container takes their name."""
     for old in _containers(client, project):
         if old.status == "running":
             url = old.labels.get("haj.url", "")
             raise ContainerError(
-                f"a container of {project.name!r} already runs ({old.name}, {url}): "
-                f"stop it with `haj container stop {project.name}`"
+                f"a container of {project.name!r} already runs ({old.name}, {url})",
+                Hint("stop-container", project.name),
             )
         old.remove(force=True)
-    _check_port(port)
-    url = f"http://127.0.0.1:{port}"
+
+
+def _run_options(
+    client: Any, project: Project, port: int, network: str, url: str
+) -> dict[str, Any]:
+    """containers.run's options: the labels that find the container again from any shell, and
+    the network wiring: on the host network the server binds 127.0.0.1:PORT itself; on the
+    bridge the container's 8080 is published on 127.0.0.1:PORT only (never on all interfaces)."""
     labels = {
         LABEL_PROJECT: project.name,
         LABEL_PROJECT_ID: project.uid,
@@ -126,29 +153,26 @@ def start(
             environment={"PORT": str(port)},
             command=["serve", "--host", "127.0.0.1"],
         )
-    else:
-        if not client.networks.list(names=["bridge"]):
-            raise ContainerError(
-                "this Docker engine has no bridge network (started with --bridge=none?): "
-                "use --network host"
-            )
-        options.update(
-            ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)},
-            command=["serve"],
+        return options
+    if not client.networks.list(names=["bridge"]):
+        raise ContainerError(
+            "this Docker engine has no bridge network (started with --bridge=none?): "
+            "use --network host"
         )
-    on_event(events.Log(f"starting {image} ({network} network) on {url}"))
-    try:
-        container = client.containers.run(image_id, **options)
-    except docker.errors.APIError as exc:
-        message = api_error(exc)
-        if network == "bridge" and "network" in message.lower():
-            message += " (this engine may have no bridge network: try --network host)"
-        raise ContainerError(f"could not start {image}: {message}") from None
-    try:
-        _wait_healthy(container, url, timeout, on_event)
-    except BaseException:
-        _remove_quietly(container)
-        raise
+    options.update(
+        ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)},
+        command=["serve"],
+    )
+    return options
+
+
+def _record_container(
+    project: Project, container: Any, image: str, url: str, port: int, network: str
+) -> dict[str, Any]:
+    """Record the started container in the store: what `haj status` shows without asking
+    Docker."""
+    from engine.store import Store, now_iso
+
     record = {
         "id": container.id,
         "name": container.name,
@@ -160,7 +184,6 @@ def start(
     }
     with Store(project.db_path) as store:
         store.set_record("container", record)
-    on_event(events.Log(f"{project.name} serves at {url} (container {container.name})"))
     return record
 
 
@@ -193,15 +216,25 @@ def _wait_healthy(container: Any, url: str, timeout: float, on_event: events.Cal
 
 
 def _indented_tail(container: Any, lines: int = 12) -> str:
+    """The container's last log lines, for an error message; "(no logs)" when the engine cannot
+    give them (the container is gone, or the engine stopped answering)."""
+    import docker
+    import requests
+
     try:
         text = container.logs(tail=lines).decode("utf-8", "replace")
-    except Exception:
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
         return "  | (no logs)"
     return "\n".join(f"  | {line}" for line in text.splitlines()[-lines:]) or "  | (no logs)"
 
 
 def _remove_quietly(container: Any) -> None:
-    with contextlib.suppress(Exception):
+    """Remove a container that failed to start, while another error is being raised: a
+    failure to remove it (already gone, engine unreachable) must not hide that error."""
+    import docker
+    import requests
+
+    with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
         container.remove(force=True)
 
 
@@ -257,7 +290,7 @@ def logs(project: Project, *, tail: int = 100, follow: bool = False) -> Iterator
     found = _containers(client, project)
     if not found:
         raise ContainerError(
-            f"no container of {project.name!r}: start one with `haj container start {project.name}`"
+            f"no container of {project.name!r}", Hint("start-container", project.name)
         )
     container = found[0]
     if not follow:

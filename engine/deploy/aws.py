@@ -65,6 +65,16 @@ class Aws:
             return str(self.client("sts").get_caller_identity()["Account"])
 
 
+def aws_failures() -> tuple[type[Exception], ...]:
+    """What a boto3 call raises when AWS (or the way to it) says no: ClientError (an answer
+    with an error code) and BotoCoreError (no answer, no credentials...). Catch these, not
+    Exception, so a bug in haj is not mistaken for an AWS refusal. Imported on use: boto3 is
+    loaded only by the commands that need it."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
+
 def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))

@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.container import DEFAULT_BASE_IMAGE
 from engine.project import Project
 
 DEFAULT_INSTANCE = "ml.t2.medium"
@@ -112,14 +111,14 @@ def resource_tags(plan: Plan) -> list[dict[str, str]]:
 def build_settings(options: Options, image_record: dict[str, Any] | None) -> dict[str, Any]:
     """How a deploy builds the image when it must: as the command line says, else as the
     project's last build was made (its record), else haj build's defaults."""
-    last = image_record or {}
-    return {
-        "base_image": options.base_image or last.get("base_image") or DEFAULT_BASE_IMAGE,
-        "wheelhouse": bool(
-            last.get("wheelhouse") if options.wheelhouse is None else options.wheelhouse
-        ),
-        "network": options.build_network or last.get("network"),
-    }
+    from engine.container.settings import build_defaults
+
+    return build_defaults(
+        image_record,
+        base_image=options.base_image,
+        wheelhouse=options.wheelhouse,
+        network=options.build_network,
+    )
 
 
 def make_plan(
@@ -134,20 +133,39 @@ def make_plan(
     stamp: str | None = None,
 ) -> Plan:
     """The plan for deploying `champion`; `previous` is the current deployment record, if any."""
+    run_id = str(champion["run_id"])
+    built = image_record if image_record and image_record.get("run_id") == run_id else None
+    plan = _named_plan(project, options, region, account, champion, built, previous, stamp)
+    _add_image_steps(plan, options, built, image_record)
+    _add_sagemaker_steps(plan, options, previous)
+    _add_cleanup_steps(plan, previous)
+    return plan
+
+
+def _named_plan(
+    project: Project,
+    options: Options,
+    region: str,
+    account: str,
+    champion: dict[str, Any],
+    built: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+    stamp: str | None,
+) -> Plan:
+    """The plan's names, without steps. A deployed project keeps the names its record lists
+    (so a rename does not strand its endpoint); the model and endpoint config are new for each
+    deployment (run id + timestamp), so the stable endpoint can move to them."""
     from engine.container.image import default_tag
 
     run_id = str(champion["run_id"])
     base = resource_base(project)
     stamp = stamp or time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     versioned = f"haj-{base}-{run_id[:8]}-{stamp}"
-    kept = previous or {}  # a deployed project keeps its names
+    kept = previous or {}
     repository = kept.get("ecr_repository") or f"haj/{base}"
     registry = options.registry or f"{account}.dkr.ecr.{region}.amazonaws.com"
     role_name = kept.get("role_name") or f"haj-sagemaker-{base}"
-    role_arn = options.role_arn or f"arn:aws:iam::{account}:role/{role_name}"
-    bucket = options.bucket or f"haj-{account}-{region}"
-    built = image_record if image_record and image_record.get("run_id") == run_id else None
-    plan = Plan(
+    return Plan(
         project=project.name,
         project_id=project.uid,
         target=options.target,
@@ -158,16 +176,23 @@ def make_plan(
         local_image=built["image"] if built else default_tag(project, run_id),
         image_uri=f"{registry}/{repository}:{run_id}",
         repository=repository,
-        bucket=bucket,
+        bucket=options.bucket or f"haj-{account}-{region}",
         s3_key=f"haj/{base}/{run_id}/model.tar.gz",
         role_name=role_name,
-        role_arn=role_arn,
+        role_arn=options.role_arn or f"arn:aws:iam::{account}:role/{role_name}",
         model_name=versioned,
         endpoint_config_name=versioned,
         endpoint_name=kept.get("endpoint_name") or f"haj-{base}",
         instance_type=options.instance_type,
         instance_count=options.instance_count,
     )
+
+
+def _add_image_steps(
+    plan: Plan, options: Options, built: dict[str, Any] | None, image_record: dict[str, Any] | None
+) -> None:
+    """Use the image built for this champion, or build one (with the settings a dry run shows);
+    then push it to ECR (creating the repository) or to the registry given."""
     add = plan.steps.append
     if built:
         add(Step("use", "docker image", plan.local_image, "built for this champion"))
@@ -182,14 +207,27 @@ def make_plan(
     if options.registry:
         add(Step("push", "image", plan.image_uri, f"to the registry {options.registry}"))
     else:
-        add(Step("create", "ecr repository", repository, "if missing"))
+        add(Step("create", "ecr repository", plan.repository, "if missing"))
         add(Step("push", "image", plan.image_uri))
-    add(Step("create", "s3 bucket", bucket, "if missing"))
+
+
+def _add_sagemaker_steps(plan: Plan, options: Options, previous: dict[str, Any] | None) -> None:
+    """The bundle in S3, the execution role, then model, endpoint config and endpoint: created,
+    or (same endpoint name as the last deployment) updated in place, and waited for."""
+    add = plan.steps.append
+    add(Step("create", "s3 bucket", plan.bucket, "if missing"))
     add(Step("upload", "s3 object", plan.s3_uri, "champion.joblib, champion.json, config.toml"))
     if options.role_arn:
         add(Step("use", "iam role", options.role_arn))
     else:
-        add(Step("create", "iam role", role_name, "if missing; SageMaker pulls the image with it"))
+        add(
+            Step(
+                "create",
+                "iam role",
+                plan.role_name,
+                "if missing; SageMaker pulls the image with it",
+            )
+        )
     add(Step("create", "sagemaker model", plan.model_name, plan.image_uri))
     add(
         Step(
@@ -199,13 +237,18 @@ def make_plan(
             f"{options.instance_count} x {options.instance_type}",
         )
     )
-    same_endpoint = previous and previous.get("endpoint_name") == plan.endpoint_name
-    if same_endpoint:
+    if previous and previous.get("endpoint_name") == plan.endpoint_name:
         add(Step("update", "sagemaker endpoint", plan.endpoint_name, "to the new config"))
     else:
         add(Step("create", "sagemaker endpoint", plan.endpoint_name))
     add(Step("wait", "sagemaker endpoint", plan.endpoint_name, "until InService"))
-    if same_endpoint and previous:
+
+
+def _add_cleanup_steps(plan: Plan, previous: dict[str, Any] | None) -> None:
+    """What the previous deployment leaves behind once the endpoint has moved: its model and
+    endpoint config (same endpoint only), and its S3 bundles (kept in the plan for the deploy)."""
+    add = plan.steps.append
+    if previous and previous.get("endpoint_name") == plan.endpoint_name:
         for kind, key in (
             ("sagemaker endpoint config", "endpoint_config_name"),
             ("sagemaker model", "model_name"),
@@ -224,4 +267,3 @@ def make_plan(
                     "the previous deployment's bundle",
                 )
             )
-    return plan

@@ -14,7 +14,7 @@ from engine import events
 from engine.container import PUSHING
 from engine.container.client import LONG_TIMEOUT, api_error, docker_client
 from engine.deploy.aws import LINE
-from engine.errors import DeployError, one_line
+from engine.errors import DeployError, Hint, one_line
 
 PROGRESS_EVERY = 0.5
 
@@ -52,7 +52,7 @@ def push(
     try:
         image = client.images.get(local_image)
     except docker.errors.ImageNotFound:
-        raise DeployError(f"no local image {local_image}: build it with `haj build`") from None
+        raise DeployError(f"no local image {local_image}", Hint("build")) from None
     repository, _, tag = image_uri.rpartition(":")
     image.tag(repository, tag)
     on_event(events.Log(f"pushing {image_uri}"))

@@ -27,9 +27,18 @@ from urllib.parse import urlencode
 from engine import events
 from engine.container import WAITING
 from engine.deploy import records
-from engine.deploy.aws import LINE, Aws, call, error_code, errors, is_missing, resolve_region
+from engine.deploy.aws import (
+    LINE,
+    Aws,
+    aws_failures,
+    call,
+    error_code,
+    errors,
+    is_missing,
+    resolve_region,
+)
 from engine.deploy.plan import Options, Plan, build_settings, make_plan, resource_tags
-from engine.errors import DeployError, HajError, one_line
+from engine.errors import DeployError, HajError, Hint, one_line
 from engine.project import Project
 from engine.store import now_iso
 
@@ -84,11 +93,12 @@ def deploy(
     previous = records.load(project)
     if previous and previous.get("region") != region:
         raise DeployError(
-            f"{project.name!r} is deployed in {previous.get('region')}: remove it first with "
-            f"`haj undeploy {project.name}` (or pass --region {previous.get('region')})"
+            f"{project.name!r} is deployed in {previous.get('region')}, not {region}",
+            Hint("undeploy", project.name),
         )
     aws = Aws(region)
     account = aws.account_id()
+    project.ensure_uid()  # every resource is named after the id: record it before creating any
     image_record = last_build(project)
     the_plan = make_plan(
         project,
@@ -208,7 +218,7 @@ def _push(
         record["ecr_repository"] = plan.repository
         try:
             ecr.describe_repositories(repositoryNames=[plan.repository])
-        except Exception as exc:
+        except aws_failures() as exc:
             if error_code(exc) != "RepositoryNotFoundException":
                 with errors(f"looking up the ECR repository {plan.repository}"):
                     raise
@@ -262,7 +272,7 @@ def _upload_bundle(
     record["bucket"] = plan.bucket
     try:
         s3.head_bucket(Bucket=plan.bucket)
-    except Exception as exc:
+    except aws_failures() as exc:
         if error_code(exc) not in ("404", "NoSuchBucket"):
             with errors(f"checking the S3 bucket {plan.bucket}"):
                 raise
@@ -338,7 +348,7 @@ def _ensure_role(
     record["role_name"] = plan.role_name
     try:
         arn = iam.get_role(RoleName=plan.role_name)["Role"]["Arn"]
-    except Exception as exc:
+    except aws_failures() as exc:
         if not is_missing(exc):
             with errors(f"looking up the IAM role {plan.role_name}"):
                 raise
@@ -433,7 +443,7 @@ def _create_or_update_endpoint(
     exists = True
     try:
         sm.describe_endpoint(EndpointName=plan.endpoint_name)
-    except Exception as exc:
+    except aws_failures() as exc:
         if not is_missing(exc):
             with errors(f"looking up the endpoint {plan.endpoint_name}"):
                 raise
@@ -487,8 +497,8 @@ def wait_in_service(
         if status in ("Failed", "OutOfService", "RollingBack"):
             reason = one_line(answer.get("FailureReason") or "no reason given", LINE)
             raise DeployError(
-                f"the endpoint {endpoint} is {status}: {reason} (see its CloudWatch logs; "
-                f"remove it with `haj undeploy`)"
+                f"the endpoint {endpoint} is {status}: {reason} (see its CloudWatch logs)",
+                Hint("undeploy"),
             )
         if waited > timeout:
             raise DeployError(
@@ -536,7 +546,7 @@ def _delete(doing: str, function: Any, **kwargs: Any) -> bool:
     with errors(doing):
         try:
             function(**kwargs)
-        except Exception as exc:
+        except aws_failures() as exc:
             if is_missing(exc):
                 return False
             raise
@@ -590,8 +600,9 @@ def undeploy(project: Project, *, on_event: events.Callback = events.ignore) -> 
         record["status"] = "undeploy incomplete"
         records.save(project, record)
         raise DeployError(
-            f"some resources could not be removed ({'; '.join(problems)}); fix that and run "
-            f"`haj undeploy {project.name}` again"
+            f"some resources could not be removed ({'; '.join(problems)}); fix that and "
+            "undeploy again",
+            Hint("undeploy", project.name),
         )
     records.delete(project)
     return removed
@@ -615,7 +626,7 @@ def _undeploy_s3(aws: Aws, record: dict[str, Any], step: Any) -> None:
         with errors(f"listing the S3 bucket {bucket}"):
             try:
                 left = s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0)
-            except Exception as exc:
+            except aws_failures() as exc:
                 if not is_missing(exc):
                     raise
                 left = 0
@@ -683,10 +694,12 @@ def _undeploy_role(aws: Aws, record: dict[str, Any], step: Any) -> None:
     try:
         policies = iam.list_role_policies(RoleName=name).get("PolicyNames", [])
         attached = iam.list_attached_role_policies(RoleName=name).get("AttachedPolicies", [])
-    except Exception as exc:
+    except aws_failures() as exc:
         if is_missing(exc):
             record.update(role_created=False, role_policy_added=False)
             return
+        # Not allowed to list them (e.g. no iam:ListRolePolicies): the role's deletion is
+        # still tried, and if IAM refuses it, its error is reported as a problem below.
         policies, attached = [], []
     for policy in policies:
         step(

@@ -62,32 +62,57 @@ def create_app(
     The model is loaded when the app starts (in a background thread, so /livez answers at once
     and /readyz, /health and /ping say 503 until it is ready); it is then watched and switched.
     """
-    import orjson
-    from fastapi import FastAPI
-    from fastapi.responses import Response
-    from prometheus_client import (
-        CONTENT_TYPE_LATEST,
-        CollectorRegistry,
-        GCCollector,
-        PlatformCollector,
-        ProcessCollector,
-        generate_latest,
-    )
-
     project_dir = Path(getattr(project_dir, "path", project_dir)).resolve()  # a Project or a path
     settings = serving_settings(project_dir)
     limit = int(float(max_body_mb or settings["max_body_mb"]) * 1024 * 1024)
     holder = ModelHolder(project_dir, poll_seconds=poll_seconds)
     monitor = Monitor()
+    plog_box: dict[str, PredictionLog] = {}  # the prediction log, opened when the app starts
+    open_log = _prediction_log_opener(project_dir, settings, prediction_log)
+    registry = _metrics_registry(monitor, holder, plog_box)
+    app = _new_app(project_dir, _lifespan(holder, plog_box, open_log))
+    app.state.holder = holder
+    app.state.monitor = monitor
+    _add_health_routes(app, holder, monitor)
+    _add_monitoring_routes(app, registry, monitor)
+    _install_openapi(app, holder)
+    scorer = Scorer(holder, monitor, lambda: plog_box.get("log"), limit)
+    app.add_middleware(FrontMiddleware, monitor=monitor, scorer=scorer, limit=limit)
+    return app
+
+
+def _prediction_log_opener(
+    project_dir: Path, settings: dict[str, Any], prediction_log: Path | None
+) -> Any:
+    """A function opening the prediction log. With several workers (uvicorn --workers), each
+    writes its own predictions-<pid>.jsonl and all of them share one cap on disk."""
     workers = int(os.environ.get("HAJ_SERVING_WORKERS", "1") or 1)
     if prediction_log is None:
         name = "predictions.jsonl" if workers <= 1 else f"predictions-{os.getpid()}.jsonl"
         prediction_log = project_dir / "logs" / name
-    log_mb = float(settings["prediction_log_mb"])
     log_files = int(settings["prediction_log_files"])
-    log_bytes = int(log_mb * 1024 * 1024)
+    log_bytes = int(float(settings["prediction_log_mb"]) * 1024 * 1024)
     shared_cap = log_bytes * (log_files + 1) * workers if workers > 1 else None
-    plog_box: dict[str, PredictionLog] = {}
+    path = prediction_log
+
+    def open_log() -> PredictionLog:
+        return PredictionLog(path, max_bytes=log_bytes, backups=log_files, shared_cap=shared_cap)
+
+    return open_log
+
+
+def _metrics_registry(
+    monitor: Monitor, holder: ModelHolder, plog_box: dict[str, PredictionLog]
+) -> Any:
+    """The Prometheus registry of /metrics: haj's request and model figures, plus the standard
+    process, platform and GC collectors. Its own registry, not the global one, so several apps
+    (tests, workers) never collide."""
+    from prometheus_client import (
+        CollectorRegistry,
+        GCCollector,
+        PlatformCollector,
+        ProcessCollector,
+    )
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
@@ -113,7 +138,13 @@ def create_app(
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
+    return registry
 
+
+def _lifespan(holder: ModelHolder, plog_box: dict[str, PredictionLog], open_log: Any) -> Any:
+    """Start: open the prediction log and load the model (in the holder's thread); stop: stop
+    watching the model and flush the log. In the lifespan, not at import, so each uvicorn
+    worker does it in its own process."""
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -122,15 +153,20 @@ def create_app(
 
         # inputs are checked finite (or NaN = missing, imputed) before they reach the model
         sklearn.set_config(assume_finite=True)
-        plog_box["log"] = PredictionLog(
-            prediction_log, max_bytes=log_bytes, backups=log_files, shared_cap=shared_cap
-        )
+        plog_box["log"] = open_log()
         holder.start()
         try:
             yield
         finally:
             holder.stop()
             plog_box["log"].close()
+
+    return lifespan
+
+
+def _new_app(project_dir: Path, lifespan: Any) -> Any:
+    """The FastAPI app itself, with /docs served from bundled assets when they are installed."""
+    from fastapi import FastAPI
 
     options: dict[str, Any] = {}
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
@@ -147,23 +183,31 @@ def create_app(
         lifespan=lifespan,
         **options,
     )
-    app.state.holder = holder
-    app.state.monitor = monitor
     if offline_docs is not None:
         _install_offline_docs(app, offline_docs)
+    return app
 
-    def json_response(body: Any, status: int = 200) -> Response:
-        return Response(
-            orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-            status_code=status,
-            media_type="application/json",
-        )
+
+def _json_response(body: Any, status: int = 200) -> Any:
+    import orjson
+    from fastapi.responses import Response
+
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _add_health_routes(app: Any, holder: ModelHolder, monitor: Monitor) -> None:
+    """/ping (SageMaker), /health, /livez and /readyz: 503 with the reason while no model is
+    loaded (still loading, or it failed), so orchestrators route no traffic to it yet."""
+    from fastapi.responses import Response
 
     def not_ready() -> Response:
         detail = holder.error or "the model is loading"
-        return json_response({"status": "unavailable", "detail": detail}, 503)
+        return _json_response({"status": "unavailable", "detail": detail}, 503)
 
-    # ---- health ----------------------------------------------------------------------------------
     @app.get("/ping", summary="SageMaker health check", response_model=None)
     async def ping() -> Response:
         if holder.current is None:
@@ -175,7 +219,7 @@ def create_app(
         model = holder.current
         if model is None:
             return not_ready()
-        return json_response(
+        return _json_response(
             {
                 "status": "ok",
                 **model.info(),
@@ -189,15 +233,20 @@ def create_app(
 
     @app.get("/livez", summary="Liveness: the process answers", response_model=None)
     async def livez() -> Response:
-        return json_response({"status": "alive"})
+        return _json_response({"status": "alive"})
 
     @app.get("/readyz", summary="Readiness: a model is loaded", response_model=None)
     async def readyz() -> Response:
         if holder.current is None:
             return not_ready()
-        return json_response({"status": "ready", "run_id": holder.current.run_id})
+        return _json_response({"status": "ready", "run_id": holder.current.run_id})
 
-    # ---- monitoring ------------------------------------------------------------------------------
+
+def _add_monitoring_routes(app: Any, registry: Any, monitor: Monitor) -> None:
+    """/metrics (Prometheus), /predictions_count and /latency (what the TUI shows live)."""
+    from fastapi.responses import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
     @app.get("/metrics", summary="Prometheus metrics", response_model=None)
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -208,16 +257,11 @@ def create_app(
         response_model=None,
     )
     async def predictions_count() -> Response:
-        return json_response(monitor.counts())
+        return _json_response(monitor.counts())
 
     @app.get("/latency", summary="Scoring latency percentiles in ms", response_model=None)
     async def latency() -> Response:
-        return json_response(monitor.latency())
-
-    _install_openapi(app, holder)
-    scorer = Scorer(holder, monitor, lambda: plog_box.get("log"), limit)
-    app.add_middleware(FrontMiddleware, monitor=monitor, scorer=scorer, limit=limit)
-    return app
+        return _json_response(monitor.latency())
 
 
 def app_from_env() -> Any:
@@ -409,7 +453,15 @@ def _describe_inputs(schema: dict[str, Any], model: LoadedModel) -> None:
         },
     }
     outputs = {"type": "array", "items": {}}
-    paths["/predict"] = {
+    paths["/predict"] = _predict_operation(predict_schema, example, error, outputs)
+    paths["/invocations"] = _invocations_operation(model, example, error, outputs)
+
+
+def _predict_operation(
+    predict_schema: dict[str, Any], example: dict[str, Any], error: dict[str, Any], outputs: Any
+) -> dict[str, Any]:
+    """POST /predict in OpenAPI: haj's own contract, with real feature names and examples."""
+    return {
         "post": {
             "summary": "Predict one record or a batch",
             "description": 'One record `{feature: value, ...}` or `{"records": [...]}` (up to '
@@ -454,7 +506,13 @@ def _describe_inputs(schema: dict[str, Any], model: LoadedModel) -> None:
             },
         }
     }
-    paths["/invocations"] = {
+
+
+def _invocations_operation(
+    model: LoadedModel, example: dict[str, Any], error: dict[str, Any], outputs: Any
+) -> dict[str, Any]:
+    """POST /invocations in OpenAPI: the MLflow / SageMaker scoring contract."""
+    return {
         "post": {
             "summary": "MLflow / SageMaker scoring",
             "description": "The scoring contract of `mlflow models serve` and SageMaker: JSON "
@@ -502,11 +560,14 @@ def _describe_inputs(schema: dict[str, Any], model: LoadedModel) -> None:
     }
 
 
-def example_record(model: LoadedModel) -> dict[str, Any]:
-    """A plausible record: each feature's training median (or most frequent category)."""
+def _imputer_statistics(pipeline: Any) -> dict[int, Any]:
+    """Column index -> the value haj's imputer fills in (training median or most frequent
+    category), read from the fitted preprocessing step of haj's pipeline (engine.features).
+    Empty when the pipeline is not shaped like that (a bundle from another haj version): the
+    example then falls back to 0 and "". Only those shape mismatches are caught."""
     values: dict[int, Any] = {}
     try:
-        prep = model.pipeline.steps[0][1]
+        prep = pipeline.steps[0][1]
         if hasattr(prep, "transformers_"):
             for _name, part, columns in prep.transformers_:
                 stats = part.named_steps["impute"].statistics_
@@ -515,8 +576,14 @@ def example_record(model: LoadedModel) -> dict[str, Any]:
         else:
             for column, value in enumerate(prep.named_steps["impute"].statistics_):
                 values[column] = value
-    except Exception:
-        values = {}
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return {}
+    return values
+
+
+def example_record(model: LoadedModel) -> dict[str, Any]:
+    """A plausible record: each feature's training median (or most frequent category)."""
+    values = _imputer_statistics(model.pipeline)
     record = {}
     for i, feature in enumerate(model.features):
         value = values.get(i)

@@ -3,11 +3,12 @@
 The server always runs as its own process (`python -m engine.serving` with the project's
 interpreter, so the project's own dependencies are importable when the model is unpickled). A
 detached server is recorded in the project's store (`server` record: pid, host, port, workers,
-started_at, url, log) so `haj status`, `haj stop` and the TUI find it; engine.status.live_server
-drops the record once its process is gone.
+started_at, url, log) so `haj status`, `haj stop` and the TUI find it. Reading it never writes:
+`live_server` answers None for a record whose process is gone, and the record is removed only by
+an explicit write (`prune_stale_server`, called by `stop` and before a new server starts).
 
-Public API (used by the CLI and the TUI): start_detached, stop, server_status, serve_foreground,
-fetch_stats.
+Public API (used by the CLI and the TUI): start_detached, stop, server_status, live_server,
+prune_stale_server, serve_foreground, fetch_stats.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ServingError
+from engine.errors import Hint, ServingError
+from engine.procs import pid_alive, reap_child, server_process_alive
 from engine.project import Project
 
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
@@ -94,10 +96,38 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{client}]:{port}" if ":" in client else f"http://{client}:{port}"
 
 
-def server_status(project: Project) -> dict[str, Any] | None:
-    """The detached server's record if it is alive (a stale record is removed), else None."""
-    from engine.status import live_server
+def live_server(project: Project) -> dict[str, Any] | None:
+    """The server's record if its process is alive, else None. A pure read: a stale record (its
+    process died) is reported as no server and left in place for prune_stale_server."""
+    if not project.db_path.exists():
+        return None
+    from engine.store import Store
 
+    with Store(project.db_path) as store:
+        record = store.get_record("server")
+    if record is None or not server_process_alive(int(record.get("pid") or 0)):
+        return None
+    return record
+
+
+def prune_stale_server(project: Project) -> bool:
+    """Remove the server record if its process is gone; True if one was removed. The explicit
+    cleanup that reads leave to writers (`haj stop`, starting a server)."""
+    if not project.db_path.exists():
+        return False
+    from engine.store import Store
+
+    with Store(project.db_path) as store:
+        record = store.get_record("server")
+        if record is None or server_process_alive(int(record.get("pid") or 0)):
+            return False
+        store.delete_record("server")
+        return True
+
+
+def server_status(project: Project) -> dict[str, Any] | None:
+    """The detached server's record if it is alive, else None (the same pure read as
+    live_server)."""
     return live_server(project)
 
 
@@ -164,11 +194,13 @@ def serve_foreground(
 
 
 def _refuse_if_served(project: Project) -> None:
+    """Before a start: refuse if a server runs; else clear a dead one's record."""
+    prune_stale_server(project)
     running = server_status(project)
     if running is not None:
         raise ServingError(
-            f"{project.name} is already served at {running.get('url')} (pid {running.get('pid')}): "
-            f"stop it first with `haj stop {project.name}`"
+            f"{project.name} is already served at {running.get('url')} (pid {running.get('pid')})",
+            Hint("stop-server", project.name),
         )
 
 
@@ -264,11 +296,11 @@ def _record(
 
 
 def stop(project: Project, timeout: float = STOP_TIMEOUT) -> bool:
-    """Stop the detached server (SIGTERM, then SIGKILL after `timeout`); False if none ran."""
-    from engine.status import pid_alive
-
-    record = server_status(project)  # None also when the record was stale (and is now removed)
+    """Stop the detached server (SIGTERM, then SIGKILL after `timeout`); False if none ran.
+    A stale record (its process is gone) is removed here."""
+    record = server_status(project)
     if record is None:
+        prune_stale_server(project)
         return False
     pid = int(record["pid"])
     _terminate(pid, timeout)
@@ -278,8 +310,6 @@ def stop(project: Project, timeout: float = STOP_TIMEOUT) -> bool:
 
 
 def _terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
-    from engine.status import pid_alive
-
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -288,23 +318,17 @@ def _terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
         raise ServingError(f"cannot stop pid {pid}: it belongs to another user") from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(pid)
+        reap_child(pid)
         if not pid_alive(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     for _ in range(100):
-        _reap(pid)
+        reap_child(pid)
         if not pid_alive(pid):
             return
         time.sleep(0.02)
-
-
-def _reap(pid: int) -> None:
-    """Collect a child's exit status (when we started it) so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def _last_line(path: Path, offset: int) -> str:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.errors import NoChampion, ServingError
+from engine.errors import Hint, NoChampion, ServingError
 from engine.features import BUNDLE_FORMAT
 
 log = logging.getLogger("haj.serving")
@@ -60,7 +60,7 @@ def locate_champion(project_dir: Path) -> ChampionRef:
         with Store(db_path, readonly=True) as store:
             champion = store.champion()
             if champion is None:
-                raise NoChampion(_no_champion_message(project_dir))
+                raise _no_champion(project_dir)
             run = store.run(champion.run_id)
         if run is None or not run.model_path or not run.model_sha256:
             raise ServingError(f"the champion run {champion.run_id} has no recorded model file")
@@ -88,12 +88,12 @@ def locate_champion(project_dir: Path) -> ChampionRef:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ServingError(f"{info_path} is not a valid champion record: {exc}") from None
-    raise NoChampion(_no_champion_message(project_dir))
+    raise _no_champion(project_dir)
 
 
-def _no_champion_message(project_dir: Path) -> str:
+def _no_champion(project_dir: Path) -> NoChampion:
     name = project_dir.name
-    return f"project {name!r} has no champion to serve yet: run `haj evaluate {name}` first"
+    return NoChampion(f"project {name!r} has no champion to serve yet", Hint("crown", name))
 
 
 def verified_bytes(ref: ChampionRef) -> bytes:

@@ -377,7 +377,7 @@ class PredictionLog:
 
 def _live_worker_file(path: Path) -> bool:
     """predictions-<pid>.jsonl of a worker that still runs (it holds the file open)."""
-    from engine.status import pid_alive
+    from engine.procs import pid_alive
 
     stem = path.name.removeprefix("predictions-").removesuffix(".jsonl")
     return stem.isdigit() and pid_alive(int(stem))
