@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine import workspace
+from engine.api import Workspace
 from haj_tui.app import run
 
 
@@ -12,7 +12,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m haj_tui", description=__doc__)
     parser.add_argument("--home", metavar="DIR", help="the workspace (default: $HAJ_HOME)")
     args = parser.parse_args()
-    run(workspace.home(args.home))
+    run(Workspace.open(args.home))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ anything else -> the error panel with its traceback, as Harlequin does). Nothing
 from __future__ import annotations
 
 import traceback
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -16,8 +16,12 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.errors import HajError
+from haj_tui import hints
 from haj_tui.commands import HajCommands
 from haj_tui.widgets.modals import ErrorModal
+
+if TYPE_CHECKING:
+    from engine.api import Workspace
 
 
 class HajApp(App[None]):
@@ -32,21 +36,22 @@ class HajApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, workspace: Workspace) -> None:
+        """`workspace` is the engine's (engine.api.Workspace) or a fake with its methods."""
         super().__init__()
-        self.root = Path(root)
-        self.sub_title = str(self.root)
+        self.workspace = workspace
+        self.sub_title = str(workspace.root)
 
     def get_default_screen(self) -> Screen[None]:
         from haj_tui.screens.projects import ProjectsScreen
 
-        return ProjectsScreen(self.root)
+        return ProjectsScreen(self.workspace)
 
     # ---- errors --------------------------------------------------------------------------
     def report_error(self, error: BaseException) -> None:
         """Show a failure: an engine error as a notification, a bug in the error panel."""
         if isinstance(error, HajError):
-            self.notify(error.message, title="Error", severity="error", timeout=8)
+            self.notify(hints.render(error), title="Error", severity="error", timeout=8)
             return
         details = "".join(traceback.format_exception(error))
         self.push_screen(ErrorModal(f"Unexpected error: {type(error).__name__}: {error}", details))
@@ -87,6 +92,6 @@ class HajApp(App[None]):
         self.exit()
 
 
-def run(home: Path) -> None:
-    """Open the app on the workspace `home` (created by the engine when a project is made)."""
-    HajApp(home).run()
+def run(workspace: Workspace) -> None:
+    """Open the app on a workspace (its folder is created by the engine with a first project)."""
+    HajApp(workspace).run()

@@ -31,9 +31,7 @@ class HajCommands(Provider):
         yield ("Projects: go to the list of projects", app_go_home(app), "Close open projects")
         yield ("Project: new…", partial(app.run_action, "new_project"), "Create a project")
         try:
-            from engine import workspace
-
-            names = workspace.project_names(app.root)
+            names = app.workspace.names()
         except OSError:
             names = []
         for name in names:

@@ -7,10 +7,14 @@ producer never floods the UI: only the latest progress of a task is drawn.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
 from engine import events
-from engine.project import Project
+
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
 
 
 class EngineEvent(Message):
@@ -36,27 +40,26 @@ class EngineEvent(Message):
 
 
 class WorkFinished(Message):
-    """Long work ended well; `result` is what the engine function returned."""
+    """Background work ended well; `result` is what it returned (typed: dispatch with match)."""
 
-    def __init__(self, task: str, result: object = None) -> None:
+    def __init__(self, result: object = None) -> None:
         super().__init__()
-        self.task = task
         self.result = result
 
 
 class WorkFailed(Message):
-    """Long work failed; the app has already shown the error, this lets a widget reset itself."""
+    """Background work failed; the app has already shown the error. Widgets subclass it, one
+    class per kind of work that needs resetting (see haj_tui.widgets.work.haj_work)."""
 
-    def __init__(self, task: str, error: BaseException) -> None:
+    def __init__(self, error: BaseException) -> None:
         super().__init__()
-        self.task = task
         self.error = error
 
 
 class ProjectChanged(Message):
     """The open project changed on disk (config saved, renamed): the screen and tabs follow."""
 
-    def __init__(self, project: Project, renamed_from: str | None = None) -> None:
+    def __init__(self, project: ProjectAPI, renamed_from: str | None = None) -> None:
         super().__init__()
         self.project = project
         self.renamed_from = renamed_from

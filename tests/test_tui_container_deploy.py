@@ -1,10 +1,10 @@
 """Pilot tests of the Container and Deploy tabs, against real components: the Docker engine
-(build with a live log, start, stop; skipped, saying why, without one) and moto's server for
-the deployment. Every wait is on a condition, never a bare sleep."""
+(build with a live log, start, stop; skipped, saying why, without one), moto's server for the
+deployment, the engine's build settings in the dry-run plan. What the tabs show with given engine
+answers: test_tui_tabs_fake.py. Every wait is on a condition, never a bare sleep."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,14 +14,16 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, Select
 
-from engine import workspace
+from engine.api import Workspace
+from engine.store import Store
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
 from haj_tui.tabs.container import ContainerTab
 from haj_tui.tabs.deploy import DeployTab
 from haj_tui.widgets.log_view import LogView
-from tests.test_container import Built, build_once, docker_or_skip, free_port, project_id
-from tests.test_deploy import FAKE_AWS, _crown_another, moto_url  # noqa: F401 - session fixture
+from tests.support.aws import FAKE_AWS
+from tests.support.docker import Built, project_id
+from tests.support.procs import free_port
 from tests.tui_support import no_cursor_blink, screen_text, wait_for
 
 pytestmark = pytest.mark.slow
@@ -34,9 +36,9 @@ def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @asynccontextmanager
 async def open_tab(root: Path, tab: str, name: str = "cancer") -> AsyncIterator[tuple[Pilot, Any]]:
-    app = HajApp(root)
+    app = HajApp(Workspace(root))
     async with app.run_test(size=(120, 36)) as pilot:
-        await app.push_screen(ProjectScreen(root, workspace.get_project(root, name)))
+        await app.push_screen(ProjectScreen(app.workspace.project(name)))
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
@@ -52,15 +54,9 @@ def label_text(tab: Any, selector: str) -> str:
 
 
 @pytest.fixture
-def built_home(
-    tmp_path_factory: pytest.TempPathFactory, trained_cache: dict[str, Path], tmp_path: Path
-) -> Built:
-    docker_or_skip()
-    built = build_once(tmp_path_factory, trained_cache["classification"])
-    home = tmp_path / "ws"
-    home.mkdir()
-    shutil.copytree(built.home / "cancer", home / "cancer", symlinks=True)
-    return Built(home, "cancer", built.image, built.record, built.seconds, "")
+def built_home(deployable: Built) -> Built:
+    """A fresh copy of the project of conftest's session image (`built`)."""
+    return deployable
 
 
 async def test_container_tab_without_docker_says_how_to_start_one(
@@ -112,18 +108,16 @@ async def test_container_tab_builds_with_a_live_log_then_starts_and_stops(
                 "the container log",
             )
         finally:
-            from engine.container import runtime
-
             await pilot.press("k")
             await wait_for(pilot, lambda: tab.running_container() is None and not tab.switching, 60)
-            runtime.stop(tab.project)  # by label, in case the key did not reach the tab
+            tab.project.stop_container()  # by label, in case the key did not reach the tab
         assert "stopped" in label_text(tab, "#container-state")
 
 
 @pytest.mark.docker
 async def test_deploy_tab_plans_deploys_and_undeploys(
     built_home: Built,
-    moto_url: str,  # noqa: F811 - the session fixture imported above
+    moto_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import httpx
@@ -166,29 +160,38 @@ async def test_deploy_tab_plans_deploys_and_undeploys(
         assert "not deployed" in label_text(tab, "#deploy-state")
 
 
-@pytest.mark.docker
-async def test_deploy_tab_builds_with_the_container_tab_or_last_build_settings(
-    built_home: Built, monkeypatch: pytest.MonkeyPatch
+async def test_deploy_tab_plans_the_build_the_engine_would_make(
+    trained_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Not the environment's HAJ_BASE_IMAGE: the last build's settings, or the Container tab's."""
-    from engine.deploy import sagemaker
-
+    """A champion with no image yet: the plan builds as build_settings() says (HAJ_BASE_IMAGE's
+    defaults without a build, then the last build's settings), whatever the Container tab's
+    fields say (they start from the same answer)."""
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("HAJ_BASE_IMAGE", "from-the-environment:1")
-    _crown_another(built_home.home)  # a champion with no image yet: a deploy must build one
-    last = built_home.record
-    async with open_tab(built_home.home, "deploy") as (pilot, tab):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    async with open_tab(trained_home, "deploy") as (pilot, tab):
         assert isinstance(tab, DeployTab)
-        plan = sagemaker.plan(tab.project, tab._options())
-        assert plan.build == {"base_image": last["base_image"], "wheelhouse": True, "network": None}
+        await wait_for(pilot, lambda: tab.planned is not None, 20, "the dry-run plan")
+        defaults = {"base_image": "from-the-environment:1", "wheelhouse": True, "network": "host"}
+        assert tab.planned.plan.build == defaults
+
+        last = {"run_id": "an-older-champion", "base_image": "last-base:3", "wheelhouse": False}
+        with Store(trained_home / "cancer" / "haj.db") as store:
+            store.set_record("image", {**last, "network": "bridge", "image": "haj/cancer:old"})
         screen = pilot.app.screen
         screen.action_show_tab("container")
-        await pilot.pause()
+        await wait_for(pilot, lambda: screen.tab("container") is not None)
         container = screen.tab("container")
         assert isinstance(container, ContainerTab)
-        assert container.query_one("#container-base", Input).value == last["base_image"]
-        container.query_one("#container-base", Input).value = "chosen-here:2"
-        container.query_one("#container-network", Select).value = "host"
-        await pilot.pause()
-        plan = sagemaker.plan(tab.project, tab._options())
-        assert plan.build == {"base_image": "chosen-here:2", "wheelhouse": True, "network": "host"}
+        await wait_for(pilot, lambda: container.docker_problem is not None, 20, "its first load")
+        assert container.query_one("#container-base", Input).value == "last-base:3"
+        assert container.query_one("#container-network", Select).value == "bridge"
+        container.query_one("#container-base", Input).value = "chosen-here:2"  # not the deploy's
+
+        shown = tab.planned
+        screen.action_show_tab("deploy")  # shown again: planned afresh
+        await wait_for(pilot, lambda: tab.planned is not shown, 20, "the new plan")
+        build = {"base_image": "last-base:3", "wheelhouse": False, "network": "bridge"}
+        assert tab.planned.plan.build == build
+        assert tab.project.build_settings().to_dict() == build

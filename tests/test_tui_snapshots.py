@@ -1,9 +1,10 @@
 """Snapshot tests of the Projects screen, the New project dialog, the Config and Code tabs and
 the help screen and the command palette, at 100x30.
 
-The workspace is made by the engine's in-process functions (what the runner executes) with
-n_jobs=1 and the fixed random_state, so the scores on screen are real and the same on every
-run; the temp path in the title bar is replaced by a fixed one. Update with
+The pictures of screens are taken on the fake engine (tests/tui_fake.py: two trained projects
+and one just created, in memory, always the same scores), so they take no training. The Code
+tab's show the real engine's code templates, on a real workspace (a project just created, no
+training); its temp path in the title bar is replaced by a fixed one. Update with
 `pytest tests/test_tui_snapshots.py --snapshot-update` and look at the SVGs before accepting.
 """
 
@@ -16,9 +17,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from engine import champion, data, events, training, workspace
+from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
+from tests.tui_fake import FakeWorkspace
 from tests.tui_support import no_cursor_blink, wait_for
 
 SIZE = (100, 30)
@@ -30,23 +32,18 @@ def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
     no_cursor_blink(monkeypatch)
 
 
-def _trained(root: Path, name: str, example: str, models: list[str]) -> None:
-    prediction = workspace.EXAMPLES[example][0]
-    project = workspace.create_project(root, name, prediction, example=example)
-    project.update_config({"training": {"n_jobs": 1}})
-    data.retrieve_in_process(project, events.ignore)
-    data.process_in_process(project, None, events.ignore)
-    training.train_in_process(project, models, events.ignore)
-    champion.crown(project)
+@pytest.fixture
+def populated() -> HajApp:
+    """The app on two trained projects and one just created (the fake engine), as a user has
+    after a first session."""
+    return HajApp(FakeWorkspace.populated())
 
 
 @pytest.fixture(scope="module")
-def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two trained projects and one just created, as a user has after a first session."""
+def created(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real workspace with a project just created: the Code tab shows the real templates."""
     root = tmp_path_factory.mktemp("tui-snapshots") / "ws"
-    _trained(root, "cancer", "breast_cancer", ["logistic_regression", "gaussian_nb"])
-    _trained(root, "diabetes", "diabetes", ["linear_regression", "ridge"])
-    workspace.create_project(root, "wine", "classification", example="wine")
+    Workspace.open(root).create("cancer", "classification", example="breast_cancer")
     return root
 
 
@@ -72,8 +69,8 @@ def _before(*steps: Callable[[Pilot[Any]], Awaitable[None]]) -> Any:
 
 async def _open(pilot: Pilot[Any], name: str = "cancer", tab: str = "config") -> None:
     app = pilot.app
-    project = workspace.get_project(app.root, name)  # type: ignore[attr-defined]
-    await app.push_screen(ProjectScreen(app.root, project))  # type: ignore[attr-defined]
+    project = app.workspace.project(name)  # type: ignore[attr-defined]
+    await app.push_screen(ProjectScreen(project))
     await pilot.pause()
     screen = app.screen
     assert isinstance(screen, ProjectScreen)
@@ -84,23 +81,22 @@ async def _open(pilot: Pilot[Any], name: str = "cancer", tab: str = "config") ->
 
 
 def test_projects_empty_snapshot(snap_compare: Any) -> None:
-    empty = Path(SHOWN_ROOT)  # never expanded, so it does not exist: an empty workspace
-    assert not empty.exists()
+    empty = FakeWorkspace(Path(SHOWN_ROOT))
     assert snap_compare(HajApp(empty), terminal_size=SIZE, run_before=_before())
 
 
-def test_projects_snapshot(snap_compare: Any, populated: Path) -> None:
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before())
+def test_projects_snapshot(snap_compare: Any, populated: HajApp) -> None:
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before())
 
 
-def test_projects_filtered_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_projects_filtered_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def type_filter(pilot: Pilot[Any]) -> None:
         await pilot.press("c", "l", "a", "s", "s")
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(type_filter))
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(type_filter))
 
 
-def test_new_project_modal_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_new_project_modal_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def new_with_bad_name(pilot: Pilot[Any]) -> None:
         await pilot.press("ctrl+n")
         await pilot.press(*"my project", "enter")
@@ -108,19 +104,17 @@ def test_new_project_modal_snapshot(snap_compare: Any, populated: Path) -> None:
             pilot, lambda: "invalid" in str(pilot.app.screen.query_one("#name-error").render())
         )
 
-    assert snap_compare(
-        HajApp(populated), terminal_size=SIZE, run_before=_before(new_with_bad_name)
-    )
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(new_with_bad_name))
 
 
-def test_config_tab_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_config_tab_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def config(pilot: Pilot[Any]) -> None:
         await _open(pilot, "cancer", "config")
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(config))
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(config))
 
 
-def test_config_tab_invalid_value_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_config_tab_invalid_value_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def config_error(pilot: Pilot[Any]) -> None:
         await _open(pilot, "diabetes", "config")
         pilot.app.screen.query_one("#cfg-test_size").value = "1.5"  # type: ignore[attr-defined]
@@ -141,34 +135,38 @@ def test_config_tab_invalid_value_snapshot(snap_compare: Any, populated: Path) -
         await wait_for(pilot, reported_and_in_view, what="the invalid field, focused and in view")
         pilot.app.clear_notifications()
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(config_error))
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(config_error))
 
 
-def test_code_tab_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_code_tab_snapshot(snap_compare: Any, created: Path) -> None:
     async def code(pilot: Pilot[Any]) -> None:
         await _open(pilot, "cancer", "code")
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(code))
+    assert snap_compare(
+        HajApp(Workspace.open(created)), terminal_size=SIZE, run_before=_before(code)
+    )
 
 
-def test_code_tab_unsaved_prompt_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_code_tab_unsaved_prompt_snapshot(snap_compare: Any, created: Path) -> None:
     async def unsaved(pilot: Pilot[Any]) -> None:
         await _open(pilot, "cancer", "code")
         await pilot.click("#code-editor")
         await pilot.press(*"# my change", "enter", "escape")
         await pilot.press("escape")  # leave: asks about retriever.py
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(unsaved))
+    assert snap_compare(
+        HajApp(Workspace.open(created)), terminal_size=SIZE, run_before=_before(unsaved)
+    )
 
 
-def test_help_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_help_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def help_screen(pilot: Pilot[Any]) -> None:
         await pilot.press("f1")
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(help_screen))
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(help_screen))
 
 
-def test_command_palette_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_command_palette_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def palette(pilot: Pilot[Any]) -> None:
         from textual.command import CommandPalette
         from textual.widgets import OptionList
@@ -187,24 +185,24 @@ def test_command_palette_snapshot(snap_compare: Any, populated: Path) -> None:
         )
         await pilot.pause(0.5)
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(palette))
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(palette))
 
 
-def test_rename_prompt_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_rename_prompt_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def rename(pilot: Pilot[Any]) -> None:
         from haj_tui.widgets.modals import PromptModal
 
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptModal), what="prompt")
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(rename))
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(rename))
 
 
-def test_delete_confirmation_snapshot(snap_compare: Any, populated: Path) -> None:
+def test_delete_confirmation_snapshot(snap_compare: Any, populated: HajApp) -> None:
     async def delete(pilot: Pilot[Any]) -> None:
         from haj_tui.widgets.modals import ConfirmModal
 
         await pilot.press("delete")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal), what="confirm")
 
-    assert snap_compare(HajApp(populated), terminal_size=SIZE, run_before=_before(delete))
+    assert snap_compare(populated, terminal_size=SIZE, run_before=_before(delete))

@@ -32,6 +32,7 @@ from textual.widgets import (
 from textual.worker import WorkerState
 
 from engine import champion, data, runs, training, workspace
+from engine.api import Workspace
 from engine.serving import control
 from engine.status import pid_alive
 from haj_tui.app import HajApp
@@ -85,10 +86,9 @@ def empty_ws(tmp_path: Path) -> Path:
 @asynccontextmanager
 async def open_tab(root: Path, tab: str, name: str = "iris") -> AsyncIterator[tuple[Pilot, object]]:
     """The app on project `name`, showing `tab`, with focus inside the tab (as after a click)."""
-    app = HajApp(root)
+    app = HajApp(Workspace(root))
     async with app.run_test(size=(100, 30)) as pilot:
-        project = workspace.get_project(root, name)
-        await app.push_screen(ProjectScreen(root, project))
+        await app.push_screen(ProjectScreen(app.workspace.project(name)))
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
@@ -235,7 +235,7 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
     async with open_tab(slow_project.path.parent, "train") as (pilot, tab):
         assert isinstance(tab, TrainTab)
         table = await start_training(pilot, tab, ["logistic_regression", "slow_nb"])
-        worker = next(w for w in pilot.app.workers if w.name == "train")
+        worker = next(w for w in pilot.app.workers if w.group == "train")
 
         # the keyboard answers within 100 ms while the runner trains
         timings = []
@@ -262,7 +262,7 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
         log = tab.query_one("#train-log", LogView)
         assert "done:2finished" in log_text(log)
     board = runs.leaderboard(slow_project)
-    assert len(board["runs"]) == 5
+    assert len(board.runs) == 5
 
 
 @pytest.mark.parametrize("slow_project", [60], indirect=True)
@@ -272,7 +272,7 @@ async def test_train_tab_cancel_stops_within_2s_and_records_cancelled(
     async with open_tab(slow_project.path.parent, "train") as (pilot, tab):
         assert isinstance(tab, TrainTab)
         table = await start_training(pilot, tab, ["slow_nb"])
-        worker = next(w for w in pilot.app.workers if w.name == "train")
+        worker = next(w for w in pilot.app.workers if w.group == "train")
         # 2 s is the engine's deadline before it kills the runner; the margin is for the
         # worker thread to collect the runner's last events on a loaded 2-core machine
         elapsed = await key_latency(pilot, "x", lambda: worker.is_finished, limit=10)
@@ -280,7 +280,7 @@ async def test_train_tab_cancel_stops_within_2s_and_records_cancelled(
         await wait_for(pilot, lambda: "Cancelled" in screen_text(pilot.app))
         assert str(table.get_row_at(0)[1]) == "cancelled"
         assert not any("Error" in str(n.title) for n in pilot.app._notifications)
-    recorded = {r["label"]: r["status"] for r in runs.leaderboard(slow_project)["runs"]}
+    recorded = {r["label"]: r["status"] for r in runs.leaderboard(slow_project).runs}
     assert recorded["slow_nb-1"] == "cancelled"
 
 
@@ -306,7 +306,7 @@ async def test_train_tab_trains_on_the_data_version_picked(ws: Path) -> None:
         models.select("knn")
         await pilot.press("t")
         await wait_for(pilot, lambda: not tab._busy() and "Done" in screen_text(pilot.app), 60)
-    latest = max(runs.leaderboard(project)["runs"], key=lambda run: run["started_at"])
+    latest = max(runs.leaderboard(project).runs, key=lambda run: run["started_at"])
     assert latest["model"] == "knn" and latest["data_version"] == "proc-0001"
 
 
@@ -331,14 +331,15 @@ async def test_runs_tab_leaderboard_metric_detail_and_crown(ws: Path) -> None:
         # the detail follows the cursor
         board.focus()
         await pilot.press("down")
-        second = tab.board["runs"][1]
+        assert tab.board is not None
+        second = tab.board.runs[1]
         text = screen_text(pilot.app)
         assert f"Run {second['label']}" in text and f"id         {second['id']}" in text
 
         # sort by another metric with the selector (m cycles it)
         await pilot.press("m")
         assert tab.query_one("#runs-metric", Select).value == "precision"
-        assert tab.board["metric"] == "precision"
+        assert tab.board.metric == "precision"
         assert "Leaderboard by precision" in screen_text(pilot.app)
         assert str(list(board.columns.values())[2].label) == "precision ↓"  # sorted column first
         precisions = [float(board.get_row_at(i)[2]) for i in range(3)]
@@ -377,7 +378,7 @@ async def test_serve_tab_start_counters_test_request_stop(ws: Path) -> None:
             await pilot.press("s")
             await wait_for(pilot, lambda: tab.stats is not None, 60, "the server to answer")
             assert tab.record is not None
-            pid = int(tab.record["pid"])
+            pid = tab.record.pid
             url = f"http://127.0.0.1:{port}"
             await wait_for(pilot, lambda: f"running {url}" in screen_text(pilot.app))
 
@@ -389,7 +390,7 @@ async def test_serve_tab_start_counters_test_request_stop(ws: Path) -> None:
             assert "predictions" in answer
             await wait_for(
                 pilot,
-                lambda: (tab.stats or {}).get("counts", {}).get("predictions") == 1,
+                lambda: tab.stats is not None and tab.stats.counts.get("predictions") == 1,
                 10,
                 "the counter",
             )

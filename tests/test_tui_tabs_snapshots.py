@@ -19,6 +19,7 @@ import pytest
 from textual.pilot import Pilot
 
 from engine import champion, data, events, store, training, workspace
+from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
 from tests.tui_support import no_cursor_blink, wait_for
@@ -75,8 +76,7 @@ def on_tab(root: Path, tab: str, ready: Any = None) -> Any:
     """run_before: open the project on `tab`, wait for its workers and `ready`, mask the path."""
 
     async def run_before(pilot: Pilot) -> None:
-        project = workspace.get_project(root, "cancer")
-        await pilot.app.push_screen(ProjectScreen(root, project))
+        await pilot.app.push_screen(ProjectScreen(Workspace(root).project("cancer")))
         await pilot.pause()
         screen = pilot.app.screen
         assert isinstance(screen, ProjectScreen)
@@ -97,7 +97,9 @@ def test_data_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
         return tab.query_one("#data-summary").row_count == 31
 
     assert snap_compare(
-        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "data", ready)
+        HajApp(Workspace(frozen_ws)),
+        terminal_size=SIZE,
+        run_before=on_tab(frozen_ws, "data", ready),
     )
 
 
@@ -106,17 +108,21 @@ def test_train_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
         return tab.query_one("#train-models").option_count == 12
 
     assert snap_compare(
-        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "train", ready)
+        HajApp(Workspace(frozen_ws)),
+        terminal_size=SIZE,
+        run_before=on_tab(frozen_ws, "train", ready),
     )
 
 
 def test_runs_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
-    assert snap_compare(HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "runs"))
+    assert snap_compare(
+        HajApp(Workspace(frozen_ws)), terminal_size=SIZE, run_before=on_tab(frozen_ws, "runs")
+    )
 
 
 def test_serve_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
     assert snap_compare(
-        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "serve")
+        HajApp(Workspace(frozen_ws)), terminal_size=SIZE, run_before=on_tab(frozen_ws, "serve")
     )
 
 
@@ -131,7 +137,9 @@ def test_container_tab_snapshot(
         return tab.docker_problem is not None
 
     assert snap_compare(
-        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "container", ready)
+        HajApp(Workspace(frozen_ws)),
+        terminal_size=SIZE,
+        run_before=on_tab(frozen_ws, "container", ready),
     )
 
 
@@ -148,5 +156,7 @@ def test_deploy_tab_snapshot(
         return "run000000001" in str(tab.query_one("#deploy-plan-box").border_title or "")
 
     assert snap_compare(
-        HajApp(frozen_ws), terminal_size=SIZE, run_before=on_tab(frozen_ws, "deploy", ready)
+        HajApp(Workspace(frozen_ws)),
+        terminal_size=SIZE,
+        run_before=on_tab(frozen_ws, "deploy", ready),
     )

@@ -1,8 +1,9 @@
 """The `haj` command line.
 
-Each command group lives in its own module with a `register(subparsers)` function; command
-functions import the heavy parts of the engine inside themselves (as DVC's commands do), so
-`import engine.cli` loads none of textual, scikit-learn, pandas or fastapi.
+Each command group lives in its own module with a `register(subparsers, common)` function;
+each command is a small class (engine.cli.command) that reaches the engine through `engine.api`
+and imports the heavy parts inside itself (as DVC's commands do), so `import engine.cli` loads
+none of textual, scikit-learn, pandas or fastapi.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import os
 import sqlite3
 import sys
 from collections.abc import Sequence
 
 from engine import __version__
-from engine.errors import HajError, one_line
+from engine.errors import HajError
 
 COMMAND_MODULES = (
     "engine.cli.projects",
@@ -71,9 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _open_tui(args, parser)
     terminated = _stop_on_sigterm()
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(args).run() or 0)
     except HajError as exc:
-        sys.stderr.write(f"haj: error: {one_line(exc.message)}\n")
+        from engine.cli import hints
+
+        sys.stderr.write(f"haj: error: {hints.render(exc)}\n")
         return 143 if terminated and exc.exit_code == 130 else exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("haj: terminated\n" if terminated else "haj: interrupted\n")
@@ -83,11 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
-    except sqlite3.DatabaseError as exc:  # a damaged haj.db, wherever it is first read
-        sys.stderr.write(
-            f"haj: error: the project's registry (haj.db) cannot be read: {exc} "
-            "(restore it from a backup, or delete the project with `haj delete NAME --yes`)\n"
-        )
+    except sqlite3.DatabaseError as exc:  # damage found past opening (Store reports the rest)
+        from pathlib import Path
+
+        from engine.cli import hints
+        from engine.store import unreadable
+
+        sys.stderr.write(f"haj: error: {hints.render(unreadable(Path('haj.db'), exc))}\n")
         return 1
 
 
@@ -117,13 +121,7 @@ def _open_tui(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ModuleNotFoundError:
         parser.print_help()
         return 0
-    from engine import workspace
+    from engine.api import Workspace
 
-    tui.run(workspace.home(getattr(args, "home", None)))
+    tui.run(Workspace.open(getattr(args, "home", None)))
     return 0
-
-
-def home_of(args: argparse.Namespace):
-    from engine import workspace
-
-    return workspace.home(getattr(args, "home", None) or os.environ.get("HAJ_HOME"))

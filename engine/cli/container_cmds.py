@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.cli import home_of
+from engine.cli.command import ProjectCommand
 from engine.units import human_size
 
 
@@ -23,7 +23,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--base-image",
         metavar="IMAGE",
-        help="a Debian-like image with Python 3.11 (default python:3.11-slim)",
+        help="a Debian-like image with Python 3.11 (default: as the last build, else "
+        "$HAJ_BASE_IMAGE, else python:3.11-slim)",
     )
     p.add_argument(
         "--tag",
@@ -32,19 +33,23 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--wheelhouse",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="download every wheel on the host and install offline inside the build "
-        "(reproducible, air-gapped builds)",
+        "(reproducible, air-gapped builds; default: as the last build, else on when "
+        "$HAJ_BASE_IMAGE is set)",
     )
     p.add_argument(
         "--network",
         choices=("bridge", "host"),
-        help="network for the build's RUN steps and for --run (host: engines without a bridge)",
+        default=None,
+        help="network for the build's RUN steps and for --run (host: engines without a bridge; "
+        "default: as the last build, else host when $HAJ_BASE_IMAGE is set, else bridge)",
     )
     p.add_argument("--run", action="store_true", help="start the image when it is built")
     p.add_argument("--port", type=int, default=8080, help="host port for --run (default 8080)")
     p.add_argument("-q", "--quiet", action="store_true", help="show steps only, not the build log")
-    p.set_defaults(func=cmd_build)
+    p.set_defaults(func=CmdBuild)
 
     p = subparsers.add_parser(
         "container",
@@ -72,23 +77,23 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "(for engines without a bridge)",
     )
     a.add_argument("--timeout", type=float, default=120, help="seconds to wait for /health")
-    a.set_defaults(func=cmd_start)
+    a.set_defaults(func=CmdStart)
     a = actions.add_parser("stop", parents=[common], help="stop and remove the container")
     a.add_argument("name")
-    a.set_defaults(func=cmd_stop)
+    a.set_defaults(func=CmdStop)
     a = actions.add_parser("status", parents=[common], help="containers and the last image")
     a.add_argument("name")
     a.add_argument("--json", action="store_true")
-    a.set_defaults(func=cmd_status)
+    a.set_defaults(func=CmdStatus)
     a = actions.add_parser("logs", parents=[common], help="the container's log")
     a.add_argument("name")
     a.add_argument("-n", "--tail", type=int, default=100, help="last N lines (default 100)")
     a.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    a.set_defaults(func=cmd_logs)
+    a.set_defaults(func=CmdLogs)
     a = actions.add_parser("images", parents=[common], help="the project's images")
     a.add_argument("name")
     a.add_argument("--json", action="store_true")
-    a.set_defaults(func=cmd_images)
+    a.set_defaults(func=CmdImages)
 
 
 class ProgressPrinter:
@@ -164,44 +169,47 @@ class ProgressPrinter:
                     self.last_label, self.last_printed = event.label, now
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.container import image
+def describe(settings: Any) -> str:
+    """Build settings in words: `python:3.11-slim (wheelhouse, network host)`."""
+    said = (["wheelhouse"] if settings.wheelhouse else []) + [f"network {settings.network}"]
+    return f"{settings.base_image} ({', '.join(said)})"
 
-    project = workspace.get_project(home_of(args), args.name)
-    with ProgressPrinter(quiet=args.quiet) as printer:
-        record = image.build(
-            project,
-            base_image=args.base_image,
-            tag=args.tag,
-            wheelhouse=args.wheelhouse,
-            network=args.network,
-            on_event=printer,
+
+class CmdBuild(ProjectCommand):
+    def run(self) -> int:
+        args = self.args
+        settings = self.project.build_settings(
+            base_image=args.base_image, wheelhouse=args.wheelhouse, network=args.network
         )
-    console = output.console()
-    console.print(
-        f"Built [bold]{record['image']}[/] ({human_size(record['size'])}, champion "
-        f"{record['model']} run {record['run_id']}) in {record['seconds']:.0f}s.",
-        highlight=False,
-    )
-    if not args.run:
+        console = self.console
+        console.print(f"Building from {describe(settings)}", markup=False, highlight=False)
+        with ProgressPrinter(quiet=args.quiet) as printer:
+            record = self.project.build(settings, tag=args.tag, on_event=printer)
         console.print(
-            f"Run it with `haj container start {project.name}` "
-            f"(add `--network host` on engines without a bridge).",
-            markup=False,
+            f"Built [bold]{record['image']}[/] ({human_size(record['size'])}, champion "
+            f"{record['model']} run {record['run_id']}) in {record['seconds']:.0f}s.",
+            highlight=False,
         )
-        return 0
-    return _start(project, record["image"], args.port, args.network or "bridge", 120)
+        if not args.run:
+            console.print(
+                f"Run it with `haj container start {self.project.name}"
+                + (
+                    " --network host`."
+                    if settings.network == "host"
+                    else "` (add `--network host` on engines without a bridge)."
+                ),
+                markup=False,
+            )
+            return 0
+        return _start(self.project, record["image"], args.port, settings.network, 120)
 
 
 def _start(project: Any, image: str | None, port: int, network: str, timeout: float) -> int:
     from engine.cli import output
-    from engine.container import runtime
 
     with ProgressPrinter(quiet=True) as printer:
-        record = runtime.start(
-            project, image=image, port=port, network=network, timeout=timeout, on_event=printer
+        record = project.start_container(
+            image=image, port=port, network=network, timeout=timeout, on_event=printer
         )
     output.console().print(
         f"Serving at {record['url']} (try `curl {record['url']}/health`). "
@@ -212,95 +220,78 @@ def _start(project: Any, image: str | None, port: int, network: str, timeout: fl
     return 0
 
 
-def cmd_start(args: argparse.Namespace) -> int:
-    from engine import workspace
-
-    project = workspace.get_project(home_of(args), args.name)
-    return _start(project, args.image, args.port, args.network, args.timeout)
-
-
-def cmd_stop(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.container import runtime
-
-    project = workspace.get_project(home_of(args), args.name)
-    count = runtime.stop(project)
-    output.console().print(
-        f"Stopped {project.name}'s container." if count else f"No container of {project.name} ran."
-    )
-    return 0
+class CmdStart(ProjectCommand):
+    def run(self) -> int:
+        args = self.args
+        return _start(self.project, args.image, args.port, args.network, args.timeout)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.container import runtime
-
-    project = workspace.get_project(home_of(args), args.name)
-    info = runtime.status(project)
-    if args.json:
-        output.print_json(info)
+class CmdStop(ProjectCommand):
+    def run(self) -> int:
+        name = self.project.name
+        count = self.project.stop_container()
+        self.console.print(
+            f"Stopped {name}'s container." if count else f"No container of {name} ran."
+        )
         return 0
-    console = output.console()
-    image = info["image"]
-    console.print(
-        "image      "
-        + (
-            f"{image['image']} ({human_size(image['size'])}, run {image['run_id']}, "
-            f"built {image['built_at'][:19]})"
-            if image
-            else f"none: build one with `haj build {project.name}`"
-        ),
-        markup=False,
-    )
-    if not info["containers"]:
-        console.print("container  not running", markup=False)
-    for row in info["containers"]:
-        health = f", {row['health']}" if row["health"] else ""
+
+
+class CmdStatus(ProjectCommand):
+    def result(self) -> dict[str, Any]:
+        return self.project.container_status()
+
+    def show(self, info: dict[str, Any]) -> None:
+        console = self.console
+        image = info["image"]
         console.print(
-            f"container  {row['name']} {row['status']}{health} {row['url']} ({row['image']})",
+            "image      "
+            + (
+                f"{image['image']} ({human_size(image['size'])}, run {image['run_id']}, "
+                f"built {image['built_at'][:19]})"
+                if image
+                else f"none: build one with `haj build {self.project.name}`"
+            ),
             markup=False,
         )
-    return 0
+        if not info["containers"]:
+            console.print("container  not running", markup=False)
+        for row in info["containers"]:
+            health = f", {row['health']}" if row["health"] else ""
+            console.print(
+                f"container  {row['name']} {row['status']}{health} {row['url']} ({row['image']})",
+                markup=False,
+            )
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
-    import sys
+class CmdLogs(ProjectCommand):
+    def run(self) -> int:
+        import sys
 
-    from engine import workspace
-    from engine.container import runtime
-
-    project = workspace.get_project(home_of(args), args.name)
-    for line in runtime.logs(project, tail=args.tail, follow=args.follow):
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-    return 0
-
-
-def cmd_images(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.container import image
-
-    project = workspace.get_project(home_of(args), args.name)
-    rows = image.images(project)
-    if args.json:
-        output.print_json(rows)
+        for line in self.project.container_logs(tail=self.args.tail, follow=self.args.follow):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
         return 0
-    output.table(
-        f"Images of {project.name}",
-        ["Tags", "ID", "Size", "Run", "Model", "Created"],
-        [
+
+
+class CmdImages(ProjectCommand):
+    def result(self) -> list[dict[str, Any]]:
+        return self.project.images()
+
+    def show(self, rows: list[dict[str, Any]]) -> None:
+        from engine.cli import output
+
+        output.table(
+            f"Images of {self.project.name}",
+            ["Tags", "ID", "Size", "Run", "Model", "Created"],
             [
-                ", ".join(r["tags"]) or "<none>",
-                r["id"],
-                human_size(r["size"]),
-                r["run_id"] or "-",
-                r["model"] or "-",
-                r["created"][:19],
-            ]
-            for r in rows
-        ],
-    )
-    return 0
+                [
+                    ", ".join(r["tags"]) or "<none>",
+                    r["id"],
+                    human_size(r["size"]),
+                    r["run_id"] or "-",
+                    r["model"] or "-",
+                    r["created"][:19],
+                ]
+                for r in rows
+            ],
+        )

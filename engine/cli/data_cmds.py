@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.cli import home_of
+from engine.cli.command import ProjectCommand
 from engine.units import human_size
 
 
@@ -19,7 +19,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_retrieve)
+    p.set_defaults(func=CmdRetrieve)
 
     p = subparsers.add_parser(
         "process",
@@ -33,7 +33,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--version", metavar="V", help="the raw version id (see `haj data NAME`; default: current)"
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_process)
+    p.set_defaults(func=CmdProcess)
 
     p = subparsers.add_parser(
         "data",
@@ -45,116 +45,106 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("--show", metavar="V", help="print a version's first rows and column summary")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_data)
+    p.set_defaults(func=CmdData)
 
 
-def cmd_retrieve(args: argparse.Namespace) -> int:
-    from engine import data, workspace
-    from engine.cli import output
+class CmdRetrieve(ProjectCommand):
+    def result(self) -> dict[str, Any]:
+        return self.project.retrieve(self.on_event())
 
-    project = workspace.get_project(home_of(args), args.name)
-    result = data.retrieve(project, _quiet() if args.json else output.event_printer())
-    if args.json:
-        output.print_json(result)
-    return 0
+    def show(self, result: dict[str, Any]) -> None:
+        """The events said it all."""
 
 
-def _quiet() -> Any:
-    from engine import events
+class CmdProcess(ProjectCommand):
+    def result(self) -> dict[str, Any]:
+        return self.project.process(self.args.version, self.on_event())
 
-    return events.ignore
-
-
-def cmd_process(args: argparse.Namespace) -> int:
-    from engine import data, workspace
-    from engine.cli import output
-
-    project = workspace.get_project(home_of(args), args.name)
-    result = data.process(project, args.version, _quiet() if args.json else output.event_printer())
-    if args.json:
-        output.print_json(result)
-    return 0
+    def show(self, result: dict[str, Any]) -> None:
+        """The events said it all."""
 
 
-def cmd_data(args: argparse.Namespace) -> int:
-    from engine import data, workspace
-    from engine.cli import output
+class CmdData(ProjectCommand):
+    """The data versions, or with --show one version's first rows and column summary."""
 
-    project = workspace.get_project(home_of(args), args.name)
-    if args.show:
-        return _show(project, args.show, args.json)
-    versions = data.versions(project)
-    if args.json:
-        output.print_json(versions)
-        return 0
-    if not versions:
-        output.console().print(f"No data yet: run `haj retrieve {project.name}`.")
-        return 0
-    output.table(
-        f"Data versions of {project.name}",
-        [
-            "Current",
-            "Id",
-            "Kind",
-            "Format",
-            "Rows",
-            "Columns",
-            "Size",
-            "Parent",
-            "Source",
-            "Created",
-            "Retrieved",
-            "File",
-        ],
-        [
+    def result(self) -> Any:
+        if not self.args.show:
+            return self.project.versions()
+        info = self.project.preview(self.args.show)
+        if self.json:
+            return {
+                "version": info["version"],
+                "summary": info["summary"],
+                "head": info["head"].to_dict(orient="records"),
+            }
+        return info
+
+    def show(self, result: Any) -> None:
+        if self.args.show:
+            _show_version(self.args.show, result)
+        else:
+            self._show_versions(result)
+
+    def _show_versions(self, versions: list[dict[str, Any]]) -> None:
+        from engine.cli import output
+
+        name = self.project.name
+        if not versions:
+            self.console.print(f"No data yet: run `haj retrieve {name}`.")
+            return
+        output.table(
+            f"Data versions of {name}",
             [
-                "✓" if v["current"] else "",
-                v["id"],
-                v["kind"],
-                v["format"],
-                v["rows"],
-                v["columns"],
-                human_size(v["bytes"]),
-                v["parent"] or "-",
-                v["source"],
-                _time(v["created_at"]),
-                _time(v["last_retrieved_at"]),
-                v["path"],
-            ]
-            for v in versions
-        ],
-    )
-    current = {v["kind"]: v["id"] for v in versions if v["current"]}
-    raw, processed = current.get("raw"), current.get("processed")
-    output.console().print(
-        f"Current: {raw} (retrieved most recently). `haj train {project.name}` uses "
-        + (
-            f"{processed}."
-            if processed
-            else f"{raw} processed with the current processor.py and target (not made yet)."
+                "Current",
+                "Id",
+                "Kind",
+                "Format",
+                "Rows",
+                "Columns",
+                "Size",
+                "Parent",
+                "Source",
+                "Created",
+                "Retrieved",
+                "File",
+            ],
+            [
+                [
+                    "✓" if v["current"] else "",
+                    v["id"],
+                    v["kind"],
+                    v["format"],
+                    v["rows"],
+                    v["columns"],
+                    human_size(v["bytes"]),
+                    v["parent"] or "-",
+                    v["source"],
+                    _time(v["created_at"]),
+                    _time(v["last_retrieved_at"]),
+                    v["path"],
+                ]
+                for v in versions
+            ],
         )
-    )
-    return 0
+        current = {v["kind"]: v["id"] for v in versions if v["current"]}
+        raw, processed = current.get("raw"), current.get("processed")
+        self.console.print(
+            f"Current: {raw} (retrieved most recently). `haj train {name}` uses "
+            + (
+                f"{processed}."
+                if processed
+                else f"{raw} processed with the current processor.py and target (not made yet)."
+            )
+        )
 
 
 def _time(stamp: str | None) -> str:
     return stamp[:19].replace("T", " ") if stamp else "-"
 
 
-def _show(project: Any, version_id: str, as_json: bool) -> int:
-    from engine import data
+def _show_version(version_id: str, info: dict[str, Any]) -> None:
     from engine.cli import output
 
-    info = data.preview(project, version_id)
-    if as_json:
-        output.print_json(
-            {
-                "version": info["version"],
-                "summary": info["summary"],
-                "head": info["head"].to_dict(orient="records"),
-            }
-        )
-        return 0
     head = info["head"]
     output.table(
         f"{version_id}: first {len(head)} rows",
@@ -178,4 +168,3 @@ def _show(project: Any, version_id: str, as_json: bool) -> int:
             for s in info["summary"]
         ],
     )
-    return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from engine.cli import home_of
+from engine.cli.command import ProjectCommand
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -33,7 +33,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--base-image",
         metavar="IMAGE",
-        help="base image if an image must be built (default: as the last `haj build`)",
+        help="base image if an image must be built (default: as the last `haj build`, else as "
+        "`haj build` defaults)",
     )
     p.add_argument(
         "--wheelhouse",
@@ -45,13 +46,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--network",
         choices=("bridge", "host"),
+        default=None,
         help="network for the RUN steps if an image must be built (default: as the last build)",
     )
     p.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for InService (default 1800)"
     )
     p.add_argument("--json", action="store_true", help="print the plan or record as JSON")
-    p.set_defaults(func=cmd_deploy)
+    p.set_defaults(func=CmdDeploy)
 
     p = subparsers.add_parser(
         "undeploy",
@@ -62,119 +64,94 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("name")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=cmd_undeploy)
+    p.set_defaults(func=CmdUndeploy)
 
 
-def _options(args: argparse.Namespace) -> Any:
-    from engine.deploy.plan import Options
-    from engine.errors import UsageError
+class CmdDeploy(ProjectCommand):
+    """`--dry-run`: the plan (nothing is called); else the deployment record."""
 
-    if args.instance_count < 1:
-        raise UsageError("--instance-count must be at least 1")
-    return Options(
-        target=args.target,
-        region=args.region,
-        registry=args.registry,
-        bucket=args.bucket,
-        role_arn=args.role,
-        instance_type=args.instance_type,
-        instance_count=args.instance_count,
-        base_image=args.base_image,
-        wheelhouse=args.wheelhouse,
-        build_network=args.network,
-        timeout=args.timeout,
-    )
+    def options(self) -> Any:
+        from engine.errors import UsageError
 
+        args = self.args
+        if args.instance_count < 1:
+            raise UsageError("--instance-count must be at least 1")
+        # the same build defaults as `haj build` and the app, should an image be needed
+        build = self.project.build_settings(
+            base_image=args.base_image, wheelhouse=args.wheelhouse, network=args.network
+        )
+        return self.project.deploy_options(
+            target=args.target,
+            region=args.region,
+            registry=args.registry,
+            bucket=args.bucket,
+            role_arn=args.role,
+            instance_type=args.instance_type,
+            instance_count=args.instance_count,
+            base_image=build.base_image,
+            wheelhouse=build.wheelhouse,
+            build_network=build.network,
+            timeout=args.timeout,
+        )
 
-def cmd_deploy(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.cli.container_cmds import ProgressPrinter
-    from engine.deploy import sagemaker
+    def result(self) -> Any:
+        from engine.cli.container_cmds import ProgressPrinter
 
-    project = workspace.get_project(home_of(args), args.name)
-    options = _options(args)
-    console = output.console()
-    if args.dry_run:
-        plan = sagemaker.plan(project, options)
-        if args.json:
-            output.print_json(plan.to_dict())
-            return 0
+        options = self.options()
+        if self.args.dry_run:
+            return self.project.deploy_plan(options)
+        if self.json:
+            return self.project.deploy(options)
+        with ProgressPrinter(quiet=True) as printer:  # build steps, push, the wait for InService
+            return self.project.deploy(options, on_event=printer)
+
+    def show(self, result: Any) -> None:
+        if self.args.dry_run:
+            self._show_plan(result)
+            return
+        name, console = self.project.name, self.console
         console.print(
-            f"Plan: deploy {project.name}'s champion {plan.model} (run {plan.run_id}) to "
+            f"Deployed {name}'s champion {result['model']} (run {result['run_id']}): "
+            f"endpoint {result['endpoint_name']} in {result['region']} is {result['status']}.",
+            markup=False,
+        )
+        console.print("Invoke it:", markup=False)
+        for line in self.project.invoke_example(result):
+            console.print(f"  {line}", markup=False, soft_wrap=True)
+        console.print(f"Remove it with `haj undeploy {name}`.", markup=False)
+
+    def _show_plan(self, plan: Any) -> None:
+        console = self.console
+        console.print(
+            f"Plan: deploy {self.project.name}'s champion {plan.model} (run {plan.run_id}) to "
             f"SageMaker in {plan.region} (dry run: nothing was called)",
             markup=False,
         )
         for number, step in enumerate(plan.steps, 1):
             console.print(f"  {number:>2}. {step.line()}", markup=False)
         console.print(f"Endpoint: {plan.endpoint_name}", markup=False)
+
+
+class CmdUndeploy(ProjectCommand):
+    def run(self) -> int:
+        from engine.cli import output
+        from engine.errors import UsageError
+
+        name, console = self.project.name, self.console
+        record = self.project.deployment()
+        if not record:
+            console.print(f"{name} has no deployment: nothing to remove.", markup=False)
+            return 0
+        if not self.args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to undeploy without confirmation: add --yes")
+            answer = input(
+                f"Delete the endpoint {record.get('endpoint_name')} in {record.get('region')} "
+                "and everything haj created for it? [y/N] "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                console.print("Nothing removed.")
+                return 1
+        removed = self.project.undeploy(on_event=output.event_printer(verbose=False))
+        console.print(f"Removed {len(removed)} resource(s) of {name}'s deployment.", markup=False)
         return 0
-
-    with ProgressPrinter(quiet=True) as printer:  # build steps, push, the wait for InService
-        record = sagemaker.deploy(project, options, on_event=printer)
-    if args.json:
-        output.print_json(record)
-        return 0
-    console.print(
-        f"Deployed {project.name}'s champion {record['model']} (run {record['run_id']}): "
-        f"endpoint {record['endpoint_name']} in {record['region']} is {record['status']}.",
-        markup=False,
-    )
-    console.print("Invoke it:", markup=False)
-    for line in sagemaker.invoke_hint(record, _example(project)):
-        console.print(f"  {line}", markup=False, soft_wrap=True)
-    console.print(f"Remove it with `haj undeploy {project.name}`.", markup=False)
-    return 0
-
-
-def _example(project: Any) -> dict[str, Any] | None:
-    """The first processed row's features, as an example request body (None if unavailable)."""
-    import csv
-
-    try:
-        config = project.read_config()
-        files = sorted(project.processed_dir.glob("*.csv"))
-        if not files:
-            return None
-        with open(files[-1], newline="", encoding="utf-8") as handle:
-            row = next(csv.DictReader(handle))
-        row.pop(config["data"]["target"], None)
-        return {k: _number(v) for k, v in row.items()}
-    except Exception:
-        return None
-
-
-def _number(value: str) -> Any:
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
-def cmd_undeploy(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.deploy import records, sagemaker
-    from engine.errors import UsageError
-
-    project = workspace.get_project(home_of(args), args.name)
-    record = records.load(project)
-    console = output.console()
-    if not record:
-        console.print(f"{project.name} has no deployment: nothing to remove.", markup=False)
-        return 0
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError("refusing to undeploy without confirmation: add --yes")
-        answer = input(
-            f"Delete the endpoint {record.get('endpoint_name')} in {record.get('region')} and "
-            "everything haj created for it? [y/N] "
-        )
-        if answer.strip().lower() not in ("y", "yes"):
-            console.print("Nothing removed.")
-            return 1
-    removed = sagemaker.undeploy(project, on_event=output.event_printer(verbose=False))
-    console.print(
-        f"Removed {len(removed)} resource(s) of {project.name}'s deployment.", markup=False
-    )
-    return 0

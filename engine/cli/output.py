@@ -61,10 +61,23 @@ _NUMERIC = {
 }
 
 
-def print_json(data: Any) -> None:
+def write_json(data: Any) -> None:
+    """The one way the CLI prints `--json`: the engine's records (dataclasses with `to_dict()`,
+    alone or in lists and dicts) as plain JSON, indented, on stdout."""
     import json
 
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(plain(data), indent=2, default=str) + "\n")
+
+
+def plain(data: Any) -> Any:
+    """`data` with every record that has `to_dict()` replaced by its dict."""
+    if hasattr(data, "to_dict") and callable(data.to_dict):
+        return plain(data.to_dict())
+    if isinstance(data, dict):
+        return {key: plain(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [plain(value) for value in data]
+    return data
 
 
 def event_printer(verbose: bool = True) -> Any:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 from typing import Any
 
-from engine.cli import home_of
-from engine.editor import editor_command
+from engine.cli.command import Command, ProjectCommand
 from engine.errors import HajError, UsageError
 
 PREDICTIONS = ("classification", "regression")
@@ -23,7 +20,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="A table of the workspace's projects.",
     )
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
-    p.set_defaults(func=cmd_list)
+    p.set_defaults(func=CmdList)
 
     p = subparsers.add_parser(
         "init",
@@ -46,7 +43,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--url", help="the data source URL or path")
     p.add_argument("--target", help="the column to predict")
-    p.set_defaults(func=cmd_init)
+    p.set_defaults(func=CmdInit)
 
     p = subparsers.add_parser(
         "delete",
@@ -56,7 +53,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("name")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=cmd_delete)
+    p.set_defaults(func=CmdDelete)
 
     p = subparsers.add_parser(
         "config",
@@ -91,7 +88,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "stdin; written to .env only",
     )
     p.add_argument("--json", action="store_true", help="print the config as JSON")
-    p.set_defaults(func=cmd_config)
+    p.set_defaults(func=CmdConfig)
 
     p = subparsers.add_parser(
         "impl",
@@ -105,7 +102,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "-d", "--dependencies", nargs="+", metavar="PKG", help="packages to add and install first"
     )
     p.add_argument("--no-edit", action="store_true", help="do not open an editor")
-    p.set_defaults(func=cmd_impl)
+    p.set_defaults(func=CmdImpl)
 
     p = subparsers.add_parser(
         "status",
@@ -115,7 +112,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=CmdStatus)
 
     p = subparsers.add_parser(
         "demo",
@@ -128,46 +125,44 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--models", nargs="+", metavar="MODEL", help="train only these models (default: all)"
     )
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=CmdDemo)
 
 
 # ---- commands -----------------------------------------------------------------------------------
-def cmd_list(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
+class CmdList(Command):
+    def result(self) -> Any:
+        return self.workspace.projects()
 
-    root = home_of(args)
-    rows = workspace.list_projects(root)
-    if args.json:
-        output.print_json(rows)
-        return 0
-    if not rows:
-        print(
-            f"No projects in {root}. Create one with "
-            "`haj init NAME -p classification` (or `haj demo`)."
-        )
-        return 0
-    output.fast_table(
-        f"Projects in {root}",
-        ["Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server"],
-        [
+    def show(self, rows: Any) -> None:
+        from engine.cli import output
+
+        root = self.workspace.root
+        if not rows:
+            print(
+                f"No projects in {root}. Create one with "
+                "`haj init NAME -p classification` (or `haj demo`)."
+            )
+            return
+        output.fast_table(
+            f"Projects in {root}",
+            ["Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server"],
             [
-                r["name"],
-                r["title"],
-                r["prediction"],
-                r["data_versions"],
-                r["runs"],
-                r["champion"] or "-",
-                f"{r['metric']}={output.fmt(r['score'])}" if r["score"] is not None else "-",
-                r["server"] or "-",
-            ]
-            for r in rows
-        ],
-    )
-    for r in rows:
-        if r["error"]:
-            print(f"haj: {r['name']} is broken: {r['error']}", file=sys.stderr)
-    return 0
+                [
+                    r.name,
+                    r.title,
+                    r.prediction,
+                    r.data_versions,
+                    r.runs,
+                    r.champion or "-",
+                    f"{r.metric}={output.fmt(r.score)}" if r.score is not None else "-",
+                    r.server or "-",
+                ]
+                for r in rows
+            ],
+        )
+        for r in rows:
+            if r.error:
+                print(f"haj: {r.name} is broken: {r.error}", file=sys.stderr)
 
 
 def _ask_prediction() -> str:
@@ -183,52 +178,44 @@ def _ask_prediction() -> str:
         print("Please answer classification or regression.")
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.names import validate_name
+class CmdInit(Command):
+    def run(self) -> int:
+        from engine.workspace import EXAMPLES
 
-    validate_name(args.name)
-    if args.example is not None and args.example not in workspace.EXAMPLES:
-        raise UsageError(
-            f"unknown example {args.example!r}: choose from {', '.join(workspace.EXAMPLES)}"
+        args = self.args
+        self.workspace.validate_name(args.name)
+        if args.example is not None and args.example not in EXAMPLES:
+            raise UsageError(f"unknown example {args.example!r}: choose from {', '.join(EXAMPLES)}")
+        prediction = args.prediction
+        if prediction is None and args.example in EXAMPLES:
+            prediction = EXAMPLES[args.example][0]
+        prediction = prediction or _ask_prediction()
+        project = self.workspace.create(
+            args.name, prediction, example=args.example, url=args.url, target=args.target
         )
-    prediction = args.prediction
-    if prediction is None and args.example in workspace.EXAMPLES:
-        prediction = workspace.EXAMPLES[args.example][0]
-    prediction = prediction or _ask_prediction()
-    project = workspace.create_project(
-        home_of(args), args.name, prediction, example=args.example, url=args.url, target=args.target
-    )
-    output.console().print(
-        f"Created {prediction} project [bold]{project.name}[/] in {project.path}"
-    )
-    output.console().print(
-        f"Next: `haj retrieve {project.name}`, `haj train {project.name}`, "
-        f"`haj evaluate {project.name}`"
-        if (args.example or args.url)
-        else f"Next: `haj config {project.name} --url URL --target COLUMN`, then `haj retrieve "
-        f"{project.name}`"
-    )
-    return 0
+        name = project.name
+        self.console.print(f"Created {prediction} project [bold]{name}[/] in {project.path}")
+        self.console.print(
+            f"Next: `haj retrieve {name}`, `haj train {name}`, `haj evaluate {name}`"
+            if (args.example or args.url)
+            else f"Next: `haj config {name} --url URL --target COLUMN`, then `haj retrieve {name}`"
+        )
+        return 0
 
 
-def cmd_delete(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-
-    root = home_of(args)
-    project = workspace.get_project(root, args.name)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError("refusing to delete without confirmation: add --yes")
-        answer = input(f"Delete project {project.name!r} and all its data, runs and models? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            output.console().print("Nothing deleted.")
-            return 1
-    workspace.delete_project(root, project.name)
-    output.console().print(f"Deleted {project.name}")
-    return 0
+class CmdDelete(ProjectCommand):
+    def run(self) -> int:
+        name = self.project.name
+        if not self.args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to delete without confirmation: add --yes")
+            answer = input(f"Delete project {name!r} and all its data, runs and models? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                self.console.print("Nothing deleted.")
+                return 1
+        self.workspace.delete(name)
+        self.console.print(f"Deleted {name}")
+        return 0
 
 
 def _read_api_key() -> str:
@@ -239,179 +226,173 @@ def _read_api_key() -> str:
     return sys.stdin.readline().strip()
 
 
-def cmd_config(args: argparse.Namespace) -> int:
-    from engine import configure, workspace
-    from engine.cli import output
+class CmdConfig(ProjectCommand):
+    """Print the config (`result`/`show`), or apply the changes the flags ask for."""
 
-    root = home_of(args)
-    project = workspace.get_project(root, args.name)
-    project.read_config()  # a corrupt config is an error before anything changes
-    prediction = args.prediction
-    if prediction == "ask":
-        prediction = _ask_prediction()
-    changes = configure.Changes(
-        title=args.title,
-        prediction=prediction,
-        url=args.url,
-        target=args.target,
-        metric=args.metric,
-        api_key=_read_api_key() if args.api_key else None,
-        dependencies=args.dependencies or [],
-    )
-    if changes.empty():
-        _print_config(project, args.json)
+    def run(self) -> int:
+        from engine.cli import output
+        from engine.configure import Changes
+
+        args = self.args
+        self.project.config()  # a corrupt config is an error before anything changes
+        prediction = _ask_prediction() if args.prediction == "ask" else args.prediction
+        changes = Changes(
+            title=args.title,
+            prediction=prediction,
+            url=args.url,
+            target=args.target,
+            metric=args.metric,
+            api_key=_read_api_key() if args.api_key else None,
+            dependencies=args.dependencies or [],
+        )
+        if changes.empty():
+            return super().run()
+        _, notes = self.project.apply_changes(changes, on_event=output.event_printer())
+        for note in notes:
+            self.console.print(note, markup=False)
         return 0
-    project, notes = configure.apply(root, project, changes, on_event=output.event_printer())
-    for note in notes:
-        output.console().print(note, markup=False)
-    return 0
+
+    def result(self) -> dict[str, Any]:
+        from engine.data import redact_url
+
+        config = self.project.config()
+        config["data"]["url"] = redact_url(config["data"]["url"])  # no password or token shown
+        return {
+            "config": config,
+            "secrets": self.project.secrets(),
+            "requirements": self.project.requirements(),
+        }
+
+    def show(self, result: dict[str, Any]) -> None:
+        console = self.console
+        console.print(f"[bold]{self.project.name}[/]  {self.project.project.config_path}")
+        for section, values in result["config"].items():
+            console.print(f"[{section}]", style="bold cyan", markup=False)
+            for key, value in values.items():
+                console.print(f"  {key} = {value!r}", markup=False)
+        console.print("# .env", style="bold cyan", markup=False)
+        if result["secrets"]:
+            for key, value in result["secrets"].items():
+                console.print(f"  {key} = {value}", markup=False)
+        else:
+            console.print("  (no secrets)")
+        requirements = result["requirements"]
+        console.print("# requirements.txt", style="bold cyan", markup=False)
+        console.print("  " + (", ".join(requirements) if requirements else "(none)"), markup=False)
 
 
-def _print_config(project: Any, as_json: bool) -> None:
-    from engine import deps
-    from engine.cli import output
-    from engine.data import redact_url
-    from engine.project import mask
+class CmdImpl(ProjectCommand):
+    def run(self) -> int:
+        import shutil
+        import subprocess
 
-    config = project.read_config()
-    config["data"]["url"] = redact_url(config["data"]["url"])  # no password or token shown
-    secrets = {k: mask(v) for k, v in project.read_secrets().items()}
-    if as_json:
-        output.print_json(
-            {"config": config, "secrets": secrets, "requirements": deps.requirements(project)}
-        )
-        return
-    console = output.console()
-    console.print(f"[bold]{project.name}[/]  {project.config_path}")
-    for section, values in config.items():
-        console.print(f"[{section}]", style="bold cyan", markup=False)
-        for key, value in values.items():
-            console.print(f"  {key} = {value!r}", markup=False)
-    console.print("# .env", style="bold cyan", markup=False)
-    if secrets:
-        for key, value in secrets.items():
-            console.print(f"  {key} = {value}", markup=False)
-    else:
-        console.print("  (no secrets)")
-    requirements = deps.requirements(project)
-    console.print("# requirements.txt", style="bold cyan", markup=False)
-    console.print("  " + (", ".join(requirements) if requirements else "(none)"), markup=False)
+        from engine.cli import output
+        from engine.editor import editor_command
 
-
-def cmd_impl(args: argparse.Namespace) -> int:
-    from engine import deps, workspace
-    from engine.cli import output
-
-    project = workspace.get_project(home_of(args), args.name)
-    path = project.code_path(args.file)
-    if args.dependencies:
-        for package in args.dependencies:
-            deps.parse_requirement(package)
-        added = deps.install(project, args.dependencies, on_event=output.event_printer())
-        output.console().print(f"requirements.txt: added {', '.join(added) or 'nothing new'}")
-    if args.no_edit:
-        output.console().print(str(path))
+        args = self.args
+        path = self.project.code_path(args.file)
+        if args.dependencies:
+            added = self.project.install(args.dependencies, on_event=output.event_printer())
+            self.console.print(f"requirements.txt: added {', '.join(added) or 'nothing new'}")
+        if args.no_edit:
+            self.console.print(str(path))
+            return 0
+        command = editor_command()
+        if shutil.which(command[0]) is None:
+            raise HajError(f"editor {command[0]!r} not found: set $EDITOR (or use --no-edit)")
+        code = subprocess.call([*command, str(path)])
+        if code != 0:
+            raise HajError(
+                f"the editor {command[0]!r} exited with code {code}; {path.name} is as it left it"
+            )
         return 0
-    command = editor_command()
-    if shutil.which(command[0]) is None:
-        raise HajError(f"editor {command[0]!r} not found: set $EDITOR (or use --no-edit)")
-    code = subprocess.call([*command, str(path)])
-    if code != 0:
-        raise HajError(
-            f"the editor {command[0]!r} exited with code {code}; {path.name} is as it left it"
-        )
-    return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from engine import status, workspace
-    from engine.cli import output
+class CmdStatus(ProjectCommand):
+    def result(self) -> dict[str, Any]:
+        return self.project.status()
 
-    project = workspace.get_project(home_of(args), args.name)
-    info = status.project_status(project)
-    if args.json:
-        output.print_json(info)
-        return 0
-    console = output.console()
-    console.print(
-        f"[bold]{info['name']}[/] — {info['title']} ({info['prediction']}, "
-        f"metric {info['metric']})  {info['path']}"
-    )
-    data = info["data"]
-    latest = data.get("current_raw")
-    console.print(
-        f"  data       {data.get('raw_versions', 0)} raw, "
-        f"{data.get('processed_versions', 0)} processed"
-        + (
-            f"; current {latest['id']} ({latest['format']}, {latest['rows']} rows)"
-            if latest
-            else ""
-        )
-    )
-    runs = info["runs"]
-    console.print(
-        "  runs       "
-        + (", ".join(f"{n} {s}" for s, n in sorted(runs.items())) if runs else "none")
-    )
-    champion = info["champion"]
-    console.print(
-        "  champion   "
-        + (
-            f"{champion['model']} (run {champion['run_id']}) "
-            f"{champion['metric']}={output.fmt(champion['value'])}"
-            if champion
-            else "none"
-        )
-    )
-    server = info.get("server")
-    console.print(
-        "  server     "
-        + (
-            f"http://{server.get('host')}:{server.get('port')} (pid {server.get('pid')})"
-            if server
-            else "not running"
-        )
-    )
-    for key in ("container", "deployment"):
-        if info.get(key):
-            console.print(f"  {key:<10} {info[key]}", markup=False)
-    return 0
+    def show(self, info: dict[str, Any]) -> None:
+        from engine.cli import output
 
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from engine import catalog, champion, data, training, workspace
-    from engine.cli import output
-    from engine.errors import ProjectExists
-
-    root = home_of(args)
-    console = output.console()
-    examples = (("breast-cancer", "breast_cancer"), ("diabetes", "diabetes"))
-    # --models may mix both types' names: each project trains those of its own type.
-    wanted = {
-        example: catalog.for_prediction(workspace.EXAMPLES[example][0], args.models)
-        if args.models
-        else None
-        for _, example in examples
-    }
-    for name, example in examples:
-        prediction = workspace.EXAMPLES[example][0]
-        try:
-            project = workspace.create_project(root, name, prediction, example=example)
-            console.print(f"[bold]Created {name}[/] ({prediction}, example:{example})")
-        except ProjectExists:
-            project = workspace.get_project(root, name)
-            console.print(f"[bold]Using {name}[/] in {root}")
-        printer = output.event_printer(verbose=False)
-        data.retrieve(project, printer)
-        data.process(project, None, printer)
-        training.train(project, wanted[example] or None, printer)
-        result = champion.crown(project)
+        console = self.console
         console.print(
-            f"[green]Champion of {name}:[/] {result['run']['model']} "
-            f"{result['metric']}={output.fmt(result['value'])}\n"
+            f"[bold]{info['name']}[/] — {info['title']} ({info['prediction']}, "
+            f"metric {info['metric']})  {info['path']}"
         )
-    console.print(
-        f"Done. Try `haj --home {root} list`, `haj --home {root} runs breast-cancer`, "
-        "or `haj` for the full-screen app."
-    )
-    return 0
+        data = info["data"]
+        latest = data.get("current_raw")
+        console.print(
+            f"  data       {data.get('raw_versions', 0)} raw, "
+            f"{data.get('processed_versions', 0)} processed"
+            + (
+                f"; current {latest['id']} ({latest['format']}, {latest['rows']} rows)"
+                if latest
+                else ""
+            )
+        )
+        runs = info["runs"]
+        console.print(
+            "  runs       "
+            + (", ".join(f"{n} {s}" for s, n in sorted(runs.items())) if runs else "none")
+        )
+        champion = info["champion"]
+        console.print(
+            "  champion   "
+            + (
+                f"{champion['model']} (run {champion['run_id']}) "
+                f"{champion['metric']}={output.fmt(champion['value'])}"
+                if champion
+                else "none"
+            )
+        )
+        server = info.get("server")
+        console.print(
+            "  server     "
+            + (
+                f"http://{server.get('host')}:{server.get('port')} (pid {server.get('pid')})"
+                if server
+                else "not running"
+            )
+        )
+        for key in ("container", "deployment"):
+            if info.get(key):
+                console.print(f"  {key:<10} {info[key]}", markup=False)
+
+
+class CmdDemo(Command):
+    EXAMPLES = (("breast-cancer", "breast_cancer"), ("diabetes", "diabetes"))
+
+    def run(self) -> int:
+        from engine.catalog import for_prediction
+        from engine.cli import output
+        from engine.errors import ProjectExists
+        from engine.workspace import EXAMPLES
+
+        root = self.workspace.root
+        console = self.console
+        models = self.args.models
+        for name, example in self.EXAMPLES:
+            prediction = EXAMPLES[example][0]
+            # --models may mix both types' names: each project trains those of its own type.
+            wanted = for_prediction(prediction, models) if models else None
+            try:
+                project = self.workspace.create(name, prediction, example=example)
+                console.print(f"[bold]Created {name}[/] ({prediction}, example:{example})")
+            except ProjectExists:
+                project = self.workspace.project(name)
+                console.print(f"[bold]Using {name}[/] in {root}")
+            printer = output.event_printer(verbose=False)
+            project.retrieve(printer)
+            project.process(None, printer)
+            project.train(wanted or None, on_event=printer)
+            result = project.crown()
+            console.print(
+                f"[green]Champion of {name}:[/] {result['run']['model']} "
+                f"{result['metric']}={output.fmt(result['value'])}\n"
+            )
+        console.print(
+            f"Done. Try `haj --home {root} list`, `haj --home {root} runs breast-cancer`, "
+            "or `haj` for the full-screen app."
+        )
+        return 0

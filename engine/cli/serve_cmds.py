@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.cli import home_of
+from engine.cli.command import ProjectCommand
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-d", "--detach", action="store_true", help="run in the background; stop with `haj stop`"
     )
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=CmdRun)
 
     p = subparsers.add_parser(
         "stop",
@@ -35,62 +35,54 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "if it has not stopped within 10 s).",
     )
     p.add_argument("name")
-    p.set_defaults(func=cmd_stop)
+    p.set_defaults(func=CmdStop)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.errors import UsageError
-    from engine.serving import control
+class CmdRun(ProjectCommand):
+    def run(self) -> int:
+        from engine.errors import UsageError
 
-    project = workspace.get_project(home_of(args), args.name)
-    settings = project.read_config()["serving"]
-    host = args.host or settings["host"]
-    port = args.port if args.port is not None else int(settings["port"])
-    if not 0 < port < 65536:
-        raise UsageError("--port must be from 1 to 65535")
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
-    console = output.console()
-    if args.detach:
-        record = control.start_detached(project, host=host, port=port, workers=args.workers)
-        console.print(
-            f"Serving [bold]{project.name}[/]'s champion {record['model']} (run "
-            f"{record['run_id']}) at {record['url']} (pid {record['pid']}).",
-            highlight=False,
-        )
-        console.print(
-            f"Try `curl {record['url']}/health`; docs at {record['url']}/docs; log in "
-            f"{record['log']}. Stop it with `haj stop {project.name}`.",
-            markup=False,
-            highlight=False,
-        )
+        args = self.args
+        if args.port is not None and not 0 < args.port < 65536:
+            raise UsageError("--port must be from 1 to 65535")
+        if args.workers < 1:
+            raise UsageError("--workers must be at least 1")
+        name = self.project.name
+        console = self.console
+        if args.detach:
+            record = self.project.start_server(args.host, args.port, args.workers)
+            console.print(
+                f"Serving [bold]{name}[/]'s champion {record.model} (run "
+                f"{record.run_id}) at {record.url} (pid {record.pid}).",
+                highlight=False,
+            )
+            console.print(
+                f"Try `curl {record.url}/health`; docs at {record.url}/docs; log in "
+                f"{record.log}. Stop it with `haj stop {name}`.",
+                markup=False,
+                highlight=False,
+            )
+            return 0
+
+        def announce(ref: Any, url: str) -> None:
+            console.print(
+                f"Serving [bold]{name}[/]'s champion {ref.model} (run {ref.run_id}) at {url} "
+                f"(docs: {url}/docs). Ctrl-C to stop.",
+                highlight=False,
+            )
+
+        self.project.serve(args.host, args.port, args.workers, announce=announce)
+        console.print("Server stopped.")
         return 0
 
-    def announce(ref: Any, url: str) -> None:
-        console.print(
-            f"Serving [bold]{project.name}[/]'s champion {ref.model} (run {ref.run_id}) at {url} "
-            f"(docs: {url}/docs). Ctrl-C to stop.",
-            highlight=False,
-        )
 
-    control.serve_foreground(project, host, port, args.workers, announce=announce)
-    console.print("Server stopped.")
-    return 0
+class CmdStop(ProjectCommand):
+    def run(self) -> int:
+        from engine.errors import ServingError
 
-
-def cmd_stop(args: argparse.Namespace) -> int:
-    from engine import workspace
-    from engine.cli import output
-    from engine.errors import ServingError
-    from engine.serving import control
-
-    project = workspace.get_project(home_of(args), args.name)
-    record = control.server_status(project)
-    if record is None or not control.stop(project):
-        raise ServingError(f"no server of {project.name} is running")
-    output.console().print(
-        f"Stopped the server of {project.name} ({record.get('url')}, pid {record['pid']})."
-    )
-    return 0
+        name = self.project.name
+        record = self.project.server()
+        if not self.project.stop_server() or record is None:  # stop also clears a stale record
+            raise ServingError(f"no server of {name} is running")
+        self.console.print(f"Stopped the server of {name} ({record.url}, pid {record.pid}).")
+        return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.cli import home_of
+from engine.cli.command import ProjectCommand
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "(default: the current raw version; see `haj data NAME`)",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=CmdTrain)
 
     p = subparsers.add_parser(
         "models",
@@ -41,7 +41,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="The built-in catalog for the project's type, and the models model.py adds.",
     )
     p.add_argument("name")
-    p.set_defaults(func=cmd_models)
+    p.set_defaults(func=CmdModels)
 
     p = subparsers.add_parser(
         "runs",
@@ -54,7 +54,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="show at most N runs")
     p.add_argument("--all", action="store_true", help="include failed and cancelled runs")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_runs)
+    p.set_defaults(func=CmdRuns)
 
     p = subparsers.add_parser(
         "evaluate",
@@ -68,123 +68,121 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "metric", nargs="?", help="acc, precision, recall, f1, roc_auc | rmse, mae, mse, r2"
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=CmdEvaluate)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from engine import training, workspace
-    from engine.cli import output
+class CmdTrain(ProjectCommand):
+    def result(self) -> dict[str, Any]:
+        if self.json:
+            return self.project.train(self.args.models, data=self.args.data)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
-    project = workspace.get_project(home_of(args), args.name)
-    if args.json:
         from engine import events
 
-        output.print_json(training.train(project, args.models, events.ignore, data=args.data))
+        console = self.console
+        with Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("training", total=None)
+
+            def on_event(event: events.Event) -> None:
+                if isinstance(event, events.Progress):
+                    progress.update(task, total=event.total, completed=event.done)
+                elif isinstance(event, events.Log):
+                    style = {"error": "red", "warning": "yellow"}.get(event.level, "")
+                    console.print(event.message, style=style, markup=False, soft_wrap=True)
+
+            return self.project.train(self.args.models, data=self.args.data, on_event=on_event)
+
+    def show(self, result: dict[str, Any]) -> int:
+        name = self.project.name
+        finished = [r for r in result["runs"] if r["status"] == "finished"]
+        failed = [r for r in result["runs"] if r["status"] != "finished"]
+        self.console.print(
+            f"[green]{len(finished)} finished[/]"
+            + (f", [red]{len(failed)} failed[/]" if failed else "")
+            + f" on {result['data_version']}. Next: `haj runs {name}`, `haj evaluate {name}`"
+        )
+        return 0 if finished else 1
+
+
+class CmdModels(ProjectCommand):
+    def run(self) -> int:
+        from engine.catalog import builtin_names
+
+        models = self.project.models()  # a name clash in model.py is an error here
+        prediction = self.project.config()["project"]["prediction"]
+        builtin = builtin_names(prediction)
+        extra = [m for m in models if m not in builtin]
+        self.console.print(f"Built-in {prediction} models: " + ", ".join(builtin))
+        self.console.print("From model.py: " + (", ".join(extra) if extra else "none"))
         return 0
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from engine import events
-
-    console = output.console()
-    with Progress(
-        TextColumn("[bold]training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("training", total=None)
-
-        def on_event(event: events.Event) -> None:
-            if isinstance(event, events.Progress):
-                progress.update(task, total=event.total, completed=event.done)
-            elif isinstance(event, events.Log):
-                style = {"error": "red", "warning": "yellow"}.get(event.level, "")
-                console.print(event.message, style=style, markup=False, soft_wrap=True)
-
-        result = training.train(project, args.models, on_event, data=args.data)
-    finished = [r for r in result["runs"] if r["status"] == "finished"]
-    failed = [r for r in result["runs"] if r["status"] != "finished"]
-    console.print(
-        f"[green]{len(finished)} finished[/]"
-        + (f", [red]{len(failed)} failed[/]" if failed else "")
-        + f" on {result['data_version']}. Next: `haj runs {project.name}`, "
-        f"`haj evaluate {project.name}`"
-    )
-    return 0 if finished else 1
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from engine import catalog, workspace
-    from engine.cli import output
+class CmdRuns(ProjectCommand):
+    def result(self) -> Any:
+        args = self.args
+        return self.project.leaderboard(args.metric, args.limit, include_all=args.all)
 
-    project = workspace.get_project(home_of(args), args.name)
-    prediction = project.read_config()["project"]["prediction"]
-    extra = catalog.project_model_names(project)  # a name clash in model.py is an error here
-    output.console().print(
-        f"Built-in {prediction} models: " + ", ".join(catalog.builtin_names(prediction))
-    )
-    output.console().print("From model.py: " + (", ".join(extra) if extra else "none"))
-    return 0
+    def show(self, board: Any) -> None:
+        from engine.cli import output
 
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    from engine import runs, workspace
-    from engine.cli import output
-
-    project = workspace.get_project(home_of(args), args.name)
-    board = runs.leaderboard(project, metric=args.metric, limit=args.limit, include_all=args.all)
-    if args.json:
-        output.print_json(board)
-        return 0
-    if not board["runs"]:
-        output.console().print(_no_runs(project, args))
-        return 0
-    champion = board["champion"]["run_id"] if board["champion"] else None
-    metric_names = board["metrics"]
-    direction = "higher" if board["higher_is_better"] else "lower"
-    errors = any(r["error"] for r in board["runs"])
-    output.table(
-        f"Runs of {project.name} by {board['metric']}, best first ({direction} is better)",
-        ["#", "Run", "Model", "Status", *metric_names, "Data", "Duration"]
-        + (["Error"] if errors else []),
-        [
+        if not board.runs:
+            self.console.print(self._no_runs())
+            return
+        champion = board.champion_id
+        metric_names = board.metrics
+        direction = "higher" if board.higher_is_better else "lower"
+        errors = any(r["error"] for r in board.runs)
+        output.table(
+            f"Runs of {self.project.name} by {board.metric}, best first ({direction} is better)",
+            ["#", "Run", "Model", "Status", *metric_names, "Data", "Duration"]
+            + (["Error"] if errors else []),
             [
-                str(i),
-                r["id"],
-                ("♛ " if r["id"] == champion else "") + r["label"],
-                r["status"],
-                *[r["metrics"].get(m) for m in metric_names],
-                r["data_version"] or "-",
-                f"{r['duration_seconds']:.2f}s" if r["duration_seconds"] else "-",
-            ]
-            + ([_short(r["error"])] if errors else [])
-            for i, r in enumerate(board["runs"], 1)
-        ],
-    )
-    return 0
+                [
+                    str(i),
+                    r["id"],
+                    ("♛ " if r["id"] == champion else "") + r["label"],
+                    r["status"],
+                    *[r["metrics"].get(m) for m in metric_names],
+                    r["data_version"] or "-",
+                    f"{r['duration_seconds']:.2f}s" if r["duration_seconds"] else "-",
+                ]
+                + ([_short(r["error"])] if errors else [])
+                for i, r in enumerate(board.runs, 1)
+            ],
+        )
 
+    def _no_runs(self) -> str:
+        """Why the leaderboard is empty: no run at all, or only runs it does not show."""
+        from collections import Counter
 
-def _no_runs(project: Any, args: argparse.Namespace) -> str:
-    """Why the leaderboard is empty: no run at all, or only runs it does not show."""
-    from collections import Counter
-
-    from engine import runs
-
-    if args.all:
-        return f"No runs yet: `haj train {project.name}`."
-    hidden = runs.leaderboard(project, metric=args.metric, include_all=True)["runs"]
-    if not hidden:
-        return f"No runs yet: `haj train {project.name}`."
-    counts = Counter(
-        r["status"] if r["status"] != "finished" else f"finished {r['prediction']}" for r in hidden
-    )
-    listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    return (
-        f"No finished runs to rank, but {len(hidden)} run(s) exist: {listed}. "
-        f"See them and their errors with `haj runs {project.name} --all`."
-    )
+        name = self.project.name
+        if self.args.all:
+            return f"No runs yet: `haj train {name}`."
+        hidden = self.project.leaderboard(self.args.metric, include_all=True).runs
+        if not hidden:
+            return f"No runs yet: `haj train {name}`."
+        counts = Counter(
+            r["status"] if r["status"] != "finished" else f"finished {r['prediction']}"
+            for r in hidden
+        )
+        listed = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        return (
+            f"No finished runs to rank, but {len(hidden)} run(s) exist: {listed}. "
+            f"See them and their errors with `haj runs {name} --all`."
+        )
 
 
 def _short(error: str | None, width: int = 60) -> str:
@@ -194,33 +192,30 @@ def _short(error: str | None, width: int = 60) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from engine import champion, workspace
-    from engine.cli import output
+class CmdEvaluate(ProjectCommand):
+    def result(self) -> dict[str, Any]:
+        return self.project.crown(self.args.metric)
 
-    project = workspace.get_project(home_of(args), args.name)
-    result = champion.crown(project, args.metric)
-    if args.json:
-        output.print_json(result)
-        return 0
-    console = output.console()
-    run = result["run"]
-    console.print(
-        f"♛ Champion of [bold]{project.name}[/]: [bold green]{run['model']}[/] "
-        f"(run {run['id']}, data {run['data_version']})  "
-        f"{result['metric']} = [bold]{output.fmt(result['value'])}[/]"
-    )
-    if result["runner_up"]:
-        runner = result["runner_up"]
+    def show(self, result: dict[str, Any]) -> None:
+        from engine.cli import output
+
+        console = self.console
+        run = result["run"]
         console.print(
-            f"  margin to runner-up {runner['model']} ({output.fmt(runner['value'])}): "
-            f"{output.fmt(result['margin'])}"
+            f"♛ Champion of [bold]{self.project.name}[/]: [bold green]{run['model']}[/] "
+            f"(run {run['id']}, data {run['data_version']})  "
+            f"{result['metric']} = [bold]{output.fmt(result['value'])}[/]"
         )
-    previous = result["previous"]
-    if previous and previous["run_id"] != run["id"]:
-        console.print(
-            f"  replaces {previous['model']} (run {previous['run_id']}, "
-            f"{previous['metric']}={output.fmt(previous['value'])})"
-        )
-    console.print(f"  model file: {result['path']}")
-    return 0
+        if result["runner_up"]:
+            runner = result["runner_up"]
+            console.print(
+                f"  margin to runner-up {runner['model']} ({output.fmt(runner['value'])}): "
+                f"{output.fmt(result['margin'])}"
+            )
+        previous = result["previous"]
+        if previous and previous["run_id"] != run["id"]:
+            console.print(
+                f"  replaces {previous['model']} (run {previous['run_id']}, "
+                f"{previous['metric']}={output.fmt(previous['value'])})"
+            )
+        console.print(f"  model file: {result['path']}")

@@ -5,7 +5,7 @@ The engine decides what a valid name is; its message is shown under the field it
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -14,10 +14,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from engine import workspace
+from engine.api import EXAMPLES, PREDICTION_TYPES
 from engine.errors import HajError, ProjectExists, UsageError
-from engine.names import validate_name
-from engine.project import PREDICTION_TYPES
+
+if TYPE_CHECKING:
+    from engine.api import Workspace
 
 
 class NewProjectModal(ModalScreen[str | None]):
@@ -25,9 +26,9 @@ class NewProjectModal(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         super().__init__(classes="modal")
-        self.root = root
+        self.workspace = workspace
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="new-project"):
@@ -55,9 +56,7 @@ class NewProjectModal(ModalScreen[str | None]):
 
     @staticmethod
     def _examples(prediction: str) -> list[tuple[str, str]]:
-        return [
-            (name, name) for name, (kind, _) in workspace.EXAMPLES.items() if kind == prediction
-        ]
+        return [(name, name) for name, (kind, _) in EXAMPLES.items() if kind == prediction]
 
     @on(Select.Changed, "#prediction")
     def _prediction_changed(self, event: Select.Changed) -> None:
@@ -77,8 +76,8 @@ class NewProjectModal(ModalScreen[str | None]):
         self._show("#name-error", "")
         self._show("#form-error", "")
         try:
-            validate_name(name)
-            workspace.create_project(self.root, name, prediction, example=example)
+            self.workspace.validate_name(name)
+            self.workspace.create(name, prediction, example=example)
         except (UsageError, ProjectExists) as exc:
             if isinstance(exc, ProjectExists) or "name" in exc.message:
                 self._show("#name-error", exc.message)

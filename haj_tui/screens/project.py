@@ -1,14 +1,15 @@
 """The Project screen: one project in tabs (Config, Code, Data, Train, Runs, Serve, Container,
 Deploy).
 
-Each tab is a widget `XTab(root, project)` in haj_tui/tabs/<x>.py. The screen owns the keys
+Each tab is a widget `XTab(project)` in haj_tui/tabs/<x>.py, given the project's API object
+(engine.api.ProjectAPI, or a fake; its workspace is `project.workspace`). The screen owns the keys
 that work from every tab (see TAB_ACTIONS) and the unsaved-changes question.
 
 What a tab may implement (all optional):
 - `refresh_data()`: called each time the tab is shown.
 - `action_<name>()` for the TAB_ACTIONS below: the screen's key / palette entry calls it.
 - `unsaved_changes() -> str | None` and `save() -> bool`: asked before leaving the tab/screen.
-- `project` attribute: the screen sets it to the new Project after a rename.
+- `project` attribute: the screen sets it to the new ProjectAPI after a rename.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,11 +26,13 @@ from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from engine.project import Project
 from haj_tui.commands import Command
 from haj_tui.messages import ProjectChanged
 from haj_tui.widgets.modals import UnsavedModal
 from haj_tui.widgets.work import ReportsWorkerErrors
+
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,8 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         ),
     ]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
         self.tab_classes = {spec.id: tab_class(spec) for spec in TABS}
         self.tabs: dict[str, Widget] = {}  # the tabs built so far
@@ -127,7 +128,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
 
     # ---- tabs ----------------------------------------------------------------------------
     def _build(self, tab_id: str) -> Widget:
-        widget = self.tab_classes[tab_id](self.root, self.project)  # type: ignore[call-arg]
+        widget = self.tab_classes[tab_id](self.project)  # type: ignore[call-arg]
         if widget.id is None:
             widget.id = f"{tab_id}-tab"
         self.tabs[tab_id] = widget

@@ -6,8 +6,7 @@ delete removes (after a confirmation), enter opens, escape clears the filter.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -16,40 +15,29 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from engine import workspace
+from engine.api import Changes
 from engine.errors import HajError
-from engine.names import validate_name
-from engine.project import Project
-from engine.status import live_server
 from haj_tui.commands import Command
 from haj_tui.widgets.modals import ConfirmModal, PromptModal
 from haj_tui.widgets.work import ReportsWorkerErrors
 
+if TYPE_CHECKING:
+    from engine.api import ProjectRow, Workspace
+
 COLUMNS = ("Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server")
 
 
-def _server_state(root: Path, row: dict[str, Any]) -> str:
-    """host:port of the project's live server, '-' when none (never raises)."""
-    if not row["runs"]:
+def _score(row: ProjectRow) -> str:
+    if row.score is None:
         return "-"
-    try:
-        record = live_server(Project(row["name"], root / row["name"]))
-    except Exception:
-        return "?"
-    if not record:
-        return "-"
-    host = record.get("host", "127.0.0.1")
-    return (
-        f":{record.get('port')}"
-        if host in ("127.0.0.1", "localhost")
-        else f"{host}:{record.get('port')}"
-    )
+    return f"{row.metric} {row.score:.4g}"
 
 
-def _score(row: dict[str, Any]) -> str:
-    if row["score"] is None:
-        return "-"
-    return f"{row['metric']} {row['score']:.4g}"
+def _server(row: ProjectRow) -> str:
+    """host:port of the live server the engine found ('-': none), or the row's error."""
+    if row.error:
+        return f"error: {row.error}"[:40]
+    return row.server or "-"
 
 
 class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
@@ -65,10 +53,10 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         Binding("f5", "reload", "Reload", id="projects.reload", show=False),
     ]
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         super().__init__()
-        self.root = root
-        self.rows: list[dict[str, Any]] = []
+        self.workspace = workspace
+        self.rows: list[ProjectRow] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,7 +68,7 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
 
     def on_mount(self) -> None:
         self.title = "haj — projects"
-        self.sub_title = str(self.root)
+        self.sub_title = str(self.workspace.root)
         table = self.query_one(DataTable)
         for column in COLUMNS:
             table.add_column(column, key=column.lower())
@@ -94,16 +82,14 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
     def reload(self, select: str | None = None) -> None:
         """Read the workspace again (cheap: config + a read-only query per project)."""
         select = select or self.selected_name()
-        self.rows = workspace.list_projects(self.root)
-        for row in self.rows:
-            row["server"] = _server_state(self.root, row)
+        self.rows = self.workspace.projects()
         self._fill(select)
 
-    def _visible_rows(self) -> list[dict[str, Any]]:
+    def _visible_rows(self) -> list[ProjectRow]:
         words = self.query_one("#filter", Input).value.lower().split()
 
-        def text(row: dict[str, Any]) -> str:
-            return f"{row['name']} {row['title']} {row['prediction']} {row['champion'] or ''}"
+        def text(row: ProjectRow) -> str:
+            return f"{row.name} {row.title} {row.prediction} {row.champion or ''}"
 
         return [row for row in self.rows if all(w in text(row).lower() for w in words)]
 
@@ -113,23 +99,23 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         visible = self._visible_rows()
         for row in visible:
             table.add_row(
-                row["name"],
-                row["title"],
-                row["prediction"],
-                str(row["data_versions"]),
-                str(row["runs"]),
-                row["champion"] or "-",
+                row.name,
+                row.title,
+                row.prediction,
+                str(row.data_versions),
+                str(row.runs),
+                row.champion or "-",
                 _score(row),
-                row["server"] if not row["error"] else f"error: {row['error']}"[:40],
-                key=row["name"],
+                _server(row),
+                key=row.name,
             )
-        names = [row["name"] for row in visible]
+        names = [row.name for row in visible]
         if select in names:
             table.move_cursor(row=names.index(select))
         empty = self.query_one("#projects-empty", Static)
         if not self.rows:
             empty.update(
-                f"No projects in {self.root} yet.\n\n"
+                f"No projects in {self.workspace.root} yet.\n\n"
                 "Press ctrl+n to create one: pick an example dataset to have data at once,\n"
                 "or leave it empty and set a data URL in the Config tab.\n\n"
                 "Or run `haj demo` in a shell: it creates two example projects, trained."
@@ -184,12 +170,12 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         from haj_tui.screens.project import ProjectScreen
 
         try:
-            project = workspace.get_project(self.root, name)
-            project.read_config()
+            project = self.workspace.project(name)
+            project.config()  # a broken config.toml is said here, not in every tab
         except HajError as exc:
             self.notify(exc.message, title="Cannot open", severity="error")
             return
-        self.app.push_screen(ProjectScreen(self.root, project))
+        self.app.push_screen(ProjectScreen(project))
 
     def action_new(self) -> None:
         from haj_tui.screens.new_project import NewProjectModal
@@ -201,7 +187,7 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
                 self.query_one(DataTable).focus()
                 self.notify(f"Created {name}. Press enter to open it.", title="New project")
 
-        self.app.push_screen(NewProjectModal(self.root), created)
+        self.app.push_screen(NewProjectModal(self.workspace), created)
 
     @work(group="projects-dialog", exclusive=True)
     async def action_rename(self) -> None:
@@ -210,16 +196,19 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
             self.notify("No project selected", severity="warning")
             return
 
-        def check(new_name: str) -> None:
-            validate_name(new_name)
-            workspace.rename_project(self.root, name, new_name)
+        renamed: list[str] = []
 
-        new_name = await self.app.push_screen_wait(
-            PromptModal(f"Rename {name}", "New name", name, check=check, confirm="Rename")
+        def check(title: str) -> None:
+            """A name, or a title with spaces (as `haj config -t`): the engine names it."""
+            project, _ = self.workspace.project(name).apply_changes(Changes(title=title))
+            renamed.append(project.name)
+
+        answer = await self.app.push_screen_wait(
+            PromptModal(f"Rename {name}", "New name or title", name, check=check, confirm="Rename")
         )
-        if new_name:
-            self.reload(select=new_name)
-            self.notify(f"Renamed {name} to {new_name}", title="Rename")
+        if answer and renamed:
+            self.reload(select=renamed[-1])
+            self.notify(f"Renamed {name} to {renamed[-1]}", title="Rename")
 
     @work(group="projects-dialog", exclusive=True)
     async def action_delete(self) -> None:
@@ -237,7 +226,7 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         if not confirmed:
             return
         try:
-            workspace.delete_project(self.root, name)
+            self.workspace.delete(name)
         except HajError as exc:
             self.notify(exc.message, title="Delete", severity="error")
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
@@ -17,12 +18,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from engine.editor import checked_editor_command
+from engine.api import CODE_FILES
 from engine.errors import HajError
-from engine.fsutil import atomic_write_text
-from engine.project import CODE_FILES, Project
 from haj_tui.widgets.modals import UnsavedModal
 from haj_tui.widgets.work import ReportsWorkerErrors
+
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
 
 WHAT_EACH_FILE_DOES = {
     "retriever": "retrieve(config, secrets): fetch the raw data",
@@ -39,9 +41,8 @@ class CodeTab(ReportsWorkerErrors, Horizontal):
         Binding("ctrl+o", "open_in_editor", "$EDITOR", id="code.editor"),
     ]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
         self.current = CODE_FILES[0]
         self._saved_text = ""
@@ -67,12 +68,15 @@ class CodeTab(ReportsWorkerErrors, Horizontal):
         """Pick up changes made outside (another editor, git), unless the user is editing."""
         if self.dirty:
             return
-        try:
-            on_disk = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            on_disk = ""
-        if on_disk != self._saved_text:  # reloading re-parses the file: only when it changed
+        # reloading re-parses the file: only when it changed
+        if self._read(self.current) != self._saved_text:
             self.load(self.current)
+
+    def _read(self, which: str) -> str:
+        try:
+            return self.project.read_code(which)
+        except FileNotFoundError:
+            return ""
 
     @property
     def path(self) -> Path:
@@ -90,10 +94,7 @@ class CodeTab(ReportsWorkerErrors, Horizontal):
     def load(self, which: str) -> None:
         """Show `which` (retriever, processor, model) as it is on disk."""
         self.current = which
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
+        text = self._read(which)
         self._saved_text = text
         self.editor.load_text(text)
         self.query_one("#code-help", Static).update(WHAT_EACH_FILE_DOES[which])
@@ -121,7 +122,7 @@ class CodeTab(ReportsWorkerErrors, Horizontal):
     def save(self) -> bool:
         text = self.editor.text
         try:
-            atomic_write_text(self.path, text)
+            self.project.write_code(self.current, text)
         except OSError as exc:
             self.notify(f"Could not save {self.path.name}: {exc}", severity="error")
             return False
@@ -176,7 +177,7 @@ class CodeTab(ReportsWorkerErrors, Horizontal):
         if not await self._may_leave():
             return
         try:
-            command = checked_editor_command()
+            command = self.project.editor_command()
         except HajError as exc:
             self.notify(exc.message, title="Editor", severity="error")
             return

@@ -1,8 +1,8 @@
 """The Config tab: the project's settings as a form, and its dependencies.
 
-Saving builds an `engine.configure.Changes` of the fields that changed and hands it to
-`configure.apply`, the same path as `haj config`. Before that, each field is checked on its own
-with the engine's validators, so a bad value is reported beside its field, and nothing is
+Saving builds an `engine.api.Changes` of the fields that changed and hands it to
+`ProjectAPI.apply_changes`, the same path as `haj config`. Before that, each field is checked on
+its own with the engine's validators, so a bad value is reported beside its field, and nothing is
 written until every field is valid. The API key field is a password field that starts empty:
 the key itself is never read back onto the screen, only whether one is set.
 """
@@ -10,22 +10,22 @@ the key itself is never read back onto the screen, only whether one is set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
-from engine import configure, deps
+from engine.api import PREDICTION_TYPES, Changes, default_metric, metrics_for, validate_config
 from engine.errors import HajError
-from engine.metrics import metrics_for
-from engine.project import PREDICTION_TYPES, Project, default_metric, mask, validate_config
 from haj_tui.messages import EngineEvent, ProjectChanged, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
-from haj_tui.widgets.work import ReportsWorkerErrors
+from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
+
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
 
 API_KEY = "HAJ_API_KEY"
 
@@ -51,6 +51,17 @@ FIELDS = (
 TRAINING_FIELDS = ("test_size", "random_state", "n_jobs")
 
 
+@dataclass(frozen=True)
+class Installed:
+    """The outcome of adding a dependency: the requirements newly listed."""
+
+    added: list[str]
+
+
+class InstallFailed(WorkFailed):
+    """Adding a dependency failed (the app has reported why)."""
+
+
 class FieldError(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -63,9 +74,8 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
 
     BINDINGS = [Binding("ctrl+s", "save", "Save", id="config.save")]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
         self._loaded: dict[str, Any] = {}
 
@@ -114,7 +124,7 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
     # ---- load ----------------------------------------------------------------------------
     def load(self) -> None:
         """Fill the form from the project (the API key field stays empty: see the docstring)."""
-        config = self.project.read_config()
+        config = self.project.config()
         self._loaded = {
             "name": self.project.name,
             "prediction": config["project"]["prediction"],
@@ -135,16 +145,16 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
             else:
                 assert isinstance(widget, Input)
                 widget.value = value
-        secret = self.project.read_secrets().get(API_KEY, "")
+        masked = self.project.secrets().get(API_KEY, "")
         self.query_one("#cfg-api_key", Input).placeholder = (
-            f"{mask(secret)} (set; type to replace)" if secret else "not set"
+            f"{masked} (set; type to replace)" if masked else "not set"
         )
         for field in FIELDS:
             self._show_error(field.id, "")
         self._load_dependencies()
 
     def _load_dependencies(self) -> None:
-        packages = deps.requirements(self.project)
+        packages = self.project.requirements()
         self.query_one("#deps-list", Static).update(
             "\n".join(packages) if packages else "(none: the built-in packages only)"
         )
@@ -176,12 +186,12 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
                 values[field.id] = widget.value
         return values
 
-    def _changes(self) -> configure.Changes:
+    def _changes(self) -> Changes:
         """The fields that differ from what was loaded, as engine Changes; FieldError if a
         value cannot even be read (a number that is not a number)."""
         values = self._values()
         loaded = self._loaded
-        changes = configure.Changes()
+        changes = Changes()
         if values["name"].strip() != loaded["name"]:
             changes.title = values["name"].strip()
         if values["prediction"] != loaded["prediction"]:
@@ -199,16 +209,16 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
                 changes.training[key] = _number(key, values[key])
         return changes
 
-    def _check(self, changes: configure.Changes) -> None:
+    def _check(self, changes: Changes) -> None:
         """Each changed field alone through the engine's validators: FieldError names it."""
         single = {
-            "name": (changes.title, configure.Changes(title=changes.title)),
-            "prediction": (changes.prediction, configure.Changes(prediction=changes.prediction)),
-            "target": (changes.target, configure.Changes(target=changes.target)),
-            "api_key": (changes.api_key, configure.Changes(api_key=changes.api_key)),
+            "name": (changes.title, Changes(title=changes.title)),
+            "prediction": (changes.prediction, Changes(prediction=changes.prediction)),
+            "target": (changes.target, Changes(target=changes.target)),
+            "api_key": (changes.api_key, Changes(api_key=changes.api_key)),
             "metric": (
                 changes.metric,
-                configure.Changes(
+                Changes(
                     metric=changes.metric,
                     prediction=changes.prediction or self._loaded["prediction"],
                 ),
@@ -218,12 +228,10 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
             if value is None:
                 continue
             try:
-                configure.validate(self.root, self.project, change)
+                self.project.validate_changes(change)
             except HajError as exc:
                 raise FieldError(field_id, exc.message) from None
-        if changes.target is not None and not changes.target.strip():
-            raise FieldError("target", "the target column cannot be empty")
-        config = self.project.read_config()
+        config = self.project.config()
         for key, value in changes.training.items():
             trial = {**config, "training": {**config["training"], key: value}}
             try:
@@ -273,7 +281,7 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
             return False
         old_name = self.project.name
         try:
-            project, notes = configure.apply(self.root, self.project, changes)
+            project, notes = self.project.apply_changes(changes)
         except HajError as exc:
             self.notify(f"Not saved: {exc.message}", title="Config", severity="error")
             return False
@@ -298,7 +306,7 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
         package = field.value.strip()
         self._show_error("deps-input", "")
         try:
-            deps.parse_requirement(package)
+            self.project.validate_changes(Changes(dependencies=[package]))
         except HajError as exc:
             self._show_error("deps-input", exc.message)
             return
@@ -307,12 +315,12 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
         log.write_line(f"$ add {package}", style="bold")
         self._install(package)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="install", name="install")
-    def _install(self, package: str) -> list[str]:
+    @haj_work(group="install", failed=InstallFailed)
+    def _install(self, package: str) -> Installed:
         def on_event(event: Any) -> None:
             self.post_message(EngineEvent(event, task="install"))
 
-        return deps.install(self.project, [package], on_event)
+        return Installed(self.project.install([package], on_event))
 
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
@@ -321,23 +329,25 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
 
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
-        if message.task != "install":
-            return
-        added = message.result or []
-        self.query_one("#deps-add", Button).disabled = False
-        self.query_one("#deps-input", Input).value = ""
-        self._load_dependencies()
-        self.notify(
-            f"Installed; added {', '.join(added)}" if added else "Installed (already listed)",
-            title="Dependencies",
-        )
+        match message.result:
+            case Installed(added=added):
+                message.stop()
+                self.query_one("#deps-add", Button).disabled = False
+                self.query_one("#deps-input", Input).value = ""
+                self._load_dependencies()
+                self.notify(
+                    f"Installed; added {', '.join(added)}"
+                    if added
+                    else "Installed (already listed)",
+                    title="Dependencies",
+                )
 
-    @on(WorkFailed)
-    def _work_failed(self, message: WorkFailed) -> None:
-        if message.task == "install":
-            self.query_one("#deps-add", Button).disabled = False
-            self.query_one("#deps-log", LogView).write_line(str(message.error), style="bold red")
-            self._load_dependencies()
+    @on(InstallFailed)
+    def _install_failed(self, message: InstallFailed) -> None:
+        message.stop()
+        self.query_one("#deps-add", Button).disabled = False
+        self.query_one("#deps-log", LogView).write_line(str(message.error), style="bold red")
+        self._load_dependencies()
 
 
 def _number(key: str, text: str) -> int | float:

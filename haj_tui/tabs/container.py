@@ -1,33 +1,77 @@
 """The Container tab: build the champion's image with a live log, list the project's images, start
 and stop its container, read the container's log.
 
-Everything Docker-related runs in thread workers (engine.container), so a slow or absent engine
-never freezes the app; "no Docker engine" is a state shown in the tab, not an error that pops up
-on every refresh. The build settings start as the project's last build was made; the Deploy tab
-builds with them too, when it must.
+Everything Docker-related runs in thread workers (the engine API's build, images, containers),
+so a slow or absent engine never freezes the app; "no Docker engine" is a state shown in the
+tab, not an error that pops up on every refresh. The build settings start as the engine says a
+build is made when nothing is said (`build_settings()`: as the project's last build, else haj's
+defaults); what is changed here applies to builds from this tab.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select
 
 from engine import events
-from engine.container import DEFAULT_BASE_IMAGE
-from engine.errors import HajError
-from engine.project import Project
+from engine.api import BuildSettings
+from engine.errors import ContainerError, HajError
 from engine.units import human_size
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
-from haj_tui.widgets.work import ReportsWorkerErrors
+from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
+
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
+
+
+# ---- worker outcomes -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Loaded:
+    """The project's containers and images, or why Docker could not be asked."""
+
+    status: dict[str, Any] = field(default_factory=dict)  # container_status()
+    images: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None  # no Docker engine: the whole message, with how to fix it
+
+
+@dataclass(frozen=True)
+class Built:
+    record: dict[str, Any]  # the build's record (image, size, ...)
+
+
+@dataclass(frozen=True)
+class ContainerStarted:
+    record: dict[str, Any]  # the container's record (url, ...)
+
+
+@dataclass(frozen=True)
+class ContainerStopped:
+    count: int  # how many were running
+
+
+@dataclass(frozen=True)
+class ContainerLog:
+    lines: list[str]
+
+
+class BuildFailed(WorkFailed):
+    """The build failed (the app has shown why; the build log says it too)."""
+
+
+class SwitchFailed(WorkFailed):
+    """Starting or stopping the container failed: the state is read again."""
+
+
+class LogFailed(WorkFailed):
+    """Reading the container's log failed: the state is read again."""
 
 
 class ContainerTab(ReportsWorkerErrors, Vertical):
@@ -39,45 +83,21 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         Binding("f", "refresh", "Refresh"),
     ]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
-        self.info: dict[str, Any] | None = None
+        self.info: Loaded | None = None
         self.docker_problem: str | None = None
         self.building = False
         self.switching = False
 
-    def _initial_settings(self) -> dict[str, Any]:
-        """As the last build was made; without one, the engine this app was started for
-        (HAJ_BASE_IMAGE: start-dockerd.sh's local base, on an engine with no bridge)."""
-        from engine.container.image import last_build
-
+    def _initial_settings(self) -> BuildSettings | None:
+        """The engine's answer for a build nothing is said about; None when the project's
+        store cannot be read (the fields start empty: the build will say what is wrong)."""
         try:
-            last = last_build(self.project) or {}
-        except Exception:  # an unreadable store: the defaults, the build will say what is wrong
-            last = {}
-        if last:
-            return {
-                "base_image": last.get("base_image") or DEFAULT_BASE_IMAGE,
-                "wheelhouse": bool(last.get("wheelhouse")),
-                "network": last.get("network") or "bridge",
-            }
-        local = os.environ.get("HAJ_BASE_IMAGE")
-        return {
-            "base_image": local or DEFAULT_BASE_IMAGE,
-            "wheelhouse": True,
-            "network": "host" if local else "bridge",
-        }
-
-    def build_settings(self) -> dict[str, Any]:
-        """The settings shown, for a build (here, or the one a deploy needs)."""
-        network = str(self.query_one("#container-network", Select).value)
-        return {
-            "base_image": self.query_one("#container-base", Input).value.strip() or None,
-            "wheelhouse": self.query_one("#container-wheelhouse", Checkbox).value,
-            "network": network if network == "host" else None,
-        }
+            return self.project.build_settings()
+        except (HajError, OSError):
+            return None
 
     def compose(self) -> ComposeResult:
         settings = self._initial_settings()
@@ -88,14 +108,22 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             yield Label("", id="container-state", classes="tab-state")
         with Horizontal(id="container-settings"):
             yield Label("base image", classes="setting-label")
-            yield Input(settings["base_image"], id="container-base", compact=True)
+            yield Input(
+                settings.base_image if settings else "",
+                placeholder="base image (default)",
+                id="container-base",
+                compact=True,
+            )
             yield Checkbox(
-                "wheelhouse", value=settings["wheelhouse"], id="container-wheelhouse", compact=True
+                "wheelhouse",
+                value=settings.wheelhouse if settings else False,
+                id="container-wheelhouse",
+                compact=True,
             )
             yield Label("network", classes="setting-label")
             yield Select(
                 [("bridge", "bridge"), ("host", "host")],
-                value=settings["network"],
+                value=settings.network if settings else "bridge",
                 allow_blank=False,
                 id="container-network",
                 compact=True,
@@ -123,27 +151,22 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         self.refresh_data()
 
     # ---- reading state -----------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="container-load", name="load")
-    def _load(self) -> dict[str, Any]:
-        from engine.container import image, runtime
-        from engine.errors import ContainerError
-
+    @haj_work(group="container-load")
+    def _load(self) -> Loaded:
         try:
-            info = runtime.status(self.project)
-            info["images"] = image.images(self.project)
-            return info
+            return Loaded(self.project.container_status(), self.project.images())
         except ContainerError as exc:
-            return {"problem": exc.message}
+            return Loaded(problem=exc.message)
 
-    def _loaded(self, result: dict[str, Any]) -> None:
-        problem = result.get("problem")
+    def _loaded(self, result: Loaded) -> None:
+        problem = result.problem
         if problem and problem != self.docker_problem:  # the whole message, with how to fix it
             self.query_one("#container-log", LogView).write_line(problem, "bold red")
         self.docker_problem = problem
-        self.info = None if self.docker_problem else result
+        self.info = None if problem else result
         table = self.query_one("#container-images", DataTable)
         table.clear()
-        for row in (self.info or {}).get("images", []):
+        for row in self.info.images if self.info else []:
             table.add_row(
                 ", ".join(row["tags"]) or "<none>",
                 human_size(row["size"]),
@@ -154,7 +177,7 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         self._show()
 
     def running_container(self) -> dict[str, Any] | None:
-        for row in (self.info or {}).get("containers", []):
+        for row in self.info.status.get("containers", []) if self.info else []:
             if row["status"] == "running":
                 return row
         return None
@@ -178,8 +201,8 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             state.update(
                 Text.assemble(("● running ", "bold green"), (running["url"], "underline"), health)
             )
-        elif self.info and self.info.get("image"):
-            image = self.info["image"]
+        elif self.info and self.info.status.get("image"):
+            image = self.info.status["image"]
             state.update(Text(f"○ stopped; image {image['image']} ({human_size(image['size'])})"))
         else:
             state.update(Text("No image yet: press b to build one.", style="italic"))
@@ -194,23 +217,26 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         log.border_title = "Build log"
         self.query_one("#container-state", Label).update(Text("building…", style="yellow"))
         self._show()
-        settings = self.build_settings()
-        self._build(settings["base_image"], settings["wheelhouse"], settings["network"])
+        network = str(self.query_one("#container-network", Select).value)
+        self._build(
+            self.query_one("#container-base", Input).value.strip() or None,
+            self.query_one("#container-wheelhouse", Checkbox).value,
+            network,
+        )
 
     @on(Button.Pressed, "#container-build")
     def _build_pressed(self) -> None:
         self.action_build()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="container", name="build")
-    def _build(self, base: str | None, wheelhouse: bool, network: str | None) -> dict[str, Any]:
-        from engine.container import image
-
+    @haj_work(group="container", failed=BuildFailed)
+    def _build(self, base_image: str | None, wheelhouse: bool, network: str) -> Built:
         def on_event(event: events.Event) -> None:
             self.post_message(EngineEvent(event, task="build"))
 
-        return image.build(
-            self.project, base_image=base, wheelhouse=wheelhouse, network=network, on_event=on_event
+        settings = self.project.build_settings(
+            base_image=base_image, wheelhouse=wheelhouse, network=network
         )
+        return Built(self.project.build(settings, on_event=on_event))
 
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
@@ -245,63 +271,65 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
                 port = 8080
             self._start(port, str(self.query_one("#container-network", Select).value))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="container", name="start")
-    def _start(self, port: int, network: str) -> dict[str, Any]:
-        from engine.container import runtime
+    @haj_work(group="container", failed=SwitchFailed)
+    def _start(self, port: int, network: str) -> ContainerStarted:
+        return ContainerStarted(self.project.start_container(port=port, network=network))
 
-        return runtime.start(self.project, port=port, network=network)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="container", name="stop")
-    def _stop(self) -> int:
-        from engine.container import runtime
-
-        return runtime.stop(self.project)
+    @haj_work(group="container", failed=SwitchFailed)
+    def _stop(self) -> ContainerStopped:
+        return ContainerStopped(self.project.stop_container())
 
     @on(Button.Pressed, "#container-logs")
     def action_show_logs(self) -> None:
         self._logs()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="container-logs", name="logs")
-    def _logs(self) -> list[str]:
-        from engine.container import runtime
-
-        return list(runtime.logs(self.project, tail=200))
+    @haj_work(group="container-logs", failed=LogFailed)
+    def _logs(self) -> ContainerLog:
+        return ContainerLog(list(self.project.container_logs(tail=200)))
 
     # ---- worker outcomes ---------------------------------------------------------------------
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
-        result: Any = message.result
-        if message.task == "load":
-            self._loaded(result)
-        elif message.task == "build":
-            self.building = False
-            self.app.notify(f"Built {result['image']} ({human_size(result['size'])})")
-            self._load()
-        elif message.task in ("start", "stop"):
-            self.switching = False
-            if message.task == "start":
-                self.app.notify(f"Container serving at {result['url']}")
-            self._load()
-        elif message.task == "logs":
-            log = self.query_one("#container-log", LogView)
-            log.clear()
-            log.border_title = "Container log"
-            for line in result or ["(empty)"]:
-                log.write_line(line)
-        else:
-            return
+        match message.result:
+            case Loaded() as loaded:
+                self._loaded(loaded)
+            case Built(record=record):
+                self.building = False
+                self.app.notify(f"Built {record['image']} ({human_size(record['size'])})")
+                self._load()
+            case ContainerStarted(record=record):
+                self.switching = False
+                self.app.notify(f"Container serving at {record['url']}")
+                self._load()
+            case ContainerStopped():
+                self.switching = False
+                self._load()
+            case ContainerLog(lines=lines):
+                log = self.query_one("#container-log", LogView)
+                log.clear()
+                log.border_title = "Container log"
+                for line in lines or ["(empty)"]:
+                    log.write_line(line)
+            case _:
+                return
         message.stop()
 
-    @on(WorkFailed)
-    def _work_failed(self, message: WorkFailed) -> None:
-        if message.task not in ("build", "start", "stop", "logs", "load"):
-            return
+    @on(BuildFailed)
+    def _build_failed(self, message: BuildFailed) -> None:
         message.stop()
-        if message.task == "build":
-            self.building = False
-            error = message.error
-            text = error.message if isinstance(error, HajError) else str(error)
-            self.query_one("#container-log", LogView).write_line(text, style="bold red")
-        elif message.task in ("start", "stop"):
-            self.switching = False
+        self.building = False
+        error = message.error
+        text = error.message if isinstance(error, HajError) else str(error)
+        self.query_one("#container-log", LogView).write_line(text, style="bold red")
+        self._load()
+
+    @on(SwitchFailed)
+    def _switch_failed(self, message: SwitchFailed) -> None:
+        message.stop()
+        self.switching = False
+        self._load()
+
+    @on(LogFailed)
+    def _log_failed(self, message: LogFailed) -> None:
+        message.stop()
         self._load()

@@ -8,29 +8,61 @@ the preview (pandas) also runs in a worker, so a big file never freezes the keyb
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label
 
-from engine import data, events
+from engine import events
 from engine.errors import Cancelled, HajError
-from engine.project import Project
 from engine.units import human_size
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.formats import number, short_time
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
-from haj_tui.widgets.work import ReportsWorkerErrors
+from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
+
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
 
 VERSION_COLUMNS = ("", "id", "format", "rows", "columns", "size", "source", "time")
 CURRENT = "✓"  # the raw version process and train use, and its processed version
 SUMMARY_COLUMNS = ("column", "type", "miss", "min/top", "mean", "max")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The first rows and column summary of one version (engine.api's preview)."""
+
+    version_id: str
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DataDone:
+    """Retrieve or process ended: the engine's result (`version`, `created`)."""
+
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DataCancelled:
+    """Retrieve or process was stopped by the user (x)."""
+
+    message: str
+
+
+class DataFailed(WorkFailed):
+    """Retrieve or process failed."""
+
+
+class PreviewFailed(WorkFailed):
+    """A version could not be read for the preview (the app has said why)."""
 
 
 class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
@@ -40,9 +72,8 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         Binding("x", "cancel", "Cancel"),
     ]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
         self._cancel: threading.Event | None = None
         self._shown: str | None = None
@@ -82,7 +113,7 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         table = self.query_one("#data-versions", DataTable)
         selected = self._selected_version()
         try:
-            rows = data.versions(self.project)
+            rows = self.project.versions()
         except HajError as exc:  # a broken config.toml: say so, keep the app
             self._set_state(exc.message)
             return
@@ -133,10 +164,9 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             return
         self._load_preview(version_id)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="data-preview", name="preview")
-    def _load_preview(self, version_id: str) -> None:
-        result = data.preview(self.project, version_id, rows=20)
-        self.app.call_from_thread(self._fill_preview, version_id, result)
+    @haj_work(group="data-preview", failed=PreviewFailed)
+    def _load_preview(self, version_id: str) -> Preview:
+        return Preview(version_id, self.project.preview(version_id, rows=20))
 
     def _fill_preview(self, version_id: str, result: dict[str, Any]) -> None:
         if version_id != self._shown:
@@ -204,17 +234,17 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self._run(what, self._cancel)
         self.query_one("#data-versions", DataTable).focus()  # so x (cancel) works from here
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="data", name="data")
-    def _run(self, what: str, cancel: threading.Event) -> dict[str, Any]:
+    @haj_work(group="data", failed=DataFailed)
+    def _run(self, what: str, cancel: threading.Event) -> DataDone | DataCancelled:
         def relay(event: events.Event) -> None:
             self.post_message(EngineEvent(event, task="data"))
 
         try:
             if what == "retrieve":
-                return data.retrieve(self.project, on_event=relay, cancel=cancel)
-            return data.process(self.project, on_event=relay, cancel=cancel)
+                return DataDone(self.project.retrieve(on_event=relay, cancel=cancel))
+            return DataDone(self.project.process(on_event=relay, cancel=cancel))
         except Cancelled as exc:  # the user asked for it: not an error to report
-            return {"cancelled": str(exc)}
+            return DataCancelled(str(exc))
 
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
@@ -236,24 +266,30 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
 
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
-        if message.task != "data":
-            return
-        message.stop()
-        self._idle()
-        result = message.result if isinstance(message.result, dict) else {}
-        version = result.get("version", {})
-        if "cancelled" in result:
-            self.query_one("#data-log", LogView).write_line(result["cancelled"], "magenta")
-            self._set_state("Cancelled.")
-        elif result.get("created"):
-            self._set_state(f"New version {version.get('id')}.")
-        elif version:
-            self._set_state(f"Unchanged: same content as {version.get('id')}.")
+        match message.result:
+            case Preview(version_id=version_id, result=result):
+                message.stop()
+                self._fill_preview(version_id, result)
+            case DataCancelled(message=said):
+                message.stop()
+                self._idle()
+                self.query_one("#data-log", LogView).write_line(said, "magenta")
+                self._set_state("Cancelled.")
+            case DataDone(result=result):
+                message.stop()
+                self._idle()
+                version = result.get("version") or {}
+                if result.get("created"):
+                    self._set_state(f"New version {version.get('id')}.")
+                elif version:
+                    self._set_state(f"Unchanged: same content as {version.get('id')}.")
 
-    @on(WorkFailed)
-    def _work_failed(self, message: WorkFailed) -> None:
-        if message.task != "data":
-            return
+    @on(PreviewFailed)
+    def _preview_failed(self, message: PreviewFailed) -> None:
+        message.stop()  # reported by the app; the preview stays as it was
+
+    @on(DataFailed)
+    def _work_failed(self, message: DataFailed) -> None:
         message.stop()
         self._idle()
         self.query_one("#data-log", LogView).write_line(str(message.error), "bold red")

@@ -1,34 +1,37 @@
 """The Deploy tab: target settings, the dry-run plan, deploy with live progress, the deployment's
 state and resources, undeploy after a confirmation.
 
-The plan is computed without any AWS call (engine.deploy.sagemaker.plan), so it is shown as
-soon as the tab opens and after every settings change. Deploy and undeploy run in thread workers;
-their engine events stream into the log. When a deploy must build the image, it builds with the
-Container tab's settings (once that tab was opened), else as the project's last build was made.
+The plan is computed without any AWS call (the engine API's `deploy_plan`), so it is shown as
+soon as the tab opens and after every settings change. The defaults (region, instance type) are
+the engine's (`deploy_defaults()`), read in a worker since finding the region may import boto3.
+Deploy and undeploy run in thread workers; their engine events stream into the log. When a
+deploy must build the image, the engine builds it as `build_settings()` says: as the project's
+last build was made, else haj's defaults.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from engine import events
-from engine.container import progress_text
+from engine.api import DeployDefaults, progress_text
 from engine.errors import HajError
-from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.modals import ConfirmModal
-from haj_tui.widgets.work import ReportsWorkerErrors
+from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
+
+if TYPE_CHECKING:
+    from engine.api import Options, Plan, ProjectAPI  # what deploy_options(), deploy_plan() return
 
 RESOURCE_KEYS = (
     ("error", "failed"),
@@ -43,6 +46,33 @@ RESOURCE_KEYS = (
 )
 
 
+# ---- worker outcomes -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Planned:
+    """The dry-run plan, or why there is none (no champion, no region...)."""
+
+    plan: Plan | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Deployed:
+    record: dict[str, Any]  # the deployment record (endpoint_name, status, ...)
+
+
+@dataclass(frozen=True)
+class Undeployed:
+    removed: list[str]  # what was deleted
+
+
+class DefaultsFailed(WorkFailed):
+    """The defaults could not be read (the app has shown why): plan with what is typed."""
+
+
+class DeployFailed(WorkFailed):
+    """A deploy or an undeploy failed (the app has shown why; the log says it too)."""
+
+
 class DeployTab(ReportsWorkerErrors, Vertical):
     """Plan (v), deploy (d), undeploy (u)."""
 
@@ -51,11 +81,13 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         Binding("u", "undeploy", "Undeploy"),
     ]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
         self.record: dict[str, Any] | None = None
+        self.defaults: DeployDefaults | None = None  # None until the worker has read them
+        self._defaults_read = False  # read or failed: the plan can follow the settings
+        self.planned: Planned | None = None  # the plan shown
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -66,16 +98,11 @@ class DeployTab(ReportsWorkerErrors, Vertical):
             yield Label("", id="deploy-state", classes="tab-state")
         with Horizontal(id="deploy-settings"):
             yield Label("target sagemaker  region", classes="setting-label")
-            yield Input(
-                os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "",
-                placeholder="eu-west-1",
-                id="deploy-region",
-                compact=True,
-            )
+            yield Input(placeholder="region", id="deploy-region", compact=True)
             yield Label("registry", classes="setting-label")
             yield Input(placeholder="ECR (default)", id="deploy-registry", compact=True)
             yield Label("instance", classes="setting-label")
-            yield Input("ml.t2.medium", id="deploy-instance", compact=True)
+            yield Input(placeholder="instance type", id="deploy-instance", compact=True)
         with Horizontal(id="deploy-panels"):
             with VerticalScroll(id="deploy-plan-box") as plan:
                 plan.border_title = "Plan (dry run: nothing is called)"
@@ -88,61 +115,69 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         yield log
 
     def on_mount(self) -> None:
+        self._read_defaults()
         self.refresh_data()
 
     def refresh_data(self) -> None:
-        from engine.deploy import records
-
         if self.busy or not self.query("#deploy-state"):
             return  # busy, or not composed yet (on_mount calls this again)
-        self.record = records.load(self.project)
+        try:
+            self.record = self.project.deployment()
+        except (HajError, OSError) as exc:  # an unreadable store: say so, keep what is shown
+            self.app.report_error(exc)  # type: ignore[attr-defined]
+            return
         self._show()
-        self.action_plan()
+        if self._defaults_read:  # else the plan follows the defaults
+            self.action_plan()
 
     # ---- settings and plan -------------------------------------------------------------------
-    def _options(self) -> Any:
-        from engine.deploy.plan import Options
+    @haj_work(group="deploy-defaults", failed=DefaultsFailed)
+    def _read_defaults(self) -> DeployDefaults:
+        """In a worker: finding the region without AWS_REGION imports boto3."""
+        return self.project.deploy_defaults()
 
+    def _show_defaults(self, defaults: DeployDefaults) -> None:
+        self.defaults = defaults
+        self._defaults_read = True
+        # an emptied field means the default: its placeholder says which, never like a value
+        region = self.query_one("#deploy-region", Input)
+        if defaults.region is None:
+            region.placeholder = "region (none configured)"
+        else:
+            region.placeholder = f"{defaults.region} (default)"
+            region.value = region.value or defaults.region
+        instance = self.query_one("#deploy-instance", Input)
+        instance.placeholder = f"{defaults.instance_type} (default)"
+        instance.value = instance.value or defaults.instance_type
+        self.action_plan()
+
+    def _options(self) -> Options:
         region = self.query_one("#deploy-region", Input).value.strip() or None
         if self.record and not region:
             region = self.record.get("region")
-        build = self._container_settings()
-        return Options(
+        return self.project.deploy_options(
             region=region,
             registry=self.query_one("#deploy-registry", Input).value.strip() or None,
-            instance_type=self.query_one("#deploy-instance", Input).value.strip() or "ml.t2.medium",
-            base_image=build.get("base_image"),
-            wheelhouse=build.get("wheelhouse"),
-            build_network=build.get("network"),
+            instance_type=self.query_one("#deploy-instance", Input).value.strip() or None,
         )
-
-    def _container_settings(self) -> dict[str, Any]:
-        """The Container tab's build settings if it was opened; else none given, and the engine
-        builds as the project's last build was made."""
-        from haj_tui.tabs.container import ContainerTab
-
-        finder = getattr(self.screen, "tab", None)
-        container = finder("container") if callable(finder) else None
-        return container.build_settings() if isinstance(container, ContainerTab) else {}
 
     @on(Button.Pressed, "#deploy-plan")
     def action_plan(self) -> None:
         self._plan(self._options())
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-plan", name="plan")
-    def _plan(self, options: Any) -> Any:
-        """In a worker: the plan reads no AWS, but resolving the region imports boto3."""
-        from engine.deploy import sagemaker
-
+    @haj_work(group="deploy-plan")
+    def _plan(self, options: Options) -> Planned:
         try:
-            return sagemaker.plan(self.project, options)
+            return Planned(self.project.deploy_plan(options))
         except HajError as exc:
-            return exc.message
+            return Planned(problem=exc.message)
 
-    def _show_plan(self, plan: Any) -> None:
+    def _show_plan(self, planned: Planned) -> None:
+        self.planned = planned
         view = self.query_one("#deploy-plan-view", Static)
-        if isinstance(plan, str):
-            view.update(Text(plan, style="italic"))
+        plan = planned.plan
+        if plan is None:
+            view.update(Text(planned.problem or "", style="italic"))
             return
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
@@ -241,17 +276,13 @@ class DeployTab(ReportsWorkerErrors, Vertical):
     def _relay(self, event: events.Event) -> None:
         self.post_message(EngineEvent(event, task="deploy"))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="deploy", name="deploy")
-    def _deploy(self, options: Any) -> dict[str, Any]:
-        from engine.deploy import sagemaker
+    @haj_work(group="deploy", failed=DeployFailed)
+    def _deploy(self, options: Options) -> Deployed:
+        return Deployed(self.project.deploy(options, on_event=self._relay))
 
-        return sagemaker.deploy(self.project, options, on_event=self._relay)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="deploy", name="undeploy")
-    def _undeploy(self) -> list[str]:
-        from engine.deploy import sagemaker
-
-        return sagemaker.undeploy(self.project, on_event=self._relay)
+    @haj_work(group="deploy", failed=DeployFailed)
+    def _undeploy(self) -> Undeployed:
+        return Undeployed(self.project.undeploy(on_event=self._relay))
 
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
@@ -268,30 +299,36 @@ class DeployTab(ReportsWorkerErrors, Vertical):
 
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
-        if message.task == "plan":
-            message.stop()
-            self._show_plan(message.result)
-            return
-        if message.task not in ("deploy", "undeploy"):
-            return
-        message.stop()
-        self.busy = False
         log = self.query_one("#deploy-log", LogView)
-        if message.task == "deploy":
-            result: Any = message.result
-            log.write_line(
-                f"Endpoint {result['endpoint_name']} is {result['status']}.", style="bold green"
-            )
-            self.app.notify(f"Deployed: {result['endpoint_name']} is {result['status']}")
-        else:
-            log.write_line(f"Removed {len(message.result or [])} resource(s).", style="green")
-            self.app.notify("Undeployed")
-        self.refresh_data()
+        match message.result:
+            case DeployDefaults() as defaults:
+                self._show_defaults(defaults)
+            case Planned() as planned:
+                self._show_plan(planned)
+            case Deployed(record=record):
+                self.busy = False
+                log.write_line(
+                    f"Endpoint {record['endpoint_name']} is {record['status']}.", style="bold green"
+                )
+                self.app.notify(f"Deployed: {record['endpoint_name']} is {record['status']}")
+                self.refresh_data()
+            case Undeployed(removed=removed):
+                self.busy = False
+                log.write_line(f"Removed {len(removed)} resource(s).", style="green")
+                self.app.notify("Undeployed")
+                self.refresh_data()
+            case _:
+                return
+        message.stop()
 
-    @on(WorkFailed)
-    def _work_failed(self, message: WorkFailed) -> None:
-        if message.task not in ("deploy", "undeploy"):
-            return
+    @on(DefaultsFailed)
+    def _defaults_failed(self, message: DefaultsFailed) -> None:
+        message.stop()
+        self._defaults_read = True
+        self.action_plan()
+
+    @on(DeployFailed)
+    def _deploy_failed(self, message: DeployFailed) -> None:
         message.stop()
         self.busy = False
         error = message.error

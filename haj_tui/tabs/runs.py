@@ -1,43 +1,46 @@
 """The Runs tab: the leaderboard by any metric, the champion and its history, a bar chart of
 the models' scores, and the selected run's detail.
 
-Everything here is a quick read of the project's SQLite store through engine.runs and
-engine.champion, so it is read on the UI thread; crowning copies a model file, so it runs in a
-worker.
+Everything here is a quick read of the project's SQLite store through the engine API
+(`leaderboard()`, `champion_history()`), so it is read on the UI thread; crowning copies a model
+file, so it runs in a worker.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, Select, Static
 
-from engine import champion, runs
 from engine.errors import HajError, UsageError
-from engine.project import Project
 from haj_tui.messages import WorkFailed, WorkFinished
 from haj_tui.widgets.formats import STATUS_STYLE, seconds, short_time
 from haj_tui.widgets.metric_bars import Bar, MetricBars
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
-from haj_tui.widgets.work import ReportsWorkerErrors
+from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
+
+if TYPE_CHECKING:
+    from engine.api import Leaderboard, ProjectAPI  # Leaderboard: what leaderboard() returns
 
 CROWN = "★"
 
 
-def best_per_model(board_runs: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """The first (best) finished run of each model in a leaderboard already sorted by metric."""
-    seen: dict[str, dict[str, Any]] = {}
-    for run in board_runs:
-        if run["status"] == "finished" and metric in run["metrics"]:
-            seen.setdefault(run["model"], run)
-    return list(seen.values())
+@dataclass(frozen=True)
+class Crowned:
+    """The crown worker's outcome: what the engine's crown answered (run, metric, value)."""
+
+    answer: dict[str, Any]
+
+
+class CrownFailed(WorkFailed):
+    """Crowning failed (the app has shown why): the button comes back."""
 
 
 def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
@@ -69,12 +72,11 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
 
     BINDINGS = [Binding("m", "next_metric", "Metric")]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
         self.metric: str | None = None  # None: the project's metric (config.toml)
-        self.board: dict[str, Any] = {"runs": [], "metrics": [], "champion": None}
+        self.board: Leaderboard | None = None  # None until first read
         self._metric_options: list[str] = []
         self._ready = False
 
@@ -115,45 +117,45 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         selected = self._selected_run_id()
         try:
             try:
-                board = runs.leaderboard(self.project, metric=self.metric)
+                board = self.project.leaderboard(metric=self.metric)
             except UsageError:  # the prediction type changed: its metrics differ
-                board = runs.leaderboard(self.project)
+                board = self.project.leaderboard()
+            history = self.project.champion_history()
         except HajError as exc:  # a broken config.toml: say so, keep what is shown
-            self.app.notify(exc.message, title="Error", severity="error")
+            self.app.report_error(exc)  # type: ignore[attr-defined]
             return
         self.board = board
-        self.metric = board["metric"]
+        self.metric = board.metric
         select = self.query_one("#runs-metric", Select)
-        if board["metrics"] != self._metric_options:
-            self._metric_options = list(board["metrics"])
-            select.set_options([(m, m) for m in board["metrics"]])
+        if board.metrics != self._metric_options:
+            self._metric_options = list(board.metrics)
+            select.set_options([(m, m) for m in board.metrics])
         if select.value != self.metric:
             select.value = self.metric  # its Changed message finds self.metric equal: no loop
-        self._fill_board(selected)
-        self._fill_history()
-        self._fill_bars()
-        self._fill_champion()
+        self._fill_board(board, selected)
+        self._fill_history(history)
+        self._fill_bars(board)
+        self._fill_champion(board)
 
     def _champion_id(self) -> str | None:
-        current = self.board.get("champion")
-        return current["run_id"] if current else None
+        return self.board.champion_id if self.board else None
 
-    def _fill_board(self, selected: str | None) -> None:
+    def _fill_board(self, board: Leaderboard, selected: str | None) -> None:
         table = self.query_one("#runs-board", DataTable)
         table.clear(columns=True)
-        arrow = "↓" if self.board["higher_is_better"] else "↑"
+        arrow = "↓" if board.higher_is_better else "↑"
         table.add_column("", key="crown")
         table.add_column("run", key="run")
         # the sorting metric right after the run, so it is in view however narrow the table is
-        metrics = [self.metric] + [m for m in self.board["metrics"] if m != self.metric]
+        metrics = [board.metric] + [m for m in board.metrics if m != board.metric]
         for metric in metrics:
-            title = f"{metric} {arrow}" if metric == self.metric else metric
+            title = f"{metric} {arrow}" if metric == board.metric else metric
             table.add_column(title, key=metric)
         table.add_column("status", key="status")
         table.add_column("time", key="time")
         table.add_column("data", key="data")
-        champion_id = self._champion_id()
-        for run in self.board["runs"]:
+        champion_id = board.champion_id
+        for run in board.runs:
             table.add_row(
                 Text(CROWN, style="bold") if run["id"] == champion_id else "",
                 run["label"],
@@ -163,8 +165,8 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 run.get("data_version") or "",
                 key=run["id"],
             )
-        table.border_title = f"Leaderboard by {self.metric} ({len(self.board['runs'])} runs)"
-        ids = [run["id"] for run in self.board["runs"]]
+        table.border_title = f"Leaderboard by {board.metric} ({len(board.runs)} runs)"
+        ids = [run["id"] for run in board.runs]
         if ids:
             table.move_cursor(row=ids.index(selected) if selected in ids else 0)
             self._show_detail(ids[table.cursor_row])
@@ -173,10 +175,10 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 Text("No runs yet: train on the Train tab (t).", style="italic")
             )
 
-    def _fill_history(self) -> None:
+    def _fill_history(self, history: list[dict[str, Any]]) -> None:
         table = self.query_one("#runs-history", DataTable)
         table.clear()
-        for event in champion.history(self.project):
+        for event in history:
             if event["run_id"] is None:
                 model, metric, value = Text("(cleared)", style="dim"), "", ""
             else:
@@ -187,18 +189,17 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 model, metric, value, short_time(event["crowned_at"]), event.get("reason") or ""
             )
 
-    def _fill_bars(self) -> None:
-        champion_id = self._champion_id()
-        best = best_per_model(self.board["runs"], self.metric)
+    def _fill_bars(self, board: Leaderboard) -> None:
         bars = [
-            Bar(run["model"], run["metrics"][self.metric], run["id"] == champion_id) for run in best
+            Bar(run["model"], run["metrics"][board.metric], run["id"] == board.champion_id)
+            for run in board.best_per_model()
         ]
         widget = self.query_one("#runs-bars", MetricBars)
-        widget.set_bars(bars, self.board["higher_is_better"])
-        widget.border_title = f"{self.metric} of each model's best run"
+        widget.set_bars(bars, board.higher_is_better)
+        widget.border_title = f"{board.metric} of each model's best run"
 
-    def _fill_champion(self) -> None:
-        current = self.board.get("champion")
+    def _fill_champion(self, board: Leaderboard) -> None:
+        current = board.champion
         label = self.query_one("#runs-champion", Label)
         if current is None:
             label.update(Text("No champion yet: press c to crown the best run."))
@@ -224,7 +225,8 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             self._show_detail(event.row_key.value)
 
     def _show_detail(self, run_id: str) -> None:
-        run = next((r for r in self.board["runs"] if r["id"] == run_id), None)
+        runs = self.board.runs if self.board else []
+        run = next((r for r in runs if r["id"] == run_id), None)
         if run is None:
             return
         self.query_one("#runs-detail", Static).update(run_detail(run, self._champion_id()))
@@ -240,13 +242,13 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     @on(DataTable.HeaderSelected, "#runs-board")
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = event.column_key.value
-        if key in self.board["metrics"]:
+        if self.board and key in self.board.metrics:
             self.query_one("#runs-metric", Select).value = key
 
     def action_next_metric(self) -> None:
         """Sort by the next metric (m), without reaching for the selector."""
-        metrics = self.board["metrics"]
-        if metrics:
+        metrics = self.board.metrics if self.board else []
+        if metrics and self.metric in metrics:
             following = metrics[(metrics.index(self.metric) + 1) % len(metrics)]
             self.query_one("#runs-metric", Select).value = following
 
@@ -257,27 +259,28 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self.query_one("#runs-board", DataTable).focus()
         self._crown(self.metric)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runs", name="crown")
-    def _crown(self, metric: str) -> dict[str, Any]:
-        return champion.crown(self.project, metric)
+    @haj_work(group="runs", failed=CrownFailed)
+    def _crown(self, metric: str | None) -> Crowned:
+        return Crowned(self.project.crown(metric))
 
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
-        if message.task != "crown":
-            return
-        message.stop()
+        match message.result:
+            case Crowned(answer=answer):
+                message.stop()
+                self._crowned(answer)
+
+    def _crowned(self, answer: dict[str, Any]) -> None:
         self.query_one("#runs-crown", Button).disabled = False
-        result = message.result if isinstance(message.result, dict) else {}
-        run = result.get("run", {})
+        run = answer.get("run") or {}
         self.refresh_data()
         if run:
             label = f"{run['model']}-{run['seq']}"
-            self.app.notify(f"Champion: {label} ({result['metric']}={result['value']:.4f})")
+            self.app.notify(f"Champion: {label} ({answer['metric']}={answer['value']:.4f})")
             table = self.query_one("#runs-board", DataTable)
             table.move_cursor(row=table.get_row_index(run["id"]))
 
-    @on(WorkFailed)
-    def _work_failed(self, message: WorkFailed) -> None:
-        if message.task == "crown":
-            message.stop()
-            self.query_one("#runs-crown", Button).disabled = False
+    @on(CrownFailed)
+    def _crown_failed(self, message: CrownFailed) -> None:
+        message.stop()
+        self.query_one("#runs-crown", Button).disabled = False

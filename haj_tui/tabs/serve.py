@@ -1,37 +1,37 @@
 """The Serve tab: start and stop the project's server in the background, watch its counters and
 latency, and send it a real row of the data.
 
-The server is a detached process (engine.serving.control), so it outlives the app and the tab
-only observes it: once a second, while the tab is on screen, a worker reads its record and its
-/predictions_count, /latency and /health. An unreachable server is a state shown here, not an
-error to pop up every second.
+The server is a detached process (the engine API's `start_server`), so it outlives the app and
+the tab only observes it: once a second, while the tab is on screen, a worker reads its record
+and its /predictions_count, /latency and /health (`server()`, `server_stats()`). An unreachable
+server is a state shown here, not an error to pop up every second.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
 from collections import deque
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Button, Label, Sparkline, Static
 
-from engine import data
+from engine.api import ServerRecord, ServerStats, TestReply
 from engine.errors import HajError, ServingError
-from engine.project import Project
 from haj_tui.messages import WorkFailed, WorkFinished
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
-from haj_tui.widgets.work import ReportsWorkerErrors
+from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
+
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
 
 POLL_SECONDS = 1.0
 HISTORY = 60  # latency points kept for the sparklines
@@ -41,23 +41,53 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1f} ms"
 
 
+@dataclass(frozen=True)
+class Polled:
+    """One look at the server: its record (None: not running), its figures when it answered,
+    else why not."""
+
+    record: ServerRecord | None
+    stats: ServerStats | None = None
+    unreachable: str | None = None
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The stop worker's outcome: whether a server was running."""
+
+    was_running: bool
+
+
+class SwitchFailed(WorkFailed):
+    """Starting or stopping the server failed (the app has shown why)."""
+
+
+class PollFailed(WorkFailed):
+    """Reading the server's state failed unexpectedly (the app has shown it, once): the ticks
+    stop until the tab is shown again, so one fault is not a popup every second."""
+
+
+class RequestFailed(WorkFailed):
+    """The test request failed (the app has shown why; the Answer panel says it too)."""
+
+
 class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """The project's prediction server: state, counters, latency, a test request."""
 
     BINDINGS = [Binding("e", "test_request", "Test request")]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
-        self.record: dict[str, Any] | None = None
-        self.stats: dict[str, Any] | None = None
+        self.record: ServerRecord | None = None
+        self.stats: ServerStats | None = None
         self.unreachable: str | None = None
         self._p50: deque[float] = deque(maxlen=HISTORY)
         self._p95: deque[float] = deque(maxlen=HISTORY)
         self._row = 0
         self._timer: Timer | None = None
         self._switching = False
+        self._poll_failed = False
         self._ready = False
 
     def compose(self) -> ComposeResult:
@@ -96,33 +126,32 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         """Shown again: read the server's state now rather than at the next tick."""
         if not self._ready:  # shown before its widgets are mounted: on_mount will read
             return
+        self._poll_failed = False
         self._poll()
 
     # ---- polling -----------------------------------------------------------------------------
     def _tick(self) -> None:
-        if self.is_on_screen and not self._switching:
+        if self.is_on_screen and not self._switching and not self._poll_failed:
             self._poll()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="serve-poll", name="poll")
-    def _poll(self) -> dict[str, Any]:
-        from engine.serving import control
-
+    @haj_work(group="serve-poll", failed=PollFailed)
+    def _poll(self) -> Polled:
         try:
-            record = control.server_status(self.project)
-        except (HajError, OSError, sqlite3.Error) as exc:  # once a second: a state, not a popup
-            return {"record": None, "unreachable": str(exc)}
+            record = self.project.server()
+        except (HajError, OSError) as exc:  # once a second: a state, not a popup
+            return Polled(None, unreachable=str(exc))
         if record is None:
-            return {"record": None}
+            return Polled(None)
         try:
-            return {"record": record, "stats": control.fetch_stats(record)}
+            return Polled(record, stats=self.project.server_stats(record))
         except ServingError as exc:
-            return {"record": record, "unreachable": exc.message}
+            return Polled(record, unreachable=exc.message)
 
-    def _polled(self, result: dict[str, Any]) -> None:
-        self.record = result.get("record")
-        self.stats = result.get("stats")
-        self.unreachable = result.get("unreachable")
-        latency = ((self.stats or {}).get("latency") or {}).get("window", {})
+    def _polled(self, result: Polled) -> None:
+        self.record = result.record
+        self.stats = result.stats
+        self.unreachable = result.unreachable
+        latency = self.stats.window if self.stats else {}
         if self.record is None:
             self._p50.clear()
             self._p95.clear()
@@ -141,17 +170,17 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         if self.record is None:
             state.update(Text("○ stopped", style="dim"))
         elif self.unreachable:
-            state.update(Text(f"◌ not answering at {self.record['url']}", style="yellow"))
+            state.update(Text(f"◌ not answering at {self.record.url}", style="yellow"))
         else:
             state.update(
                 Text.assemble(
                     ("● running ", "bold green"),
-                    (self.record["url"], "underline"),
-                    f"  pid {self.record['pid']}",
+                    (self.record.url, "underline"),
+                    f"  pid {self.record.pid}",
                 )
             )
         self.query_one("#serve-counters", Static).update(self._counters())
-        latency = ((self.stats or {}).get("latency") or {}).get("window", {})
+        latency = self.stats.window if self.stats else {}
         self.query_one("#serve-p50-label", Label).update(f"p50 {_ms(latency.get('p50_ms'))}")
         self.query_one("#serve-p95-label", Label).update(f"p95 {_ms(latency.get('p95_ms'))}")
         # A fixed-length timeline (zeros before the first request) so one point is not one
@@ -163,23 +192,22 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def _counters(self) -> Table | Text:
         if self.record is None:
             try:
-                serving = self.project.read_config()["serving"]
+                address = self.project.serving_address()
             except HajError as exc:
                 return Text(exc.message, style="red")
             return Text(
-                f"Not running. Press s to serve the champion at "
-                f"http://{serving['host']}:{serving['port']} (see Config).",
+                f"Not running. Press s to serve the champion at {address} (see Config).",
                 style="italic",
             )
         if self.stats is None:
             return Text(self.unreachable or "Waiting for the server…", style="italic")
-        counts = self.stats.get("counts") or {}
-        health = self.stats.get("health") or {}
-        window = (self.stats.get("latency") or {}).get("window", {})
+        counts = self.stats.counts
+        health = self.stats.health
+        window = self.stats.window
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(no_wrap=True, overflow="ellipsis")
-        table.add_row("model", str(health.get("model") or self.record.get("model") or "-"))
+        table.add_row("model", str(health.get("model") or self.record.model or "-"))
         if health.get("metric") and health.get("score") is not None:
             table.add_row("score", f"{health['metric']}={float(health['score']):.4f}")
         table.add_row("predictions", str(counts.get("predictions", 0)))
@@ -203,18 +231,13 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             self.query_one("#serve-state", Label).update(Text("stopping…", style="yellow"))
             self._stop()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="serve", name="start")
-    def _start(self) -> dict[str, Any]:
-        from engine.serving import control
+    @haj_work(group="serve", failed=SwitchFailed)
+    def _start(self) -> ServerRecord:
+        return self.project.start_server()
 
-        serving = self.project.read_config()["serving"]
-        return control.start_detached(self.project, host=serving["host"], port=serving["port"])
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="serve", name="stop")
-    def _stop(self) -> bool:
-        from engine.serving import control
-
-        return control.stop(self.project)
+    @haj_work(group="serve", failed=SwitchFailed)
+    def _stop(self) -> Stopped:
+        return Stopped(self.project.stop_server())
 
     # ---- test request ------------------------------------------------------------------------
     @on(Button.Pressed, "#serve-test")
@@ -226,77 +249,61 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 self.app.notify("The server is not running: press s to start it.")
             return
         self.query_one("#serve-response", Static).update(Text("sending…", style="italic"))
-        self._send(self.record["url"], self._row)
+        self._send(self.record, self._row)
         self._row += 1
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="serve-test", name="test")
-    def _send(self, url: str, index: int) -> dict[str, Any]:
-        import httpx
+    @haj_work(group="serve-test", failed=RequestFailed)
+    def _send(self, server: ServerRecord, index: int) -> TestReply:
+        return self.project.test_request(server, index)
 
-        record = data.sample_record(self.project, index)
-        started = time.perf_counter()
-        try:
-            response = httpx.post(f"{url}/predict", json=record, timeout=10)
-        except httpx.HTTPError as exc:
-            raise ServingError(f"the server at {url} did not answer: {exc}") from None
-        elapsed = (time.perf_counter() - started) * 1000
-        try:
-            answer: Any = response.json()
-        except ValueError:
-            answer = response.text
-        return {
-            "index": index,
-            "request": record,
-            "status": response.status_code,
-            "ms": elapsed,
-            "answer": answer,
-        }
-
-    def _show_test(self, result: dict[str, Any]) -> None:
-        self.query_one("#serve-request", Static).update(JSON(json.dumps(result["request"])))
-        self.query_one(
-            "#serve-request-box"
-        ).border_title = f"Test request: row {result['index'] + 1}"
-        answer = result["answer"]
+    def _show_test(self, reply: TestReply) -> None:
+        self.query_one("#serve-request", Static).update(JSON(json.dumps(reply.request)))
+        self.query_one("#serve-request-box").border_title = f"Test request: row {reply.index + 1}"
+        answer = reply.answer
         body = JSON(json.dumps(answer)) if not isinstance(answer, str) else Text(answer)
         self.query_one("#serve-response", Static).update(body)
         box = self.query_one("#serve-response-box")
-        box.border_title = f"Answer: HTTP {result['status']} in {result['ms']:.0f} ms"
-        box.set_class(result["status"] >= 400, "error")
+        box.border_title = f"Answer: HTTP {reply.status} in {reply.ms:.0f} ms"
+        box.set_class(not reply.ok, "error")
 
     # ---- worker outcomes ---------------------------------------------------------------------
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
-        result: Any = message.result
-        if message.task == "poll":
-            self._polled(result)
-        elif message.task == "start":
-            self._switched()
-            self.app.notify(f"Server started at {result['url']}")
-            self._poll()
-        elif message.task == "stop":
-            self._switched()
-            self._polled({"record": None})
-            if not result:
-                self.app.notify("The server was not running.")
-        elif message.task == "test":
-            self._show_test(result)
-        else:
-            return
+        match message.result:
+            case Polled() as polled:
+                self._polled(polled)
+            case ServerRecord(url=url):
+                self._switched()
+                self.app.notify(f"Server started at {url}")
+                self._poll()
+            case Stopped(was_running=was_running):
+                self._switched()
+                self._polled(Polled(None))
+                if not was_running:
+                    self.app.notify("The server was not running.")
+            case TestReply() as reply:
+                self._show_test(reply)
+            case _:
+                return
         message.stop()
 
-    @on(WorkFailed)
-    def _work_failed(self, message: WorkFailed) -> None:
-        if message.task in ("start", "stop"):
-            self._switched()
-            self._poll()
-        elif message.task == "test":
-            error = message.error
-            text = error.message if isinstance(error, HajError) else str(error)
-            self.query_one("#serve-response", Static).update(Text(text, style="bold red"))
-        elif message.task != "poll":
-            return
+    @on(SwitchFailed)
+    def _switch_failed(self, message: SwitchFailed) -> None:
         message.stop()
+        self._switched()
+        self._poll()
+
+    @on(PollFailed)
+    def _poll_failed_once(self, message: PollFailed) -> None:
+        message.stop()
+        self._poll_failed = True
+
+    @on(RequestFailed)
+    def _test_failed(self, message: RequestFailed) -> None:
+        message.stop()
+        error = message.error
+        text = error.message if isinstance(error, HajError) else str(error)
+        self.query_one("#serve-response", Static).update(Text(text, style="bold red"))
 
     def _switched(self) -> None:
         self._switching = False

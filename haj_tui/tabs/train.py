@@ -9,37 +9,73 @@ unfinished runs as cancelled.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label, ProgressBar, Select, SelectionList
 from textual.widgets.selection_list import Selection
 
-from engine import catalog, data, events, training
+from engine import events
 from engine.errors import Cancelled, HajError
-from engine.metrics import metrics_for
-from engine.project import Project
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.formats import STATUS_STYLE, seconds
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
-from haj_tui.widgets.work import ReportsWorkerErrors
+from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
 
-
-def _prediction(project: Project) -> tuple[str | None, str | None]:
-    """(the project's prediction type, None) or (None, why) when config.toml is broken."""
-    try:
-        return str(project.read_config()["project"]["prediction"]), None
-    except HajError as exc:
-        return None, exc.message
-
+if TYPE_CHECKING:
+    from engine.api import ProjectAPI
 
 CURRENT_DATA = "current data"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the project's type offers: its prediction type, built-in models and metrics."""
+
+    prediction: str
+    models: list[str]
+    metrics: list[str]
+
+    @classmethod
+    def of(cls, project: ProjectAPI) -> Catalog:
+        """Read from config.toml (a HajError when it is broken); model.py is not run."""
+        prediction = str(project.config()["project"]["prediction"])
+        return cls(prediction, project.models(project_models=False), project.metrics())
+
+
+@dataclass(frozen=True)
+class Extras:
+    """The models model.py adds (read by a runner process)."""
+
+    names: list[str]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """Training ended: the engine's result (`runs`)."""
+
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainCancelled:
+    """Training was stopped by the user (x)."""
+
+    message: str
+
+
+class TrainFailed(WorkFailed):
+    """Training failed (the app has reported why)."""
+
+
+class ExtrasFailed(WorkFailed):
+    """model.py could not be read: the built-in models stay."""
 
 
 class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
@@ -50,12 +86,13 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         Binding("a", "toggle_all", "All/none"),
     ]
 
-    def __init__(self, root: Path, project: Project) -> None:
+    def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
-        self.root = root
         self.project = project
-        self.prediction = _prediction(project)[0] or "classification"
-        self.metrics = metrics_for(self.prediction)
+        try:
+            self.catalog = Catalog.of(project)
+        except HajError:  # a broken config.toml: refresh_data says so
+            self.catalog = Catalog("", [], [])
         self._cancel: threading.Event | None = None
         self._extras: list[str] = []
         self._ready = False
@@ -77,7 +114,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             yield Label("", id="train-state", classes="tab-state")
         with Horizontal(id="train-body"):
             models: SelectionList[str] = SelectionList(
-                *((name, name, True) for name in catalog.builtin_names(self.prediction)),
+                *((name, name, True) for name in self.catalog.models),
                 id="train-models",
             )
             models.border_title = "Models"
@@ -93,7 +130,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 yield log
 
     def on_mount(self) -> None:
-        self._reset_results(catalog.builtin_names(self.prediction))
+        self._reset_results(self.catalog.models)
         self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
         self._set_state("Check models, then press t to train.")
         self._ready = True
@@ -105,26 +142,26 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             return
         if self._busy():
             return
-        prediction, error = _prediction(self.project)
-        if prediction is None:
-            self.app.notify(str(error), title="Error", severity="error")
+        try:
+            catalog = Catalog.of(self.project)
+        except HajError as exc:
+            self.app.notify(exc.message, title="Error", severity="error")
             return
         self._fill_data_choices()
-        if prediction != self.prediction:  # changed on the Config tab: another catalog
-            self.prediction = prediction
-            self.metrics = metrics_for(prediction)
+        if catalog != self.catalog:  # the type changed on the Config tab: another catalog
+            self.catalog = catalog
             models = self.query_one("#train-models", SelectionList)
             models.clear_options()
-            models.add_options([(name, name, True) for name in catalog.builtin_names(prediction)])
+            models.add_options([(name, name, True) for name in catalog.models])
             self._extras = []
-            self._reset_results(catalog.builtin_names(prediction))
+            self._reset_results(catalog.models)
         self._load_extras()
 
     def _fill_data_choices(self) -> None:
         """The data selector: current (what `haj train` takes), then every version, newest
         first. A version the user picked stays picked while it exists."""
         try:
-            versions = data.versions(self.project)
+            versions = self.project.versions()
         except HajError:
             versions = []
         select = self.query_one("#train-data", Select)
@@ -147,20 +184,20 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         table = self.query_one("#train-results", DataTable)
         table.clear(columns=True)
         # room for the run number (MODEL-#), capped so the metrics stay in view at 100 columns
-        width = min(max(len(name) for name in names) + 3, 24)
+        width = min(max((len(name) for name in names), default=5) + 3, 24)
         table.add_column("model", key="model", width=width)
         table.add_column("status", key="status", width=9)
-        for metric in self.metrics:
+        for metric in self.catalog.metrics:
             table.add_column(metric, key=metric, width=max(6, len(metric)))
         table.add_column("time", key="time", width=7)
         return table
 
     # ---- the checklist -----------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train-models", name="extras")
-    def _load_extras(self) -> list[str]:
+    @haj_work(group="train-models", failed=ExtrasFailed)
+    def _load_extras(self) -> Extras:
         """model.py is user code: read by a runner process; a failure keeps the built-ins."""
-        builtin = set(catalog.builtin_names(self.prediction))
-        return [n for n in catalog.project_model_names(self.project) if n not in builtin]
+        builtin = set(self.catalog.models)
+        return Extras([name for name in self.project.models() if name not in builtin])
 
     def _set_extras(self, names: list[str]) -> None:
         """Show model.py's models (italic) after the built-ins; drop those it no longer has."""
@@ -236,17 +273,17 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             self._cancel.set()
             self._set_state("Cancelling…")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train", name="train")
+    @haj_work(group="train", failed=TrainFailed)
     def _train(
         self, models: list[str] | None, cancel: threading.Event, version: str | None
-    ) -> dict[str, Any]:
+    ) -> Trained | TrainCancelled:
         def relay(event: events.Event) -> None:
             self.post_message(EngineEvent(event, task="train"))
 
         try:
-            return training.train(self.project, models, on_event=relay, cancel=cancel, data=version)
+            return Trained(self.project.train(models, data=version, on_event=relay, cancel=cancel))
         except Cancelled as exc:  # the user asked for it: not an error to report
-            return {"cancelled": str(exc), "runs": []}
+            return TrainCancelled(str(exc))
 
     @on(EngineEvent)
     def _engine_event(self, message: EngineEvent) -> None:
@@ -289,39 +326,37 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             table.update_cell(model, "model", label)
         table.update_cell(model, "status", Text(status, style=STATUS_STYLE.get(status, "")))
         for key, value in (metrics or {}).items():
-            if key in self.metrics:
+            if key in self.catalog.metrics:
                 table.update_cell(model, key, f"{value:.4f}")
         if duration is not None:
             table.update_cell(model, "time", seconds(duration))
 
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
-        if message.task == "extras":
-            message.stop()
-            self._set_extras(message.result if isinstance(message.result, list) else [])
-            return
-        if message.task != "train":
-            return
-        message.stop()
-        self._set_busy(False)
-        result = message.result if isinstance(message.result, dict) else {}
-        if "cancelled" in result:
-            self._mark_unfinished("cancelled")
-            self._set_state("Cancelled: unfinished runs were recorded as cancelled.")
-            self.query_one("#train-log", LogView).write_line(result["cancelled"], "magenta")
-            return
-        runs = result.get("runs", [])
-        done = sum(1 for run in runs if run.get("status") == "finished")
-        self._set_state(f"Done: {done} finished, {len(runs) - done} failed (Runs tab: 5)")
+        match message.result:
+            case Extras(names=names):
+                message.stop()
+                self._set_extras(names)
+            case TrainCancelled(message=said):
+                message.stop()
+                self._set_busy(False)
+                self._mark_unfinished("cancelled")
+                self._set_state("Cancelled: unfinished runs were recorded as cancelled.")
+                self.query_one("#train-log", LogView).write_line(said, "magenta")
+            case Trained(result=result):
+                message.stop()
+                self._set_busy(False)
+                runs = result.get("runs", [])
+                done = sum(1 for run in runs if run.get("status") == "finished")
+                self._set_state(f"Done: {done} finished, {len(runs) - done} failed (Runs tab: 5)")
 
-    @on(WorkFailed)
-    def _work_failed(self, message: WorkFailed) -> None:
-        if message.task == "extras":
-            message.stop()
-            self.query_one("#train-log", LogView).write_line(str(message.error), "bold red")
-            return
-        if message.task != "train":
-            return
+    @on(ExtrasFailed)
+    def _extras_failed(self, message: ExtrasFailed) -> None:
+        message.stop()
+        self.query_one("#train-log", LogView).write_line(str(message.error), "bold red")
+
+    @on(TrainFailed)
+    def _work_failed(self, message: TrainFailed) -> None:
         message.stop()
         self._set_busy(False)
         self._mark_unfinished("failed")
