@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_haj
 from tests.fs_snapshot import changes, snapshot
+from tests.support import call_haj, run_haj
 
 # (arguments, a fragment of the message, extra environment)
 CASES: list[tuple[list[str], str]] = [
@@ -93,7 +93,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, trained_cache: dict[str,
     config = ws / "badtarget" / "config.toml"
     config.write_text(config.read_text().replace('target = "target"', 'target = "nope"', 1))
     for name in ("fresh", "corrupt"):
-        assert run_haj(ws, "init", name, "-p", "classification").code == 0
+        assert call_haj(ws, "init", name, "-p", "classification").code == 0
     (ws / "corrupt" / "config.toml").write_text('[project\ntitle = "unterminated\n')
     return ws
 
@@ -103,7 +103,7 @@ def test_user_error_is_one_line_and_changes_nothing(
     workspace: Path, args: list[str], message: str
 ) -> None:
     before = snapshot(workspace)
-    result = run_haj(workspace, *args, input="" if "--api-key" in args else None)
+    result = call_haj(workspace, *args, input="" if "--api-key" in args else None)
     after = snapshot(workspace)
     assert result.code != 0, result.text
     lines = result.err.strip().splitlines()
@@ -114,7 +114,9 @@ def test_user_error_is_one_line_and_changes_nothing(
     assert after == before, changes(before, after)
 
 
+@pytest.mark.e2e
 def test_error_exit_codes_tell_kinds_apart(workspace: Path) -> None:
+    """Through the real entry point (`python -m engine`): the exit code a shell sees."""
     assert run_haj(workspace, "status", "nope").code == 3  # ProjectNotFound
     assert run_haj(workspace, "init", "cancer", "-p", "regression").code == 4  # ProjectExists
     assert run_haj(workspace, "evaluate", "cancer", "rmse").code == 2  # UsageError
@@ -124,7 +126,7 @@ def test_error_exit_codes_tell_kinds_apart(workspace: Path) -> None:
 
 def test_editor_that_does_not_exist_is_an_error(workspace: Path) -> None:
     before = snapshot(workspace)
-    result = run_haj(
+    result = call_haj(
         workspace, "impl", "cancer", "model", env={"VISUAL": "", "EDITOR": "/nonexistent/ed -w"}
     )
     assert result.code != 0
@@ -135,7 +137,7 @@ def test_editor_that_does_not_exist_is_an_error(workspace: Path) -> None:
 
 
 def test_list_shows_a_broken_project_instead_of_failing(workspace: Path) -> None:
-    result = run_haj(workspace, "list", "--json")
+    result = call_haj(workspace, "list", "--json")
     assert result.code == 0, result.text
     import json
 

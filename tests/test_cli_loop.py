@@ -6,21 +6,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import pty
 import re
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Result
 from tests.fs_snapshot import snapshot
+from tests.support import Result, as_json, call_haj, on_terminal, run_haj
 
 LOG_LINE = re.compile(
     r"^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?P<project>[\w-]+) \((?P<label>[\w-]+)\) "
@@ -32,11 +28,6 @@ REGRESSION_METRICS = {"rmse", "mae", "mse", "r2"}
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def as_json(result: Result) -> object:
-    assert result.code == 0, result.text
-    return json.loads(result.out)
 
 
 def test_classification_loop_from_scratch(haj: Callable[..., Result], home: Path) -> None:
@@ -229,14 +220,12 @@ def test_list_of_the_trained_workspace(haj: Callable[..., Result], trained_home:
 
 
 def test_workspace_is_home_option_then_haj_home_then_ml_projects(tmp_path: Path) -> None:
-    from tests.conftest import run_haj
-
     explicit, env_home, user = tmp_path / "explicit", tmp_path / "env", tmp_path / "user"
     user.mkdir()
-    assert run_haj(env_home, "--home", str(explicit), "init", "a", "-p", "regression").code == 0
-    assert run_haj(env_home, "init", "b", "-p", "regression").code == 0
+    assert call_haj(env_home, "--home", str(explicit), "init", "a", "-p", "regression").code == 0
+    assert call_haj(env_home, "init", "b", "-p", "regression").code == 0
     assert (
-        run_haj(
+        call_haj(
             env_home, "init", "c", "-p", "regression", env={"HAJ_HOME": "", "HOME": str(user)}
         ).code
         == 0
@@ -244,14 +233,16 @@ def test_workspace_is_home_option_then_haj_home_then_ml_projects(tmp_path: Path)
     assert (explicit / "a" / "config.toml").is_file()
     assert (env_home / "b" / "config.toml").is_file()
     assert (user / "ml_projects" / "c" / "config.toml").is_file()
-    listed = run_haj(env_home, "list", "--home", str(explicit), "--json")
+    listed = call_haj(env_home, "list", "--home", str(explicit), "--json")
     assert [r["name"] for r in json.loads(listed.out)] == ["a"]
 
 
-def test_version_and_bare_haj_without_a_terminal(haj: Callable[..., Result]) -> None:
-    version = haj("--version")
+@pytest.mark.e2e
+def test_version_and_bare_haj_without_a_terminal(home: Path) -> None:
+    """The real entry point (`python -m engine`), its exit code and a stdin that is no terminal."""
+    version = run_haj(home, "--version")
     assert version.code == 0 and re.fullmatch(r"haj \d+\.\d+\.\d+\n", version.out)
-    bare = haj()
+    bare = run_haj(home)
     assert bare.code == 0 and "usage: haj" in bare.out and "retrieve" in bare.out
 
 
@@ -263,42 +254,7 @@ def test_delete_with_yes_removes_the_project(haj: Callable[..., Result], home: P
 
 
 # ---- on a real terminal (a pseudo-terminal) -----------------------------------------------------
-def on_terminal(home: Path, args: list[str], answers: list[tuple[str, str]]) -> tuple[int, str]:
-    """Run `haj ARGS` on a pty; for each (prompt, answer) wait for the prompt, then type."""
-    leader, follower = pty.openpty()
-    env = {**os.environ, "HAJ_HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "engine", *args],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        cwd=ROOT,
-        close_fds=True,
-    )
-    os.close(follower)
-    seen = b""
-    pending = list(answers)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        if pending and pending[0][0].encode() in seen:
-            os.write(leader, pending.pop(0)[1].encode() + b"\n")
-        if child.poll() is not None and not ready:
-            break
-    code = child.wait(timeout=30)
-    os.close(leader)
-    return code, seen.decode(errors="replace")
-
-
+@pytest.mark.e2e
 def test_init_without_prediction_asks_on_a_terminal(home: Path) -> None:
     code, screen = on_terminal(
         home,
@@ -313,10 +269,9 @@ def test_init_without_prediction_asks_on_a_terminal(home: Path) -> None:
     assert 'prediction = "regression"' in (home / "asked" / "config.toml").read_text()
 
 
+@pytest.mark.e2e
 def test_delete_asks_for_confirmation_on_a_terminal(home: Path) -> None:
-    from tests.conftest import run_haj
-
-    assert run_haj(home, "init", "keep", "-p", "classification").code == 0
+    assert call_haj(home, "init", "keep", "-p", "classification").code == 0
     code, screen = on_terminal(home, ["delete", "keep"], [("[y/N]", "n")])
     assert code == 1 and "Nothing deleted." in screen
     assert (home / "keep" / "config.toml").is_file()
@@ -325,11 +280,10 @@ def test_delete_asks_for_confirmation_on_a_terminal(home: Path) -> None:
     assert not (home / "keep").exists()
 
 
+@pytest.mark.e2e
 def test_api_key_prompt_on_a_terminal_does_not_echo(home: Path) -> None:
-    from tests.conftest import run_haj
-
     secret = "pty-secret-31337"
-    assert run_haj(home, "init", "keyed", "-p", "classification").code == 0
+    assert call_haj(home, "init", "keyed", "-p", "classification").code == 0
     code, screen = on_terminal(
         home, ["config", "keyed", "--api-key"], [("API key (input hidden):", secret)]
     )

@@ -5,40 +5,29 @@ leak (credentials in a URL) or be misread (a relative path, a human title, .env 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Result
 from tests.fs_snapshot import changes, snapshot
-from tests.test_cli_loop import on_terminal
-from tests.test_interrupts import (  # noqa: F401 - `cancer` is a fixture
-    cancer,
-    descendants,
-    running_pids,
-    runs_by_label,
-    start_training,
-    wait_for_log,
-)
+from tests.support import Result, call_haj, on_terminal
+from tests.support.procs import alive, descendants, running_pids, wait_for_log
+from tests.support.training import runs_by_label, start_training
 
 
+@pytest.mark.e2e
 def test_sigterm_cancels_training_like_ctrl_c_and_leaves_no_worker(
-    haj: Callable[..., Result],
-    trained_home: Path,
-    cancer: Path,  # noqa: F811 - the fixture imported above
+    haj: Callable[..., Result], trained_home: Path, slow_cancer: Path
 ) -> None:
     """`timeout 60 haj train ...`, a supervisor or `kill` must not leave the runner training on
     its own (and writing to the store) after haj has gone."""
     child = start_training(trained_home, "logistic_regression", "slow_a")
     try:
-        wait_for_log(cancer, "(logistic_regression-2) proc-0001] finished", "(slow_a-1)")
-        (runner_pid,) = running_pids(cancer / "haj.db")
+        wait_for_log(slow_cancer, "(logistic_regression-2) proc-0001] finished", "(slow_a-1)")
+        (runner_pid,) = running_pids(slow_cancer / "haj.db")
         workers = descendants(runner_pid)
         assert workers  # the joblib workers
         child.send_signal(signal.SIGTERM)
@@ -54,21 +43,14 @@ def test_sigterm_cancels_training_like_ctrl_c_and_leaves_no_worker(
     assert runs["logistic_regression-2"]["status"] == "finished"
     assert runs["slow_a-1"]["status"] == "cancelled"
     deadline = time.monotonic() + 5
-    alive = [p for p in (runner_pid, *workers) if _alive(p)]
-    while alive and time.monotonic() < deadline:
+    left = [p for p in (runner_pid, *workers) if alive(p)]
+    while left and time.monotonic() < deadline:
         time.sleep(0.1)
-        alive = [p for p in alive if _alive(p)]
-    assert alive == [], "the runner or its workers outlived haj"
+        left = [p for p in left if alive(p)]
+    assert left == [], "the runner or its workers outlived haj"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
-
-
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "prompt"),
     [
@@ -109,15 +91,9 @@ def test_a_workspace_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("not a directory")
     for args in (["init", "q", "-p", "regression"], ["list"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "engine", "--home", str(afile), *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-        )
-        assert result.returncode == 2, result.stderr
-        assert result.stderr.strip() == (
+        result = call_haj(tmp_path, "--home", str(afile), *args)
+        assert result.code == 2, result.err
+        assert result.err.strip() == (
             f"haj: error: the workspace {afile} is a file, not a directory: choose another --home"
         )
     assert afile.read_text() == "not a directory"
@@ -137,29 +113,22 @@ def test_credentials_in_the_data_url_are_never_printed(
     assert url in (trained_home / "cancer" / "config.toml").read_text()  # kept for the retriever
 
 
+@pytest.mark.integration  # retrieve runs in haj's runner
 def test_a_relative_data_path_is_taken_from_where_it_was_typed(home: Path, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     rows = "\n".join(f"{i},{i * 2.5},{'ab'[i % 2]}" for i in range(40))
     (data_dir / "points.csv").write_text("x,y,label\n" + rows + "\n")
-    env = {**os.environ, "HAJ_HOME": str(home), "NO_COLOR": "1"}
 
-    def haj_in_data_dir(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "engine", *args],
-            capture_output=True,
-            text=True,
-            cwd=data_dir,
-            env={**env, "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.DEVNULL,
-        )
+    def haj_in_data_dir(*args: str) -> Result:
+        return call_haj(home, *args, cwd=data_dir)
 
     made = haj_in_data_dir("init", "rel", "-p", "classification", "--url", "points.csv")
-    assert made.returncode == 0, made.stderr
-    assert haj_in_data_dir("config", "rel", "--target", "label").returncode == 0
+    assert made.code == 0, made.err
+    assert haj_in_data_dir("config", "rel", "--target", "label").code == 0
     fetched = haj_in_data_dir("retrieve", "rel")
-    assert fetched.returncode == 0, fetched.stderr
-    assert "new raw version raw-0001" in fetched.stdout
+    assert fetched.code == 0, fetched.err
+    assert "new raw version raw-0001" in fetched.out
     config = (home / "rel" / "config.toml").read_text()
     assert f'url = "{data_dir / "points.csv"}"' in config
 

@@ -13,12 +13,7 @@ import pytest
 from engine.errors import ConfigError
 from engine.project import Project
 from engine.templates import render_file
-from tests.conftest import Result
-
-
-def as_json(result: Result) -> dict:
-    assert result.code == 0, result.text
-    return json.loads(result.out)
+from tests.support import Result, as_json
 
 
 def test_rename_moves_the_project_and_keeps_runs_and_champion(

@@ -1,111 +1,33 @@
-"""`haj build` and `haj container`: the build context (no Docker needed), clear errors, and a real
-image built once per session (wheelhouse, the local base image) then run, called and stopped.
+"""`haj build` and `haj container`: the build context (no Docker needed), clear errors, how a
+build's log is read (a recorded build stream), and a real image built once per session
+(wheelhouse, the local base image) then run, called and stopped.
 
-The Docker tests need an engine started by ../shared/ci/start-dockerd.sh (no bridge: containers
-run with host networking, the server on 127.0.0.1); they skip, saying why, when none answers.
+The Docker tests need an engine started by scripts/start-dockerd.sh (no bridge: containers run
+with host networking, the server on 127.0.0.1); they skip, saying why, when none answers.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import run_haj
 from tests.fs_snapshot import changes, snapshot
+from tests.support import call_haj, run_haj
+from tests.support.docker import BASE_IMAGE, Built, docker_or_skip, project_id
+from tests.support.procs import free_port
+from tests.support.serving import sample_record
 
-BASE_IMAGE = os.environ.get("HAJ_BASE_IMAGE", "haj-base:bookworm")
 IMAGE_BUDGET = 600 * 1000 * 1000  # the issue's target: under 600 MB
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def docker_or_skip() -> Any:
-    """A connected docker client, or skip saying why (CI starts an engine; see .ci/run)."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=600)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(
-            f"no Docker engine reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST', 'unset')}): "
-            f"{str(exc)[:120]}; start one with ../shared/ci/start-dockerd.sh"
-        )
-    try:
-        client.images.get(BASE_IMAGE)
-    except Exception:
-        pytest.skip(f"the base image {BASE_IMAGE} is missing (start-dockerd.sh builds it)")
-    return client
-
-
-@dataclass
-class Built:
-    home: Path
-    name: str
-    image: str
-    record: dict[str, Any]
-    seconds: float
-    output: str
-
-
-_BUILT: dict[str, Built] = {}
-
-
-def build_once(tmp_path_factory: pytest.TempPathFactory, trained: Path) -> Built:
-    """Build the trained 'cancer' project's image once per session (shared with test_deploy)."""
-    if "cancer" not in _BUILT:
-        home = tmp_path_factory.mktemp("container-ws")
-        shutil.copytree(trained / "cancer", home / "cancer", symlinks=True)
-        started = time.monotonic()
-        result = run_haj(
-            home, "build", "cancer", "--base-image", BASE_IMAGE, "--wheelhouse", timeout=900
-        )
-        seconds = time.monotonic() - started
-        assert result.code == 0, result.text[-3000:]
-        from engine.store import Store
-
-        with Store(home / "cancer" / "haj.db") as store:
-            record = store.get_record("image")
-        assert record
-        _BUILT["cancer"] = Built(home, "cancer", record["image"], record, seconds, result.text)
-    return _BUILT["cancer"]
-
-
-@pytest.fixture(scope="session")
-def built(
-    tmp_path_factory: pytest.TempPathFactory, trained_cache: dict[str, Path]
-) -> Iterator[Built]:
-    docker_or_skip()
-    yield build_once(tmp_path_factory, trained_cache["classification"])
-
-
-def project_id(project_dir: Path) -> str:
-    import tomllib
-
-    return tomllib.loads((project_dir / "config.toml").read_text())["project"]["id"]
-
-
-def sample_record(project_dir: Path) -> dict[str, Any]:
-    import pandas as pd
-
-    frame = pd.read_csv(sorted((project_dir / "data" / "processed").glob("*.csv"))[-1])
-    return {k: float(v) for k, v in frame.drop(columns=["target"]).iloc[0].items()}
 
 
 # ---- the build context (no Docker) ---------------------------------------------------------------
@@ -159,7 +81,7 @@ def test_build_refuses_a_tampered_champion(trained_home: Path) -> None:
     project_dir = trained_home / "cancer"
     with open(project_dir / "models" / "champion.joblib", "ab") as handle:
         handle.write(b"tampered")
-    result = run_haj(trained_home, "build", "cancer", env={"DOCKER_HOST": "unix:///nonexistent"})
+    result = call_haj(trained_home, "build", "cancer", env={"DOCKER_HOST": "unix:///nonexistent"})
     assert result.code == 11
     assert "does not match the sha256" in result.err
     assert "Traceback" not in result.text
@@ -176,7 +98,7 @@ def test_build_without_champion_says_so(haj: Any) -> None:
 def test_no_docker_engine_says_how_to_start_one(trained_home: Path) -> None:
     env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     for args in (["build", "cancer"], ["container", "status", "cancer"]):
-        result = run_haj(trained_home, *args, env=env)
+        result = call_haj(trained_home, *args, env=env)
         assert result.code == 11, result.text
         assert "no Docker engine reachable at unix:///nonexistent/docker.sock" in result.err
         assert "DOCKER_HOST" in result.err and "Traceback" not in result.text
@@ -199,7 +121,7 @@ def test_an_invalid_tag_is_one_line_and_writes_nothing(trained_home: Path) -> No
         ("haj/bc:-x", "the tag after ':'"),
         ("haj//bc", "the name must be '/'-separated parts"),
     ):
-        result = run_haj(trained_home, "build", "cancer", "--tag", tag)
+        result = call_haj(trained_home, "build", "cancer", "--tag", tag)
         assert result.code == 2, result.text
         assert result.err.startswith(f"haj: error: invalid image tag {tag!r}: {why}"), result.err
         assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.text
@@ -224,8 +146,11 @@ def test_the_project_id_is_made_at_init_kept_by_a_rename_and_given_to_older_proj
     lines = config.read_text().splitlines(keepends=True)
     config.write_text("".join(line for line in lines if not line.startswith("id =")))
     project = get_project(home, "other")
-    made = project.uid
-    assert tomllib.loads(config.read_text())["project"]["id"] == made == project.uid
+    before = config.read_text()
+    read = project.uid  # a read never writes: a dry run changes nothing
+    assert config.read_text() == before
+    made = project.ensure_uid()  # what build, container start and deploy call first
+    assert tomllib.loads(config.read_text())["project"]["id"] == made == read == project.uid
     assert "# unique and stable" in config.read_text()
 
 
@@ -263,7 +188,7 @@ def test_an_engine_that_never_answers_is_reported_in_seconds(
 ) -> None:
     with engine_that_never_answers(tmp_path / "hung.sock") as url:
         started = time.monotonic()
-        result = run_haj(trained_home, "container", "status", "cancer", env={"DOCKER_HOST": url})
+        result = call_haj(trained_home, "container", "status", "cancer", env={"DOCKER_HOST": url})
         seconds = time.monotonic() - started
     assert result.code == 11, result.text
     assert result.err.startswith(f"haj: error: no Docker engine reachable at {url}")
@@ -301,12 +226,14 @@ def test_image_is_small_labelled_and_non_root(built: Built) -> None:
 
 
 @pytest.mark.docker
-def test_rebuild_uses_the_layer_cache(built: Built) -> None:
-    started = time.monotonic()
-    result = run_haj(built.home, "build", "cancer", "--base-image", BASE_IMAGE, "--wheelhouse")
+def test_rebuild_uses_the_layer_cache(built: Built, tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    shutil.copytree(built.home / "cancer", home / "cancer", symlinks=True)
+    result = call_haj(home, "build", "cancer", "--base-image", BASE_IMAGE, "--wheelhouse")
     assert result.code == 0, result.text[-2000:]
     assert "Using cache" in result.out
-    assert time.monotonic() - started < 60
+    # the dependency stage came from the cache: pip did not install anything again
+    assert "Successfully installed" not in result.out, result.out[-2000:]
 
 
 def time_wait_on(port: int) -> bool:
@@ -398,8 +325,128 @@ def test_bridge_network_missing_is_explained(built: Built) -> None:
     assert "no bridge network" in result.err and "--network host" in result.err
 
 
+# ---- how a build's log is read: recorded streams of the docker SDK's build API ----------------
+class RecordedEngine:
+    """Stands in for a docker client: `api.build(...)` yields a recorded stream (the decoded
+    chunks a real engine sends for `client.api.build(decode=True)`), and keeps its arguments."""
+
+    def __init__(self, chunks: list[dict[str, Any]]) -> None:
+        self.chunks = chunks
+        self.calls: list[dict[str, Any]] = []
+        self.api = self
+
+    def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        self.calls.append(kwargs)
+        yield from self.chunks
+
+
+def step(n: int, of: int, text: str) -> dict[str, str]:
+    return {"stream": f"Step {n}/{of} : {text}\n"}
+
+
+def failed_run(command: str, code: int) -> dict[str, Any]:
+    message = f"The command '/bin/sh -c {command}' returned a non-zero code: {code}"
+    return {"errorDetail": {"code": code, "message": message}, "error": message}
+
+
+def stream_of_failed_step(*output: str, code: int = 1) -> list[dict[str, Any]]:
+    """The chunks of a classic-builder build whose second step (a RUN) prints `output`, fails."""
+    return [
+        step(1, 2, f"FROM {BASE_IMAGE}"),
+        {"stream": " ---> 3f1c0a7d2b9e\n"},
+        step(2, 2, "RUN pip install -r /tmp/haj/requirements.txt"),
+        {"stream": " ---> Running in 0c9d8e7f6a5b\n"},
+        *({"stream": line + "\n"} for line in output),
+        failed_run("pip install -r /tmp/haj/requirements.txt", code),
+    ]
+
+
+def read_failed_build(chunks: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    from engine.container.image import _stream_build
+    from engine.errors import ContainerError
+
+    seen: list[Any] = []
+    engine = RecordedEngine(chunks)
+    with pytest.raises(ContainerError) as caught:
+        _stream_build(engine, path="/ctx", tag="haj-test/x:1", on_event=seen.append)
+    assert engine.calls and engine.calls[0]["tag"] == "haj-test/x:1"  # the arguments reach it
+    return str(caught.value), seen
+
+
+def test_failed_build_shows_its_last_log_lines() -> None:
+    message, seen = read_failed_build(
+        stream_of_failed_step("step output before the failure", code=3)
+    )
+    assert message.startswith("the image build failed:")
+    assert "returned a non-zero code: 3" in message
+    assert "step output before the failure" in message
+    assert "hint:" not in message
+    from engine import events
+
+    progress = [e for e in seen if isinstance(e, events.Progress)]
+    assert [(e.done, e.total) for e in progress] == [(1, 2), (2, 2)]  # steps as progress
+    lines = [e.line for e in seen if isinstance(e, events.Output)]
+    assert "step output before the failure" in lines  # and every line as output
+
+
+def test_a_successful_build_stream_gives_the_image_id() -> None:
+    from engine.container.image import _stream_build
+
+    chunks = [
+        step(1, 1, f"FROM {BASE_IMAGE}"),
+        {"stream": " ---> 3f1c0a7d2b9e\n"},
+        {"aux": {"ID": "sha256:5e2b" + "0" * 60}},
+        {"stream": "Successfully built 5e2b00000000\n"},
+        {"stream": "Successfully tagged haj-test/x:1\n"},
+    ]
+    image = _stream_build(RecordedEngine(chunks), path="/ctx", tag="x", on_event=lambda e: None)
+    assert image == "5e2b00000000"  # the last word: "Successfully built"
+    without = [c for c in chunks if "aux" not in c and "Successfully built" not in str(c)]
+    from engine.errors import ContainerError
+
+    with pytest.raises(ContainerError, match="ended without an image"):
+        _stream_build(RecordedEngine(without), path="/ctx", tag="x", on_event=lambda e: None)
+
+
+HINT = (
+    "hint: pip could not reach the package index inside the build: use --wheelhouse (wheels "
+    "downloaded on the host) or --network host"
+)
+# pip's own lines when the build has no network (recorded on an engine without a bridge)
+PIP_WITHOUT_NETWORK = (
+    "WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) "
+    "after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection."
+    "HTTPSConnection object at 0x7f2c1d0e5a90>: Failed to establish a new connection: "
+    "[Errno -3] Temporary failure in name resolution')': /simple/scikit-learn/",
+    "ERROR: Could not find a version that satisfies the requirement scikit-learn==1.5.2 "
+    "(from versions: none)",
+    "ERROR: No matching distribution found for scikit-learn==1.5.2",
+)
+
+
+def test_a_build_without_network_inside_hints_at_wheelhouse() -> None:
+    """On an engine with no bridge the build's RUN steps have no network: pip cannot resolve the
+    index, and the error says what to do instead."""
+    message, _ = read_failed_build(stream_of_failed_step(*PIP_WITHOUT_NETWORK))
+    assert "Temporary failure in name resolution" in message
+    assert message.rstrip().endswith(HINT), message[-600:]
+
+
+def test_a_certificate_failure_gets_the_same_hint() -> None:
+    """pip's TLS failure (an interception proxy) gets the same hint; other failures do not."""
+    tls = (
+        "Could not fetch URL https://pypi.org/simple/six/: There was a problem confirming the "
+        "ssl certificate: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"
+    )
+    message, _ = read_failed_build(stream_of_failed_step(tls))
+    assert message.endswith(HINT)
+    message, _ = read_failed_build(stream_of_failed_step(code=4))
+    assert "hint:" not in message
+
+
 @pytest.mark.docker
-def test_failed_build_shows_its_last_log_lines(tmp_path: Path) -> None:
+def test_a_failing_step_on_a_real_engine_is_read_the_same_way(tmp_path: Path) -> None:
+    """The recorded streams above, checked against what this engine really sends."""
     client = docker_or_skip()
     from engine.container.image import _stream_build
     from engine.errors import ContainerError
@@ -414,52 +461,6 @@ def test_failed_build_shows_its_last_log_lines(tmp_path: Path) -> None:
     assert message.startswith("the image build failed:")
     assert "returned a non-zero code: 3" in message
     assert "step output before the failure" in message
-
-
-HINT = (
-    "hint: pip could not reach the package index inside the build: use --wheelhouse (wheels "
-    "downloaded on the host) or --network host"
-)
-
-
-@pytest.mark.docker
-def test_a_build_without_network_inside_hints_at_wheelhouse(built: Built, tmp_path: Path) -> None:
-    """On this engine (no bridge) the build's RUN steps have no network: pip cannot resolve the
-    index, and the error says what to do instead."""
-    client = docker_or_skip()
-    if client.networks.list(names=["bridge"]):
-        pytest.skip("this engine has a bridge network: pip may reach the index from the build")
-    home = tmp_path / "ws"
-    shutil.copytree(
-        built.home / "cancer",
-        home / "cancer",
-        symlinks=True,
-        ignore=shutil.ignore_patterns("build"),
-    )
-    result = run_haj(home, "build", "cancer", "--base-image", BASE_IMAGE, timeout=600)
-    assert result.code == 11, result.text[-2000:]
-    assert "Temporary failure in name resolution" in result.err
-    assert result.err.rstrip().endswith(HINT), result.err[-600:]
-
-
-@pytest.mark.docker
-def test_a_certificate_failure_synthetic_log_gets_the_same_hint(tmp_path: Path) -> None:
-    """A build whose log shows pip's TLS failure (echoed: no interception proxy here)."""
-    client = docker_or_skip()
-    from engine.container.image import _stream_build
-    from engine.errors import ContainerError
-
-    (tmp_path / "Dockerfile").write_text(
-        f'FROM {BASE_IMAGE}\nRUN echo "Could not fetch URL https://pypi.org/simple/six/: '
-        '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed" && exit 1\n'
-    )
-    with pytest.raises(ContainerError) as caught:
-        _stream_build(client, path=str(tmp_path), tag="haj-test/tls:1", on_event=lambda e: None)
-    assert str(caught.value).endswith(HINT)
-    (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nRUN exit 4\n")
-    with pytest.raises(ContainerError) as caught:  # other failures: no such hint
-        _stream_build(client, path=str(tmp_path), tag="haj-test/tls:1", on_event=lambda e: None)
-    assert "hint:" not in str(caught.value)
 
 
 @pytest.mark.docker

@@ -18,14 +18,9 @@ import pytest
 
 from engine.data import sniff
 from engine.templates import templates_root
-from tests.conftest import Result
+from tests.support import Result, as_json
 
 SECRET = "hk-live-7Q2w9Zx4Lm"
-
-
-def as_json(result: Result) -> object:
-    assert result.code == 0, result.text
-    return json.loads(result.out)
 
 
 # ---- sniffing ----

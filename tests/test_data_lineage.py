@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result
 from tests.fs_snapshot import changes, snapshot
+from tests.support import Result, as_json
 
 
 def customers(count: int = 80, extra: dict[str, str] | None = None) -> str:
@@ -47,10 +46,6 @@ def customers(count: int = 80, extra: dict[str, str] | None = None) -> str:
 def ok(result: Result) -> Result:
     assert result.code == 0, result.text
     return result
-
-
-def as_json(result: Result) -> object:
-    return json.loads(ok(result).out)
 
 
 def one_line_error(result: Result) -> str:

@@ -14,11 +14,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,187 +23,17 @@ import httpx
 import pytest
 
 from engine.deploy import sagemaker
-from tests.conftest import FAST_CLASSIFIERS, run_haj
-from tests.test_container import (
-    BASE_IMAGE,
-    Built,
-    build_once,
-    docker_or_skip,
-    free_port,
-    project_id,
-)
-
-REGION = "us-east-1"
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/nonexistent/haj-test-aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/haj-test-aws-credentials",
-    "HAJ_DEPLOY_POLL_SECONDS": "0.1",
-}
-
-MOTO_SERVER = r"""
-import sys
-from moto.core.responses import ActionResult
-from moto.sagemaker import models, responses
-
-backend = models.SageMakerModelBackend
-pending = {}
-create_endpoint = backend.create_endpoint
-describe_endpoint = backend.describe_endpoint
-
-def create(self, endpoint_name, endpoint_config_name, tags):
-    endpoint = create_endpoint(self, endpoint_name, endpoint_config_name, tags)
-    endpoint.endpoint_status = "Creating"
-    pending[endpoint_name] = 1
-    return endpoint
-
-def update(self, endpoint_name, endpoint_config_name):
-    endpoint = self.endpoints[endpoint_name]
-    config = self.describe_endpoint_config(endpoint_config_name)
-    endpoint.endpoint_config_name = endpoint_config_name
-    endpoint.production_variants = endpoint._process_production_variants(
-        config["ProductionVariants"])
-    endpoint.endpoint_status = "Updating"
-    pending[endpoint_name] = 1
-    return endpoint
-
-def describe(self, endpoint_name):
-    endpoint = self.endpoints.get(endpoint_name)
-    if endpoint is not None and endpoint.endpoint_status in ("Creating", "Updating"):
-        if pending.get(endpoint_name, 0) > 0:
-            pending[endpoint_name] -= 1
-        else:
-            endpoint.endpoint_status = "InService"
-    return describe_endpoint(self, endpoint_name)
-
-def update_response(self):
-    endpoint = self.sagemaker_backend.update_endpoint(
-        self._get_param("EndpointName"), self._get_param("EndpointConfigName"))
-    return ActionResult({"EndpointArn": endpoint.arn})
-
-backend.create_endpoint = create
-backend.update_endpoint = update
-backend.describe_endpoint = describe
-responses.SageMakerResponse.update_endpoint = update_response
-
-from moto.server import main
-main(sys.argv[1:])
-"""
-
-
-def stop_pid(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{url}: process exited: {log.read_text(errors='replace')}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer: {log.read_text(errors='replace')}")
-
-
-def run_moto(program: list[str], log: Path) -> Iterator[str]:
-    """Start moto's server (`python PROGRAM -H 127.0.0.1 -p PORT`), yield its URL, stop it."""
-    port = free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, *program, "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **FAKE_AWS},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/moto-api/", process, log)
-        yield url
-    finally:
-        stop_pid(process)
-
-
-@pytest.fixture(scope="session")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's server (patched as the module docstring says) on a free 127.0.0.1 port."""
-    yield from run_moto(["-c", MOTO_SERVER], tmp_path_factory.mktemp("moto") / "moto.log")
-
-
-@pytest.fixture
-def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Fake credentials and the moto endpoint for this process and `haj` subprocesses; moto's
-    state is reset so each test starts from an empty account."""
-    httpx.post(f"{moto_url}/moto-api/reset", timeout=10)
-    env = {**FAKE_AWS, "HAJ_AWS_ENDPOINT_URL": moto_url}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(key, raising=False)
-    return env
-
-
-def boto(service: str, moto_url: str) -> Any:
-    import boto3
-
-    return boto3.client(service, region_name=REGION, endpoint_url=moto_url)
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The Debian docker-registry on 127.0.0.1 (dockerd allows 127.0.0.0/8 without TLS)."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
-    port = free_port()
-    root = tmp_path_factory.mktemp("registry")
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {root / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = root / "registry.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/v2/", process, log)
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop_pid(process)
-
-
-@pytest.fixture
-def deployable(
-    tmp_path_factory: pytest.TempPathFactory, trained_cache: dict[str, Path], tmp_path: Path
-) -> Built:
-    """A fresh workspace copy of the built 'cancer' project (image already built)."""
-    docker_or_skip()
-    built = build_once(tmp_path_factory, trained_cache["classification"])
-    home = tmp_path / "ws"
-    home.mkdir()
-    shutil.copytree(built.home / "cancer", home / "cancer", symlinks=True)
-    return Built(home, "cancer", built.image, built.record, built.seconds, "")
+from tests.support import FAST_CLASSIFIERS, ROOT, build_trained, call_haj, run_haj
+from tests.support.aws import FAKE_AWS, REGION, boto, crown_another
+from tests.support.docker import BASE_IMAGE, Built, docker_or_skip, project_id
+from tests.support.procs import free_port
 
 
 # ---- no AWS at all -------------------------------------------------------------------------------
 def test_dry_run_prints_the_plan_without_calling_aws(
     trained_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("HAJ_BASE_IMAGE", raising=False)  # haj's own defaults, not a local base
     # an endpoint nobody listens on and no credentials: any AWS call would fail
     env = {
         **FAKE_AWS,
@@ -216,7 +43,7 @@ def test_dry_run_prints_the_plan_without_calling_aws(
         "AWS_SESSION_TOKEN": "",
         "DOCKER_HOST": "unix:///nonexistent",
     }
-    result = run_haj(
+    result = call_haj(
         trained_home, "deploy", "cancer", "--dry-run", "--region", "eu-west-1", env=env
     )
     assert result.code == 0, result.text
@@ -235,7 +62,7 @@ def test_dry_run_prints_the_plan_without_calling_aws(
     ):
         assert needle in out, needle
     as_json = json.loads(
-        run_haj(
+        call_haj(
             trained_home,
             "deploy",
             "cancer",
@@ -323,8 +150,6 @@ def test_missing_credentials_and_region_are_explained(trained_home: Path, moto_u
 
 
 def _run_without(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    from tests.conftest import ROOT
-
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         if env.get(key, "") == "":
             env.pop(key, None)
@@ -340,7 +165,7 @@ def _run_without(home: Path, env: dict[str, str], *args: str) -> subprocess.Comp
 
 
 def test_undeploy_without_deployment_is_a_no_op(trained_home: Path) -> None:
-    result = run_haj(trained_home, "undeploy", "cancer", "--yes")
+    result = call_haj(trained_home, "undeploy", "cancer", "--yes")
     assert result.code == 0 and "nothing to remove" in result.out
 
 
@@ -407,7 +232,7 @@ def test_deploy_redeploy_and_undeploy(
     # a new champion: deploying again builds its image, as the last build was made (the local
     # base image and the wheelhouse: haj's default python:3.11-slim cannot be pulled here),
     # moves the endpoint to it and removes the previous model, config and bundle
-    _crown_another(home)
+    crown_another(home)
     plan = run_haj(home, "deploy", "cancer", "--registry", registry, "--dry-run", env=aws_env)
     assert f"none for this champion yet; from {BASE_IMAGE}, wheelhouse" in plan.out
     assert "delete  s3 object" in plan.out and first["s3_objects"][0] in plan.out
@@ -438,27 +263,6 @@ def test_deploy_redeploy_and_undeploy(
     ]
     assert records.load(project) is None
     assert "deployment" not in run_haj(home, "status", "cancer").out
-
-
-def _crown_another(home: Path) -> None:
-    """Crown a different finished run, as `haj evaluate` would had it won (the fast classifiers
-    all lose to the same run on every metric, so the store is asked directly)."""
-    from engine.champion import _publish
-    from engine.project import Project
-    from engine.store import Store
-
-    project_dir = home / "cancer"
-    before = json.loads((project_dir / "models" / "champion.json").read_text())["run_id"]
-    with Store(project_dir / "haj.db") as store:
-        run = next(r for r in store.runs(status="finished") if r.id != before)
-        _publish(
-            Project("cancer", project_dir),
-            project_dir / str(run.model_path),
-            run.to_dict(),
-            "acc",
-            run.metrics["acc"],
-        )
-        store.crown(run.id, "acc", run.metrics["acc"], reason="test")
 
 
 @pytest.mark.docker
@@ -508,12 +312,11 @@ def test_projects_of_the_same_name_in_two_workspaces_keep_apart(
     from engine.container.image import remove_images
     from engine.deploy import records
     from engine.project import Project
-    from tests.conftest import _build_trained
 
     client = docker_or_skip()
     first = deployable.home
     (tmp_path / "other").mkdir()
-    second = _build_trained(tmp_path / "other", "cancer", "breast_cancer", FAST_CLASSIFIERS[:1])
+    second = build_trained(tmp_path / "other", "cancer", "breast_cancer", FAST_CLASSIFIERS[:1])
     homes = (first, second)
     ids = [project_id(home / "cancer") for home in homes]
     assert ids[0] != ids[1]
@@ -602,12 +405,6 @@ def test_a_role_that_existed_loses_only_what_haj_added(
     assert f"role policy haj-endpoint of {role}" in gone.out
     assert iam.get_role(RoleName=role)["Role"]["RoleName"] == role  # haj did not create it
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["team-policy"]
-
-
-@pytest.fixture
-def stock_moto(tmp_path: Path) -> Iterator[str]:
-    """moto's server as shipped: its SageMaker has no UpdateEndpoint (a 500 HTML page)."""
-    yield from run_moto(["-m", "moto.server"], tmp_path / "moto-stock.log")
 
 
 @pytest.mark.docker

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, run_haj
+from tests.support import Result, run_haj
 
 PACKAGE = "hajtinypkg"
 

