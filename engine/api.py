@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from engine import events
 from engine.configure import Changes
@@ -37,7 +37,21 @@ from engine.project import (
     mask,
     validate_config,
 )
+from engine.results import (
+    ContainerRecord,
+    ContainerRow,
+    ContainerStatus,
+    CrownResult,
+    DataSummary,
+    DeploymentRecord,
+    ImageRecord,
+    ProjectStatus,
+    RunnerUp,
+    ServerRecord,
+    known_fields,
+)
 from engine.runs import Leaderboard
+from engine.store import Champion, CrownEvent, DataVersion, Run
 from engine.workspace import EXAMPLES
 
 __all__ = [
@@ -45,13 +59,26 @@ __all__ = [
     "EXAMPLES",
     "PREDICTION_TYPES",
     "BuildSettings",
+    "Champion",
     "Changes",
+    "ContainerRecord",
+    "ContainerRow",
+    "ContainerStatus",
+    "CrownEvent",
+    "CrownResult",
+    "DataSummary",
+    "DataVersion",
     "DeployDefaults",
+    "DeploymentRecord",
+    "ImageRecord",
     "Leaderboard",
     "Options",
     "Plan",
     "ProjectAPI",
     "ProjectRow",
+    "ProjectStatus",
+    "Run",
+    "RunnerUp",
     "ServerRecord",
     "ServerStats",
     "TestReply",
@@ -63,35 +90,9 @@ __all__ = [
     "validate_config",
 ]
 
-T = TypeVar("T")
-
-
-def _typed(cls: type[T], data: dict[str, Any]) -> T:
-    """A dataclass from an engine dict: known fields taken, the rest left out."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
-
 
 # ---- records and results -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ServerRecord:
-    """A running prediction server, as recorded in the project (detached or foreground)."""
-
-    pid: int
-    host: str
-    port: int
-    url: str
-    workers: int = 1
-    started_at: str = ""
-    run_id: str | None = None
-    model: str | None = None
-    log: str | None = None  # None: the terminal of a foreground server
-    foreground: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
+# (the records the store keeps, crowning's result and a project's status: engine.results)
 @dataclass(frozen=True)
 class ProjectRow:
     """One project in the workspace listing (`haj list`, the app's Projects table)."""
@@ -203,7 +204,7 @@ class Workspace:
         error, never an exception)."""
         from engine import workspace
 
-        return [_typed(ProjectRow, row) for row in workspace.list_projects(self.root)]
+        return [known_fields(ProjectRow, row) for row in workspace.list_projects(self.root)]
 
     def project(self, name: str) -> ProjectAPI:
         from engine import workspace
@@ -389,7 +390,7 @@ class ProjectAPI:
 
         return runs.leaderboard(self.project, metric, limit, include_all)
 
-    def crown(self, metric: str | None = None) -> dict[str, Any]:
+    def crown(self, metric: str | None = None) -> CrownResult:
         from engine import champion
 
         return champion.crown(self.project, metric)
@@ -400,7 +401,7 @@ class ProjectAPI:
         return champion.history(self.project)
 
     # ---- status ------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ProjectStatus:
         """Data, runs, champion, server, container and deployment, from the project alone."""
         from engine import status
 
@@ -412,7 +413,7 @@ class ProjectAPI:
         from engine import status
 
         record = status.live_server(self.project)
-        return _typed(ServerRecord, record) if record else None
+        return known_fields(ServerRecord, record) if record else None
 
     def serving_address(self) -> str:
         """Where `start_server` serves without overrides: http://host:port from [serving]."""
@@ -434,7 +435,7 @@ class ProjectAPI:
             port=int(port or serving["port"]),
             workers=int(workers or serving.get("workers", 1)),
         )
-        return _typed(ServerRecord, record)
+        return known_fields(ServerRecord, record)
 
     def stop_server(self) -> bool:
         """Stop the running server; False when none ran."""
@@ -445,7 +446,7 @@ class ProjectAPI:
     def server_stats(self, server: ServerRecord, timeout: float = 1.0) -> ServerStats:
         from engine.serving import control
 
-        return _typed(ServerStats, control.fetch_stats(server.to_dict(), timeout))
+        return known_fields(ServerStats, control.fetch_stats(server.to_dict(), timeout))
 
     def test_request(self, server: ServerRecord, index: int = 0) -> TestReply:
         """Post row `index` of the data to the server's /predict and time the answer."""
@@ -476,12 +477,13 @@ class ProjectAPI:
         """The settings a build uses: what is said, else as the project's last build was
         made, else haj's defaults for the engine at hand (HAJ_BASE_IMAGE names a local base
         image for an engine without a bridge network, whose builds use the host's network)."""
+        from engine.container.image import last_build
         from engine.container.settings import build_defaults
 
         chosen = build_defaults(
-            self.last_build(), base_image=base_image, wheelhouse=wheelhouse, network=network
+            last_build(self.project), base_image=base_image, wheelhouse=wheelhouse, network=network
         )
-        return _typed(BuildSettings, chosen)
+        return known_fields(BuildSettings, chosen)
 
     def build(
         self,
@@ -489,7 +491,7 @@ class ProjectAPI:
         *,
         tag: str | None = None,
         on_event: events.Callback = events.ignore,
-    ) -> dict[str, Any]:
+    ) -> ImageRecord:
         from engine.container import image
 
         settings = settings or self.build_settings()
@@ -502,10 +504,12 @@ class ProjectAPI:
             on_event=on_event,
         )
 
-    def last_build(self) -> dict[str, Any] | None:
+    def last_build(self) -> ImageRecord | None:
+        """The record of the project's last build (None if it was never built)."""
         from engine.container import image
 
-        return image.last_build(self.project)
+        record = image.last_build(self.project)
+        return ImageRecord.from_dict(record) if record else None
 
     def images(self) -> list[dict[str, Any]]:
         from engine.container import image
@@ -520,7 +524,7 @@ class ProjectAPI:
         network: str = "bridge",
         timeout: float = 120,
         on_event: events.Callback = events.ignore,
-    ) -> dict[str, Any]:
+    ) -> ContainerRecord:
         from engine.container import runtime
 
         return runtime.start(
@@ -537,7 +541,7 @@ class ProjectAPI:
 
         return runtime.stop(self.project, on_event=on_event)
 
-    def container_status(self) -> dict[str, Any]:
+    def container_status(self) -> ContainerStatus:
         from engine.container import runtime
 
         return runtime.status(self.project)
@@ -560,28 +564,34 @@ class ProjectAPI:
 
         return Options(**{k: v for k, v in values.items() if v is not None})
 
-    def deployment(self) -> dict[str, Any] | None:
+    def deployment(self) -> DeploymentRecord | None:
         """The deployment record (what haj created on AWS), or None."""
         from engine.deploy import records
 
-        return records.load(self.project)
+        record = records.load(self.project)
+        return DeploymentRecord.from_dict(record) if record else None
 
     def deploy_plan(self, options: Options) -> Plan:
         from engine.deploy import sagemaker
 
         return sagemaker.plan(self.project, options)
 
-    def deploy(self, options: Options, on_event: events.Callback = events.ignore) -> dict[str, Any]:
+    def deploy(
+        self, options: Options, on_event: events.Callback = events.ignore
+    ) -> DeploymentRecord:
+        """Deploy (or move the endpoint to) the current champion; returns its record."""
         from engine.deploy import sagemaker
 
-        return sagemaker.deploy(self.project, options, on_event=on_event)
+        return DeploymentRecord.from_dict(
+            sagemaker.deploy(self.project, options, on_event=on_event)
+        )
 
     def undeploy(self, on_event: events.Callback = events.ignore) -> list[str]:
         from engine.deploy import sagemaker
 
         return sagemaker.undeploy(self.project, on_event=on_event)
 
-    def invoke_example(self, record: dict[str, Any]) -> list[str]:
+    def invoke_example(self, record: DeploymentRecord) -> list[str]:
         """The shell lines that call the deployed endpoint with a real row of the data."""
         from engine.deploy import sagemaker
 
@@ -589,7 +599,7 @@ class ProjectAPI:
             example = self.example_record()
         except HajError:
             example = None
-        return sagemaker.invoke_hint(record, example)
+        return sagemaker.invoke_hint(record.to_dict(), example)
 
     # ---- added for the CLI -------------------------------------------------------------------
     def serve(

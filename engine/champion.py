@@ -16,10 +16,11 @@ from engine.errors import DataError, Hint, NoChampion
 from engine.fsutil import atomic_write_text, sha256_file
 from engine.metrics import check_metric
 from engine.project import Project
+from engine.results import CrownResult, RunnerUp
 from engine.store import Store
 
 
-def crown(project: Project, metric: str | None = None) -> dict[str, Any]:
+def crown(project: Project, metric: str | None = None) -> CrownResult:
     """Crown the best run by `metric` (default: the project's metric); returns what happened."""
     config = project.read_config()
     prediction = config["project"]["prediction"]
@@ -46,20 +47,18 @@ def crown(project: Project, metric: str | None = None) -> dict[str, Any]:
         previous = store.champion()
         _publish(project, source, run.to_dict(), chosen.name, value)
         champion = store.crown(run_id, chosen.name, value)
-    runner_up = best[1] if len(best) > 1 else None
-    return {
-        "champion": champion.to_dict(),
-        "run": run.to_dict(),
-        "metric": chosen.name,
-        "higher_is_better": chosen.higher_is_better,
-        "value": value,
-        "runner_up": {"run_id": runner_up[0], "model": runner_up[1], "value": runner_up[2]}
-        if runner_up
-        else None,
-        "margin": abs(value - runner_up[2]) if runner_up else None,
-        "previous": previous.to_dict() if previous else None,
-        "path": str(project.champion_path),
-    }
+    runner_up = RunnerUp(*best[1]) if len(best) > 1 else None
+    return CrownResult(
+        champion=champion,
+        run=run,
+        metric=chosen.name,
+        higher_is_better=chosen.higher_is_better,
+        value=value,
+        runner_up=runner_up,
+        margin=abs(value - runner_up.value) if runner_up else None,
+        previous=previous,
+        path=str(project.champion_path),
+    )
 
 
 def _publish(project: Project, source: Any, run: dict[str, Any], metric: str, value: float) -> None:

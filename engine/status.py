@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.procs import pid_alive, server_process_alive
 from engine.project import Project
+from engine.results import ProjectStatus
 from engine.serving.control import live_server, prune_stale_server
 
 __all__ = [
@@ -37,7 +38,7 @@ def prune_stale_records(project: Project) -> dict[str, int]:
     return {"server": server, "runs": runs}
 
 
-def project_status(project: Project) -> dict[str, Any]:
+def project_status(project: Project) -> ProjectStatus:
     """What `haj status` shows. A read, with one write kept on purpose: store.reap_orphans()
     marks the runs of a trainer that died as failed, so status never shows them "running". A
     dead server's record is only reported as not running (see prune_stale_records)."""
@@ -75,7 +76,7 @@ def project_status(project: Project) -> dict[str, Any]:
         status["champion_history"] = history  # newest first, the last 10 crownings
         _add_container_and_deployment(status, records)
     status["server"] = live_server(project)
-    return status
+    return ProjectStatus.from_dict(status)
 
 
 def _add_container_and_deployment(status: dict[str, Any], records: dict[str, Any]) -> None:

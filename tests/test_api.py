@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from engine.api import BuildSettings, ProjectRow, ServerRecord, Workspace
+from engine.api import (
+    BuildSettings,
+    Champion,
+    ContainerRow,
+    ContainerStatus,
+    CrownResult,
+    DeploymentRecord,
+    ImageRecord,
+    ProjectRow,
+    ProjectStatus,
+    ServerRecord,
+    Workspace,
+)
 from engine.runs import Leaderboard
 from engine.store import Store
 
@@ -65,7 +77,8 @@ def test_deploy_builds_with_the_same_settings_as_the_app_and_haj_build(
 
     monkeypatch.setenv("HAJ_BASE_IMAGE", "haj-base:bookworm")
     project = workspace.project("churn")
-    assert build_settings(Options(), project.last_build()) == project.build_settings().to_dict()
+    assert project.last_build() is None
+    assert build_settings(Options(), None) == project.build_settings().to_dict()
 
 
 def test_deploy_defaults_name_no_region_when_none_is_configured(
@@ -134,3 +147,128 @@ def test_the_app_imports_only_the_engine_api() -> None:
                 else:
                     found.add(module)
     assert found <= allowed, sorted(found - allowed)
+
+
+# ---- typed records: to_dict() is the dict the engine made ----------------------------------------
+def _trained(project_path: Path, scores: dict[str, float]) -> dict[str, str]:
+    """Finished runs with the given acc (and a model file each), straight into the store."""
+    from engine.fsutil import sha256_file
+
+    ids = {}
+    with Store(project_path / "haj.db") as store:
+        runs = store.start_runs(
+            session="s",
+            models=[(model, {}) for model in scores],
+            prediction="classification",
+            data_version=None,
+        )
+        for run in runs:
+            path = project_path / "runs" / f"{run.id}.joblib"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(run.id.encode())
+            store.finish_run(
+                run.id,
+                status="finished",
+                metrics={"acc": scores[run.model]},
+                model_path=str(path.relative_to(project_path)),
+                model_sha256=sha256_file(path),
+            )
+            ids[run.model] = run.id
+    return ids
+
+
+def test_crowning_is_typed_and_its_json_keeps_the_keys(workspace: Workspace) -> None:
+    project = workspace.project("churn")
+    ids = _trained(project.path, {"knn": 0.9, "svc": 0.95})
+    first = project.crown("acc")
+    assert isinstance(first, CrownResult) and isinstance(first.champion, Champion)
+    assert first.run.id == ids["svc"] and first.run.label == "svc-1" and first.value == 0.95
+    assert first.runner_up is not None and first.runner_up.model == "knn"
+    assert first.margin == pytest.approx(0.05) and first.previous is None and not first.replaced
+    data = first.to_dict()
+    assert list(data) == [
+        "champion",
+        "run",
+        "metric",
+        "higher_is_better",
+        "value",
+        "runner_up",
+        "margin",
+        "previous",
+        "path",
+    ]
+    assert data["run"] == first.run.to_dict() and data["champion"] == first.champion.to_dict()
+    assert data["runner_up"] == {"run_id": ids["knn"], "model": "knn", "value": 0.9}
+    again = project.crown("acc")
+    assert again.previous == first.champion and not again.replaced
+    assert again.to_dict()["previous"] == first.champion.to_dict()
+
+
+def test_status_is_typed_and_its_json_is_the_engines_dict(workspace: Workspace) -> None:
+    from engine import status as engine_status
+
+    project = workspace.project("churn")
+    _trained(project.path, {"knn": 0.9})
+    project.crown("acc")
+    image = {"image": "haj/churn:x", "size": 10, "run_id": "r", "built_at": "t", "extra": [1]}
+    with Store(project.path / "haj.db") as store:
+        store.set_record("image", image)
+    status = project.status()
+    assert isinstance(status, ProjectStatus)
+    assert status.name == "churn" and status.runs == {"finished": 1} and status.server is None
+    assert status.champion is not None and status.champion.model == "knn"
+    assert status.image_record == ImageRecord("haj/churn:x", size=10, run_id="r", built_at="t")
+    assert status.container and "image haj/churn:x" in status.container
+    data = status.to_dict()
+    assert data == engine_status.project_status(project.project).to_dict()
+    assert data["records"] == {"image": image}
+    assert ProjectStatus.from_dict(data).to_dict() == data
+    assert "deployment" not in data
+    # built field by field (a fake), it has the same shape
+    rebuilt = ProjectStatus(
+        **{f: getattr(status, f) for f in status.__dataclass_fields__ if f != "raw"}
+    )
+    assert rebuilt == status and rebuilt.to_dict() == data
+
+
+def test_stored_records_keep_every_key_and_type_the_ones_read() -> None:
+    recorded = {
+        "target": "sagemaker",
+        "region": "eu-west-1",
+        "status": "failed",
+        "error": "AccessDenied",
+        "models": ["m1"],
+        "role_created": True,  # no field: kept for --json all the same
+    }
+    deployment = DeploymentRecord.from_dict(recorded)
+    assert deployment.status == "failed" and deployment.models == ["m1"]
+    assert deployment.endpoint_name is None and deployment.endpoint_configs == []
+    assert deployment.to_dict() == recorded and list(deployment.to_dict()) == list(recorded)
+    assert deployment.get("role_created") is True and "role_created" not in repr(deployment)
+    assert deployment == DeploymentRecord(
+        region="eu-west-1", status="failed", error="AccessDenied", models=["m1"]
+    )
+    image = ImageRecord.from_dict({"image": "haj/a:1", "tags": ["haj/a:1"], "size": 5})
+    assert image.to_dict() == {"image": "haj/a:1", "tags": ["haj/a:1"], "size": 5}
+    image.to_dict()["tags"].append("changed")  # a copy: the record is not changed
+    assert image.tags == ["haj/a:1"] and image.to_dict()["tags"] == ["haj/a:1"]
+
+
+def test_the_container_status_keeps_its_json_shape() -> None:
+    row = ContainerRow("c1", "haj-a-1234", "haj/a:1", "running", "healthy", "http://x:1", "t")
+    status = ContainerStatus([row], ImageRecord.from_dict({"image": "haj/a:1", "size": 5}))
+    assert status.running() == row and ContainerStatus().running() is None
+    assert status.to_dict() == {
+        "containers": [
+            {
+                "id": "c1",
+                "name": "haj-a-1234",
+                "image": "haj/a:1",
+                "status": "running",
+                "health": "healthy",
+                "url": "http://x:1",
+                "started_at": "t",
+            }
+        ],
+        "image": {"image": "haj/a:1", "size": 5},
+    }

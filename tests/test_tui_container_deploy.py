@@ -144,13 +144,13 @@ async def test_deploy_tab_plans_deploys_and_undeploys(
         await wait_for(pilot, lambda: "Deploy" in screen_text(pilot.app), 5, "the question")
         await pilot.press("y")
         await wait_for(pilot, lambda: tab.record and not tab.busy, 120, "the deployment")
-        assert tab.record["status"] == "InService"
-        assert pushed == [tab.record["image_uri"]]
+        assert tab.record.status == "InService"
+        assert pushed == [tab.record.image_uri]
         assert "InService" in label_text(tab, "#deploy-state")
         log = "\n".join(line.text for line in tab.query_one("#deploy-log", LogView).lines)
         endpoint = f"haj-cancer-{project_id(built_home.home / 'cancer')[:8]}"
         assert f"endpoint {endpoint}: InService" in log
-        assert tab.record["endpoint_name"] in screen_text(pilot.app)
+        assert str(tab.record.endpoint_name) in screen_text(pilot.app)
 
         tab.query_one("#deploy-log").focus()
         await pilot.press("u")

@@ -12,7 +12,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
-from engine.api import BuildSettings, DeployDefaults
+from engine.api import (
+    BuildSettings,
+    ContainerRecord,
+    ContainerRow,
+    ContainerStatus,
+    DeployDefaults,
+)
 from engine.errors import ConfigError, ContainerError, DeployError, ServingError
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
@@ -268,7 +274,7 @@ async def test_container_tab_opens_when_the_build_settings_cannot_be_read(
 async def test_container_tab_without_docker_is_a_state(
     cancer: FakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_engine() -> dict[str, Any]:
+    def no_engine() -> ContainerStatus:
         raise ContainerError("no Docker engine reachable: start one")
 
     monkeypatch.setattr(cancer, "container_status", no_engine)
@@ -286,17 +292,19 @@ async def test_container_tab_without_docker_is_a_state(
 async def test_container_tab_starts_stops_and_reads_the_log(
     cancer: FakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    running = {"status": "running", "url": "http://127.0.0.1:9123", "health": "healthy"}
-    state: dict[str, Any] = {"containers": [], "image": None}
-    monkeypatch.setattr(cancer, "container_status", lambda: state)
+    running = ContainerRow(
+        "c0", "haj-cancer-id", "haj/cancer:latest", "running", "healthy", "http://127.0.0.1:9123"
+    )
+    state = [ContainerStatus()]
+    monkeypatch.setattr(cancer, "container_status", lambda: state[-1])
     start, stop = cancer.start_container, cancer.stop_container
 
-    def started(**kwargs: Any) -> dict[str, Any]:
-        state["containers"] = [running]
+    def started(**kwargs: Any) -> ContainerRecord:
+        state.append(ContainerStatus([running]))
         return start(**kwargs)
 
     def stopped(**kwargs: Any) -> int:
-        state["containers"] = []
+        state.append(ContainerStatus())
         return stop(**kwargs)
 
     monkeypatch.setattr(cancer, "start_container", started)

@@ -22,19 +22,30 @@ from engine.api import (
     CODE_FILES,
     PREDICTION_TYPES,
     BuildSettings,
+    Champion,
     Changes,
+    ContainerRecord,
+    ContainerStatus,
+    CrownResult,
+    DataSummary,
     DeployDefaults,
+    DeploymentRecord,
+    ImageRecord,
     ProjectRow,
+    ProjectStatus,
+    Run,
+    RunnerUp,
     ServerRecord,
     ServerStats,
     TestReply,
     default_metric,
+    known_fields,
     mask,
     metrics_for,
     validate_config,
 )
 from engine.catalog import builtin_names
-from engine.deps import parse_requirement
+from engine.configure import check_changes
 from engine.errors import (
     Cancelled,
     ConfigError,
@@ -327,21 +338,12 @@ class FakeProject:
         return {key: mask(value) for key, value in self.env.items()}
 
     def validate_changes(self, changes: Changes) -> None:
-        config = self.config()
-        if changes.title is not None and changes.title != self.name:
-            new_name = name_for_title(changes.title)
-            if new_name != self.name and new_name in self.workspace.names():
-                raise ProjectExists(f"a project named {new_name!r} already exists")
-        if changes.prediction is not None and changes.prediction not in PREDICTION_TYPES:
-            raise UsageError(f"prediction must be one of {', '.join(PREDICTION_TYPES)}")
-        if changes.metric is not None:
-            check_metric(changes.metric, changes.prediction or config["project"]["prediction"])
-        if changes.target is not None and not changes.target.strip():
-            raise UsageError("the target column cannot be empty")
-        if changes.api_key is not None and (not changes.api_key or "\n" in changes.api_key):
-            raise UsageError("the API key must be one non-empty line")
-        for package in changes.dependencies:
-            parse_requirement(package)
+        check_changes(  # the engine's own checks, on the fake's values
+            changes,
+            name=self.name,
+            prediction=self.config()["project"]["prediction"],
+            taken=lambda name: name in self.workspace.names(),
+        )
 
     def apply_changes(
         self, changes: Changes, on_event: events.Callback = events.ignore
@@ -561,37 +563,63 @@ class FakeProject:
             dict(self.champion) if self.champion else None,
         )
 
-    def crown(self, metric: str | None = None) -> dict[str, Any]:
+    def crown(self, metric: str | None = None) -> CrownResult:
         board = self.leaderboard(metric)
         best = board.finished()
         if not best:
             raise NoChampion("no finished run to crown", Hint("train", self.name))
         run = best[0]
-        previous = self.champion["run_id"] if self.champion else None
+        previous = dict(self.champion) if self.champion else None
+        value = run["metrics"][board.metric]
         self.champion = {
             "run_id": run["id"],
             "metric": board.metric,
-            "value": run["metrics"][board.metric],
-            "previous_run_id": previous,
+            "value": value,
+            "previous_run_id": previous["run_id"] if previous else None,
             "crowned_at": T0,
             "model": run["model"],
         }
-        return {"crowned": True, **self.champion}
+        second = best[1] if len(best) > 1 else None
+        runner_up = (
+            RunnerUp(second["id"], second["model"], second["metrics"][board.metric])
+            if second
+            else None
+        )
+        return CrownResult(
+            champion=Champion(**self.champion),
+            run=known_fields(Run, run),
+            metric=board.metric,
+            higher_is_better=board.higher_is_better,
+            value=value,
+            runner_up=runner_up,
+            margin=abs(value - runner_up.value) if runner_up else None,
+            previous=Champion(**previous) if previous else None,
+            path=str(self.path / "models" / "champion.joblib"),
+        )
 
     def champion_history(self) -> list[dict[str, Any]]:
         return [dict(self.champion)] if self.champion else []
 
     # ---- status and serving ----------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        return {
-            "project": self.name,
-            "data_versions": len(self.data),
-            "runs": len(self.runs),
-            "champion": self.champion,
-            "server": self.serving.to_dict() if self.serving else None,
-            "container": None,
-            "deployment": None,
-        }
+    def status(self) -> ProjectStatus:
+        config = self.config()
+        runs: dict[str, int] = {}
+        for run in self.runs:
+            runs[run["status"]] = runs.get(run["status"], 0) + 1
+        return ProjectStatus(
+            name=self.name,
+            path=str(self.path),
+            title=str(config["project"]["title"]),
+            prediction=self.prediction,
+            metric=str(config["training"]["metric"]),
+            data=DataSummary(
+                raw_versions=sum(v["kind"] == "raw" for v in self.data),
+                processed_versions=sum(v["kind"] == "processed" for v in self.data),
+            ),
+            runs=runs,
+            champion=Champion(**self.champion) if self.champion else None,
+            server=self.serving,
+        )
 
     def server(self) -> ServerRecord | None:
         return self.serving
@@ -641,14 +669,14 @@ class FakeProject:
             base_image or "python:3.12-slim", bool(wheelhouse), network or "bridge"
         )
 
-    def last_build(self) -> dict[str, Any] | None:
+    def last_build(self) -> ImageRecord | None:
         return None
 
     def images(self) -> list[dict[str, Any]]:
         return []
 
-    def container_status(self) -> dict[str, Any]:
-        return {"running": False}
+    def container_status(self) -> ContainerStatus:
+        return ContainerStatus()
 
     def container_logs(self, tail: int = 100, follow: bool = False) -> Iterator[str]:
         return iter(())
@@ -656,11 +684,11 @@ class FakeProject:
     def deploy_defaults(self) -> DeployDefaults:
         return DeployDefaults("eu-west-1", "ml.t2.medium", 1)
 
-    def deployment(self) -> dict[str, Any] | None:
+    def deployment(self) -> DeploymentRecord | None:
         return None
 
     # ---- added for the Container and Deploy tab tests ----------------------------------------
-    deployed: dict[str, Any] | None = None  # what deploy() recorded (deployment() stays None)
+    deployed: DeploymentRecord | None = None  # what deploy() recorded (deployment() stays None)
 
     def build(
         self,
@@ -668,7 +696,7 @@ class FakeProject:
         *,
         tag: str | None = None,
         on_event: events.Callback = events.ignore,
-    ) -> dict[str, Any]:
+    ) -> ImageRecord:
         settings = settings or self.build_settings()
         self._call("build", settings)
         if self.champion is None:
@@ -676,7 +704,18 @@ class FakeProject:
         image = f"haj/{self.name}:{self.champion['run_id']}"
         on_event(events.Log(f"building {image} from {settings.base_image}"))
         on_event(events.Progress(1, 2, "Step 1/2"))
-        return {"image": image, "size": 123_000_000, "run_id": self.champion["run_id"]}
+        return ImageRecord(
+            image=image,
+            tags=[image],
+            size=123_000_000,
+            base_image=settings.base_image,
+            network=settings.network,
+            run_id=self.champion["run_id"],
+            model=self.champion["model"],
+            wheelhouse=settings.wheelhouse,
+            built_at=T0,
+            seconds=1.0,
+        )
 
     def start_container(
         self,
@@ -685,9 +724,11 @@ class FakeProject:
         port: int = 8080,
         network: str = "bridge",
         on_event: events.Callback = events.ignore,
-    ) -> dict[str, Any]:
+    ) -> ContainerRecord:
         self._call("start_container", port, network)
-        return {"url": f"http://127.0.0.1:{port}", "status": "running", "health": ""}
+        name = f"haj-{self.name}-id"
+        url = f"http://127.0.0.1:{port}"
+        return ContainerRecord(f"{name}-0", name, f"haj/{self.name}:latest", url, port, network, T0)
 
     def stop_container(self, on_event: events.Callback = events.ignore) -> int:
         self._call("stop_container")
@@ -726,22 +767,24 @@ class FakeProject:
         ]
         return plan
 
-    def deploy(self, options: Any, on_event: events.Callback = events.ignore) -> dict[str, Any]:
+    def deploy(self, options: Any, on_event: events.Callback = events.ignore) -> DeploymentRecord:
         self._call("deploy", options)
         plan = self.deploy_plan(options)
         on_event(events.Progress(3, 1800, "waiting for the endpoint"))
         on_event(events.Log(f"endpoint {plan.endpoint_name}: InService"))
-        self.deployed = {
-            "endpoint_name": plan.endpoint_name,
-            "status": "InService",
-            "region": plan.region,
-            "run_id": plan.run_id,
-            "deployed_at": T0,
-        }
+        self.deployed = DeploymentRecord(
+            project=self.name,
+            region=plan.region,
+            status="InService",
+            endpoint_name=plan.endpoint_name,
+            run_id=plan.run_id,
+            model=plan.model,
+            deployed_at=T0,
+        )
         return self.deployed
 
     def undeploy(self, on_event: events.Callback = events.ignore) -> list[str]:
         self._call("undeploy")
-        removed = [self.deployed["endpoint_name"]] if self.deployed else []
+        removed = [str(self.deployed.endpoint_name)] if self.deployed else []
         self.deployed = None
         return removed

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.command import ProjectCommand
 from engine.units import human_size
+
+if TYPE_CHECKING:
+    from engine.api import ContainerStatus
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -186,8 +189,8 @@ class CmdBuild(ProjectCommand):
         with ProgressPrinter(quiet=args.quiet) as printer:
             record = self.project.build(settings, tag=args.tag, on_event=printer)
         console.print(
-            f"Built [bold]{record['image']}[/] ({human_size(record['size'])}, champion "
-            f"{record['model']} run {record['run_id']}) in {record['seconds']:.0f}s.",
+            f"Built [bold]{record.image}[/] ({human_size(record.size)}, champion "
+            f"{record.model} run {record.run_id}) in {record.seconds:.0f}s.",
             highlight=False,
         )
         if not args.run:
@@ -201,7 +204,7 @@ class CmdBuild(ProjectCommand):
                 markup=False,
             )
             return 0
-        return _start(self.project, record["image"], args.port, settings.network, 120)
+        return _start(self.project, record.image, args.port, settings.network, 120)
 
 
 def _start(project: Any, image: str | None, port: int, network: str, timeout: float) -> int:
@@ -212,7 +215,7 @@ def _start(project: Any, image: str | None, port: int, network: str, timeout: fl
             image=image, port=port, network=network, timeout=timeout, on_event=printer
         )
     output.console().print(
-        f"Serving at {record['url']} (try `curl {record['url']}/health`). "
+        f"Serving at {record.url} (try `curl {record.url}/health`). "
         f"Stop with `haj container stop {project.name}`.",
         markup=False,
         highlight=False,
@@ -237,28 +240,28 @@ class CmdStop(ProjectCommand):
 
 
 class CmdStatus(ProjectCommand):
-    def result(self) -> dict[str, Any]:
+    def result(self) -> ContainerStatus:
         return self.project.container_status()
 
-    def show(self, info: dict[str, Any]) -> None:
+    def show(self, info: ContainerStatus) -> None:
         console = self.console
-        image = info["image"]
+        image = info.image
         console.print(
             "image      "
             + (
-                f"{image['image']} ({human_size(image['size'])}, run {image['run_id']}, "
-                f"built {image['built_at'][:19]})"
+                f"{image.image} ({human_size(image.size)}, run {image.run_id}, "
+                f"built {image.built_at[:19]})"
                 if image
                 else f"none: build one with `haj build {self.project.name}`"
             ),
             markup=False,
         )
-        if not info["containers"]:
+        if not info.containers:
             console.print("container  not running", markup=False)
-        for row in info["containers"]:
-            health = f", {row['health']}" if row["health"] else ""
+        for row in info.containers:
+            health = f", {row.health}" if row.health else ""
             console.print(
-                f"container  {row['name']} {row['status']}{health} {row['url']} ({row['image']})",
+                f"container  {row.name} {row.status}{health} {row.url} ({row.image})",
                 markup=False,
             )
 

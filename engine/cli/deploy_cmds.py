@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.command import ProjectCommand
+
+if TYPE_CHECKING:
+    from engine.api import DeploymentRecord
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -111,8 +114,8 @@ class CmdDeploy(ProjectCommand):
             return
         name, console = self.project.name, self.console
         console.print(
-            f"Deployed {name}'s champion {result['model']} (run {result['run_id']}): "
-            f"endpoint {result['endpoint_name']} in {result['region']} is {result['status']}.",
+            f"Deployed {name}'s champion {result.model} (run {result.run_id}): "
+            f"endpoint {result.endpoint_name} in {result.region} is {result.status}.",
             markup=False,
         )
         console.print("Invoke it:", markup=False)
@@ -138,7 +141,7 @@ class CmdUndeploy(ProjectCommand):
         from engine.errors import UsageError
 
         name, console = self.project.name, self.console
-        record = self.project.deployment()
+        record: DeploymentRecord | None = self.project.deployment()
         if not record:
             console.print(f"{name} has no deployment: nothing to remove.", markup=False)
             return 0
@@ -146,7 +149,7 @@ class CmdUndeploy(ProjectCommand):
             if not sys.stdin.isatty():
                 raise UsageError("refusing to undeploy without confirmation: add --yes")
             answer = input(
-                f"Delete the endpoint {record.get('endpoint_name')} in {record.get('region')} "
+                f"Delete the endpoint {record.endpoint_name} in {record.region} "
                 "and everything haj created for it? [y/N] "
             )
             if answer.strip().lower() not in ("y", "yes"):

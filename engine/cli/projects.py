@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.command import Command, ProjectCommand
 from engine.errors import HajError, UsageError
+
+if TYPE_CHECKING:
+    from engine.api import ProjectStatus
 
 PREDICTIONS = ("classification", "regression")
 
@@ -309,55 +312,50 @@ class CmdImpl(ProjectCommand):
 
 
 class CmdStatus(ProjectCommand):
-    def result(self) -> dict[str, Any]:
+    def result(self) -> ProjectStatus:
         return self.project.status()
 
-    def show(self, info: dict[str, Any]) -> None:
+    def show(self, info: ProjectStatus) -> None:
         from engine.cli import output
 
         console = self.console
         console.print(
-            f"[bold]{info['name']}[/] — {info['title']} ({info['prediction']}, "
-            f"metric {info['metric']})  {info['path']}"
+            f"[bold]{info.name}[/] — {info.title} ({info.prediction}, "
+            f"metric {info.metric})  {info.path}"
         )
-        data = info["data"]
-        latest = data.get("current_raw")
+        data = info.data
+        latest = data.current_raw
         console.print(
-            f"  data       {data.get('raw_versions', 0)} raw, "
-            f"{data.get('processed_versions', 0)} processed"
-            + (
-                f"; current {latest['id']} ({latest['format']}, {latest['rows']} rows)"
-                if latest
-                else ""
-            )
+            f"  data       {data.raw_versions} raw, {data.processed_versions} processed"
+            + (f"; current {latest.id} ({latest.format}, {latest.rows} rows)" if latest else "")
         )
-        runs = info["runs"]
+        runs = info.runs
         console.print(
             "  runs       "
             + (", ".join(f"{n} {s}" for s, n in sorted(runs.items())) if runs else "none")
         )
-        champion = info["champion"]
+        champion = info.champion
         console.print(
             "  champion   "
             + (
-                f"{champion['model']} (run {champion['run_id']}) "
-                f"{champion['metric']}={output.fmt(champion['value'])}"
+                f"{champion.model} (run {champion.run_id}) "
+                f"{champion.metric}={output.fmt(champion.value)}"
                 if champion
                 else "none"
             )
         )
-        server = info.get("server")
+        server = info.server
         console.print(
             "  server     "
             + (
-                f"http://{server.get('host')}:{server.get('port')} (pid {server.get('pid')})"
+                f"http://{server.host}:{server.port} (pid {server.pid})"
                 if server
                 else "not running"
             )
         )
-        for key in ("container", "deployment"):
-            if info.get(key):
-                console.print(f"  {key:<10} {info[key]}", markup=False)
+        for key, line in (("container", info.container), ("deployment", info.deployment)):
+            if line:
+                console.print(f"  {key:<10} {line}", markup=False)
 
 
 class CmdDemo(Command):
@@ -388,8 +386,8 @@ class CmdDemo(Command):
             project.train(wanted or None, on_event=printer)
             result = project.crown()
             console.print(
-                f"[green]Champion of {name}:[/] {result['run']['model']} "
-                f"{result['metric']}={output.fmt(result['value'])}\n"
+                f"[green]Champion of {name}:[/] {result.run.model} "
+                f"{result.metric}={output.fmt(result.value)}\n"
             )
         console.print(
             f"Done. Try `haj --home {root} list`, `haj --home {root} runs breast-cancer`, "

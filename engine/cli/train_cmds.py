@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.command import ProjectCommand
+
+if TYPE_CHECKING:
+    from engine.api import CrownResult
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -193,29 +196,29 @@ def _short(error: str | None, width: int = 60) -> str:
 
 
 class CmdEvaluate(ProjectCommand):
-    def result(self) -> dict[str, Any]:
+    def result(self) -> CrownResult:
         return self.project.crown(self.args.metric)
 
-    def show(self, result: dict[str, Any]) -> None:
+    def show(self, result: CrownResult) -> None:
         from engine.cli import output
 
         console = self.console
-        run = result["run"]
+        run = result.run
         console.print(
-            f"♛ Champion of [bold]{self.project.name}[/]: [bold green]{run['model']}[/] "
-            f"(run {run['id']}, data {run['data_version']})  "
-            f"{result['metric']} = [bold]{output.fmt(result['value'])}[/]"
+            f"♛ Champion of [bold]{self.project.name}[/]: [bold green]{run.model}[/] "
+            f"(run {run.id}, data {run.data_version})  "
+            f"{result.metric} = [bold]{output.fmt(result.value)}[/]"
         )
-        if result["runner_up"]:
-            runner = result["runner_up"]
+        runner = result.runner_up
+        if runner:
             console.print(
-                f"  margin to runner-up {runner['model']} ({output.fmt(runner['value'])}): "
-                f"{output.fmt(result['margin'])}"
+                f"  margin to runner-up {runner.model} ({output.fmt(runner.value)}): "
+                f"{output.fmt(result.margin)}"
             )
-        previous = result["previous"]
-        if previous and previous["run_id"] != run["id"]:
+        previous = result.previous
+        if previous and result.replaced:
             console.print(
-                f"  replaces {previous['model']} (run {previous['run_id']}, "
-                f"{previous['metric']}={output.fmt(previous['value'])})"
+                f"  replaces {previous.model} (run {previous.run_id}, "
+                f"{previous.metric}={output.fmt(previous.value)})"
             )
-        console.print(f"  model file: {result['path']}")
+        console.print(f"  model file: {result.path}")

@@ -18,8 +18,9 @@ from typing import Any
 from engine import events
 from engine.container import DEFAULT_BASE_IMAGE, LABEL_PROJECT_ID, image_repository
 from engine.container.client import LONG_TIMEOUT, api_error, docker_client
-from engine.errors import ContainerError, UsageError
+from engine.errors import ContainerError, Hint, UsageError
 from engine.project import Project
+from engine.results import ImageRecord
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
@@ -41,10 +42,7 @@ _PIP_NETWORK = re.compile(
     r"Network is unreachable|Connection refused|CERTIFICATE_VERIFY_FAILED|SSLError|ProxyError",
     re.IGNORECASE,
 )
-PIP_NETWORK_HINT = (
-    "pip could not reach the package index inside the build: use --wheelhouse (wheels "
-    "downloaded on the host) or --network host"
-)
+PIP_UNREACHABLE = "pip could not reach the package index inside the build"
 
 
 def default_tag(project: Project, run_id: str) -> str:
@@ -111,7 +109,7 @@ def build(
     wheelhouse: bool = False,
     network: str | None = None,
     on_event: events.Callback = events.ignore,
-) -> dict[str, Any]:
+) -> ImageRecord:
     """Write the context, build the image, tag it NAME:RUN_ID (and NAME:latest, a convenience
     only); record it as the project's last build."""
     from engine.container.context import champion_info, write_context
@@ -164,7 +162,7 @@ def build(
     with Store(project.db_path) as store:
         store.set_record("image", record)
     on_event(events.Log(f"built {tags[0]} in {seconds:.0f}s"))
-    return record
+    return ImageRecord.from_dict(record)
 
 
 def _stream_build(client: Any, *, on_event: events.Callback, **kwargs: Any) -> str:
@@ -178,11 +176,11 @@ def _stream_build(client: Any, *, on_event: events.Callback, **kwargs: Any) -> s
         for chunk in stream:
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                hint = f"\nhint: {PIP_NETWORK_HINT}" if unreachable_index else ""
                 raise ContainerError(
                     f"the image build failed: {detail.strip()}\n"
                     + "\n".join(f"  | {line}" for line in tail[-TAIL_LINES:])
-                    + hint
+                    + (f"\n{PIP_UNREACHABLE}" if unreachable_index else ""),
+                    Hint("build-offline") if unreachable_index else None,
                 )
             text = chunk.get("stream") or chunk.get("status") or ""
             if "aux" in chunk and isinstance(chunk["aux"], dict):

@@ -28,6 +28,7 @@ from engine.container import (
 from engine.container.client import api_error, docker_client
 from engine.errors import ContainerError, Hint, UsageError
 from engine.project import Project
+from engine.results import ContainerRecord, ContainerRow, ContainerStatus, ImageRecord
 
 DEFAULT_PORT = 8080
 NETWORKS = ("bridge", "host")
@@ -86,12 +87,12 @@ def start(
     network: str = "bridge",
     timeout: float = 120,
     on_event: events.Callback = events.ignore,
-) -> dict[str, Any]:
+) -> ContainerRecord:
     """Run the image detached, wait until /health answers, record and return the container."""
     import docker
 
     if network not in NETWORKS:
-        raise UsageError(f"--network must be one of {', '.join(NETWORKS)}")
+        raise UsageError(f"the network must be one of {', '.join(NETWORKS)}")
     client = docker_client()
     image, image_id = _image_to_run(client, project, image)
     _clear_old_containers(client, project)
@@ -114,7 +115,7 @@ def start(
         raise
     record = _record_container(project, container, image, url, port, network)
     on_event(events.Log(f"{project.name} serves at {url} (container {container.name})"))
-    return record
+    return ContainerRecord.from_dict(record)
 
 
 def _clear_old_containers(client: Any, project: Project) -> None:
@@ -156,8 +157,8 @@ def _run_options(
         return options
     if not client.networks.list(names=["bridge"]):
         raise ContainerError(
-            "this Docker engine has no bridge network (started with --bridge=none?): "
-            "use --network host"
+            "this Docker engine has no bridge network (started with --bridge=none?)",
+            Hint("use-host-network"),
         )
     options.update(
         ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", port)},
@@ -256,7 +257,7 @@ def stop(project: Project, *, on_event: events.Callback = events.ignore) -> int:
     return running
 
 
-def status(project: Project) -> dict[str, Any]:
+def status(project: Project) -> ContainerStatus:
     """The project's containers (state, health, url) and its last built image."""
     from engine.store import Store
 
@@ -265,23 +266,23 @@ def status(project: Project) -> dict[str, Any]:
     for container in _containers(client, project):
         state = container.attrs.get("State", {})
         rows.append(
-            {
-                "id": container.short_id,
-                "name": container.name,
-                "image": (container.image.tags or [container.image.short_id])[0]
+            ContainerRow(
+                id=container.short_id,
+                name=container.name,
+                image=(container.image.tags or [container.image.short_id])[0]
                 if container.image
                 else "",
-                "status": container.status,
-                "health": state.get("Health", {}).get("Status", ""),
-                "url": container.labels.get("haj.url", ""),
-                "started_at": state.get("StartedAt", ""),
-            }
+                status=container.status,
+                health=state.get("Health", {}).get("Status", ""),
+                url=container.labels.get("haj.url", ""),
+                started_at=state.get("StartedAt", ""),
+            )
         )
     image = None
     if project.db_path.exists():
         with Store(project.db_path) as store:
             image = store.get_record("image")
-    return {"containers": rows, "image": image}
+    return ContainerStatus(rows, ImageRecord.from_dict(image) if image else None)
 
 
 def logs(project: Project, *, tail: int = 100, follow: bool = False) -> Iterator[str]:

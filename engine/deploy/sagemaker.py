@@ -195,7 +195,7 @@ def _ensure_image(
         network=settings["network"],
         on_event=on_event,
     )
-    return str(built["image"])
+    return built.image
 
 
 def _push(

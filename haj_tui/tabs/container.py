@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select
 
 from engine import events
-from engine.api import BuildSettings
+from engine.api import BuildSettings, ContainerRecord, ContainerRow, ContainerStatus, ImageRecord
 from engine.errors import ContainerError, HajError
 from engine.units import human_size
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
@@ -37,19 +37,19 @@ if TYPE_CHECKING:
 class Loaded:
     """The project's containers and images, or why Docker could not be asked."""
 
-    status: dict[str, Any] = field(default_factory=dict)  # container_status()
+    status: ContainerStatus = field(default_factory=ContainerStatus)  # container_status()
     images: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None  # no Docker engine: the whole message, with how to fix it
 
 
 @dataclass(frozen=True)
 class Built:
-    record: dict[str, Any]  # the build's record (image, size, ...)
+    record: ImageRecord  # the build's record (image, size, ...)
 
 
 @dataclass(frozen=True)
 class ContainerStarted:
-    record: dict[str, Any]  # the container's record (url, ...)
+    record: ContainerRecord  # the container's record (url, ...)
 
 
 @dataclass(frozen=True)
@@ -176,11 +176,8 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             )
         self._show()
 
-    def running_container(self) -> dict[str, Any] | None:
-        for row in self.info.status.get("containers", []) if self.info else []:
-            if row["status"] == "running":
-                return row
-        return None
+    def running_container(self) -> ContainerRow | None:
+        return self.info.status.running() if self.info else None
 
     def _show(self) -> None:
         state = self.query_one("#container-state", Label)
@@ -197,13 +194,13 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         if self.docker_problem:
             state.update(Text("no Docker engine: see the log below"))
         elif running:
-            health = f" ({running['health']})" if running["health"] else ""
+            health = f" ({running.health})" if running.health else ""
             state.update(
-                Text.assemble(("● running ", "bold green"), (running["url"], "underline"), health)
+                Text.assemble(("● running ", "bold green"), (running.url, "underline"), health)
             )
-        elif self.info and self.info.status.get("image"):
-            image = self.info.status["image"]
-            state.update(Text(f"○ stopped; image {image['image']} ({human_size(image['size'])})"))
+        elif self.info and self.info.status.image:
+            image = self.info.status.image
+            state.update(Text(f"○ stopped; image {image.image} ({human_size(image.size)})"))
         else:
             state.update(Text("No image yet: press b to build one.", style="italic"))
 
@@ -295,11 +292,11 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
                 self._loaded(loaded)
             case Built(record=record):
                 self.building = False
-                self.app.notify(f"Built {record['image']} ({human_size(record['size'])})")
+                self.app.notify(f"Built {record.image} ({human_size(record.size)})")
                 self._load()
             case ContainerStarted(record=record):
                 self.switching = False
-                self.app.notify(f"Container serving at {record['url']}")
+                self.app.notify(f"Container serving at {record.url}")
                 self._load()
             case ContainerStopped():
                 self.switching = False

@@ -12,7 +12,7 @@ last build was made, else haj's defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from engine import events
-from engine.api import DeployDefaults, progress_text
+from engine.api import DeployDefaults, DeploymentRecord, progress_text
 from engine.errors import HajError
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
@@ -57,7 +57,7 @@ class Planned:
 
 @dataclass(frozen=True)
 class Deployed:
-    record: dict[str, Any]  # the deployment record (endpoint_name, status, ...)
+    record: DeploymentRecord  # the deployment record (endpoint_name, status, ...)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class DeployTab(ReportsWorkerErrors, Vertical):
     def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
         self.project = project
-        self.record: dict[str, Any] | None = None
+        self.record: DeploymentRecord | None = None
         self.defaults: DeployDefaults | None = None  # None until the worker has read them
         self._defaults_read = False  # read or failed: the plan can follow the settings
         self.planned: Planned | None = None  # the plan shown
@@ -154,7 +154,7 @@ class DeployTab(ReportsWorkerErrors, Vertical):
     def _options(self) -> Options:
         region = self.query_one("#deploy-region", Input).value.strip() or None
         if self.record and not region:
-            region = self.record.get("region")
+            region = self.record.region
         return self.project.deploy_options(
             region=region,
             registry=self.query_one("#deploy-registry", Input).value.strip() or None,
@@ -208,25 +208,24 @@ class DeployTab(ReportsWorkerErrors, Vertical):
             return
         record = self.record
         if not self.busy:
-            status = record.get("status", "?")
+            status = record.status or "?"
             style = {"InService": "bold green", "failed": "bold red"}.get(status, "yellow")
             state.update(
                 Text.assemble(
                     (f"● {status} ", style),
-                    f"{record.get('endpoint_name')} in {record.get('region')}, "
-                    f"run {record.get('run_id')}",
+                    f"{record.endpoint_name} in {record.region}, run {record.run_id}",
                 )
             )
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         for key, label in RESOURCE_KEYS:
-            value = record.get(key)
+            value = getattr(record, key)
             if isinstance(value, list):
                 value = ", ".join(value)
             if value:
                 table.add_row(label, str(value))
-        table.add_row("deployed", str(record.get("deployed_at", "-"))[:19])
+        table.add_row("deployed", str(record.deployed_at or "-")[:19])
         view.update(table)
 
     # ---- deploy / undeploy ---------------------------------------------------------------------
@@ -256,8 +255,8 @@ class DeployTab(ReportsWorkerErrors, Vertical):
                 self.app.notify("Nothing deployed.")
             return
         message = (
-            f"Delete the endpoint {self.record.get('endpoint_name')} in "
-            f"{self.record.get('region')} and everything haj created for it?"
+            f"Delete the endpoint {self.record.endpoint_name} in "
+            f"{self.record.region} and everything haj created for it?"
         )
 
         def answered(confirmed: bool | None) -> None:
@@ -308,9 +307,9 @@ class DeployTab(ReportsWorkerErrors, Vertical):
             case Deployed(record=record):
                 self.busy = False
                 log.write_line(
-                    f"Endpoint {record['endpoint_name']} is {record['status']}.", style="bold green"
+                    f"Endpoint {record.endpoint_name} is {record.status}.", style="bold green"
                 )
-                self.app.notify(f"Deployed: {record['endpoint_name']} is {record['status']}")
+                self.app.notify(f"Deployed: {record.endpoint_name} is {record.status}")
                 self.refresh_data()
             case Undeployed(removed=removed):
                 self.busy = False

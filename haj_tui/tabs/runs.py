@@ -27,7 +27,8 @@ from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
 
 if TYPE_CHECKING:
-    from engine.api import Leaderboard, ProjectAPI  # Leaderboard: what leaderboard() returns
+    # what leaderboard() and crown() return
+    from engine.api import CrownResult, Leaderboard, ProjectAPI
 
 CROWN = "★"
 
@@ -36,7 +37,7 @@ CROWN = "★"
 class Crowned:
     """The crown worker's outcome: what the engine's crown answered (run, metric, value)."""
 
-    answer: dict[str, Any]
+    answer: CrownResult
 
 
 class CrownFailed(WorkFailed):
@@ -270,15 +271,13 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 message.stop()
                 self._crowned(answer)
 
-    def _crowned(self, answer: dict[str, Any]) -> None:
+    def _crowned(self, answer: CrownResult) -> None:
         self.query_one("#runs-crown", Button).disabled = False
-        run = answer.get("run") or {}
+        run = answer.run
         self.refresh_data()
-        if run:
-            label = f"{run['model']}-{run['seq']}"
-            self.app.notify(f"Champion: {label} ({answer['metric']}={answer['value']:.4f})")
-            table = self.query_one("#runs-board", DataTable)
-            table.move_cursor(row=table.get_row_index(run["id"]))
+        self.app.notify(f"Champion: {run.label} ({answer.metric}={answer.value:.4f})")
+        table = self.query_one("#runs-board", DataTable)
+        table.move_cursor(row=table.get_row_index(run.id))
 
     @on(CrownFailed)
     def _crown_failed(self, message: CrownFailed) -> None:
