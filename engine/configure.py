@@ -5,6 +5,7 @@ One place for what `haj config` and the TUI's Config form do, so both behave the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,18 +44,37 @@ class Changes:
 
 
 def validate(root: Path, project: Project, changes: Changes) -> None:
+    config = project.read_config()
+    check_changes(
+        changes,
+        name=project.name,
+        prediction=config["project"]["prediction"],
+        taken=lambda new_name: (root / new_name).exists(),
+        where=f" in {root}",
+    )
+
+
+def check_changes(
+    changes: Changes,
+    *,
+    name: str,
+    prediction: str,
+    taken: Callable[[str], bool],
+    where: str = "",
+) -> None:
+    """The checks of `validate` on values alone: `taken(name)` says whether a project of that
+    name exists (`where` names the workspace in the message)."""
     from engine.deps import parse_requirement
     from engine.metrics import check_metric
 
-    config = project.read_config()
-    if changes.title is not None and changes.title != project.name:
+    if changes.title is not None and changes.title != name:
         new_name = name_for_title(changes.title)
-        if new_name != project.name and (root / new_name).exists():
-            raise ProjectExists(f"a project named {new_name!r} already exists in {root}")
+        if new_name != name and taken(new_name):
+            raise ProjectExists(f"a project named {new_name!r} already exists{where}")
     if changes.prediction is not None and changes.prediction not in PREDICTION_TYPES:
         raise UsageError(f"prediction must be one of {', '.join(PREDICTION_TYPES)}")
     if changes.metric is not None:
-        check_metric(changes.metric, changes.prediction or config["project"]["prediction"])
+        check_metric(changes.metric, changes.prediction or prediction)
     if changes.target is not None and not changes.target.strip():
         raise UsageError("the target column cannot be empty")
     if changes.api_key is not None and (not changes.api_key or "\n" in changes.api_key):

@@ -67,7 +67,23 @@ ACTIONS = (
     "set-url",  # choose the data source
     "list-data",  # see the data versions
     "start-docker",  # start a Docker engine
+    "choose-port",  # serve on another port
+    "use-host-network",  # run the container on the host's network
+    "build-offline",  # build with a wheelhouse, or on the host's network
+    "set-region",  # say which AWS region
+    "choose-workspace",  # use another folder as the workspace
 )
+
+
+def render(error: HajError, phrases: dict[str, str], project: str = "NAME") -> str:
+    """An error as one line in a face's words: the message, then its hint phrased from
+    `phrases` (the face's sentence for each action, with {project} and {detail} filled)."""
+    message = one_line(error.message)
+    hint = error.hint
+    if hint is None:
+        return message
+    phrase = phrases[hint.action].format(project=hint.project or project, detail=hint.detail or "")
+    return f"{message}: {phrase}"
 
 
 class HajError(Exception):

@@ -49,7 +49,7 @@ def leaderboard(
     from engine.store import Store
 
     if limit is not None and limit < 1:
-        raise UsageError("--limit must be a positive number")
+        raise UsageError("the limit must be a positive number")
     config = project.read_config()
     prediction = config["project"]["prediction"]
     chosen = check_metric(metric or config["training"]["metric"], prediction)

@@ -35,7 +35,9 @@ def home(explicit: str | os.PathLike[str] | None = None) -> Path:
     else:
         root = Path.home() / "ml_projects"
     if root.exists() and not root.is_dir():
-        raise UsageError(f"the workspace {root} is a file, not a directory: choose another --home")
+        raise UsageError(
+            f"the workspace {root} is a file, not a directory", Hint("choose-workspace")
+        )
     return root
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.errors import ACTIONS, HajError, Hint, one_line
+from engine import errors
+from engine.errors import ACTIONS, HajError
 
 PHRASES: dict[str, str] = {
     "init": "press ctrl+n on the Projects screen to create one",
@@ -21,16 +22,15 @@ PHRASES: dict[str, str] = {
     "set-url": "set the data source on the Config tab (1)",
     "list-data": "see the Data tab (3)",
     "start-docker": "start a Docker engine (scripts/start-dockerd.sh) or set DOCKER_HOST",
+    "choose-port": "choose another port on the Config tab (1)",
+    "use-host-network": "choose the host network on the Container tab (7)",
+    "build-offline": "tick wheelhouse or choose the host network on the Container tab (7)",
+    "set-region": "type a region (e.g. eu-west-1) on the Deploy tab (8), or set AWS_REGION",
+    "choose-workspace": "choose another folder as the workspace",
 }
 assert set(PHRASES) == set(ACTIONS), "every hint action needs an app phrase"
 
 
-def phrase(hint: Hint) -> str:
-    return PHRASES[hint.action].format(project=hint.project or "", detail=hint.detail or "")
-
-
 def render(error: HajError) -> str:
     """The error as the app shows it in a notification."""
-    message = one_line(error.message)
-    hint = getattr(error, "hint", None)
-    return f"{message}: {phrase(hint)}" if hint else message
+    return errors.render(error, PHRASES, project="this project")

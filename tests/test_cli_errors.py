@@ -62,7 +62,7 @@ CASES: list[tuple[list[str], str]] = [
     (["train", "badtarget", "-m", "knn"], "target column 'nope'"),
     (["runs", "cancer", "--metric", "rmse"], "'rmse' is for regression"),
     (["runs", "cancer", "--metric", "bogus"], "unknown metric 'bogus'"),
-    (["runs", "cancer", "--limit", "0"], "--limit must be a positive number"),
+    (["runs", "cancer", "--limit", "0"], "the limit must be a positive number"),
     (["evaluate", "cancer", "rmse"], "'rmse' is for regression"),
     (["evaluate", "cancer", "bogus"], "unknown metric 'bogus'"),
     (["evaluate", "fresh"], "no runs yet"),

@@ -487,3 +487,32 @@ async def test_train_tab_trains_with_the_real_runner(trained_home: Path) -> None
         results = screen.query_one("#train-results", DataTable)
         assert str(results.get_cell("gaussian_nb", "status")) == "finished"
         assert str(results.get_cell("gaussian_nb", "model")).startswith("gaussian_nb-")
+
+
+async def test_train_tab_rows_are_queued_until_the_engine_starts_them(fake: FakeWorkspace) -> None:
+    """Every chosen model gets its row at once, "queued", and fills in as the engine reports."""
+    import threading
+
+    from textual.widgets import Label, SelectionList
+
+    project = fake.project("cancer")
+    project.train_gate = threading.Event()  # hold training until the rows are checked
+    async with HajApp(fake).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "cancer")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: screen.shown_tab == "train", what="train tab")
+        models = screen.query_one("#train-models", SelectionList)
+        models.deselect_all()
+        models.select("gaussian_nb")
+        models.select("knn")
+        await pilot.press("t")
+        results = screen.query_one("#train-results", DataTable)
+        await wait_for(pilot, lambda: results.row_count == 2, what="a row per model")
+        assert [str(results.get_cell(m, "status")) for m in ("gaussian_nb", "knn")] == [
+            "queued",
+            "queued",
+        ]
+        project.train_gate.set()
+        state = screen.query_one("#train-state", Label)
+        await wait_for(pilot, lambda: "Done: 2 finished" in str(state.render()), what="done")
+        assert str(results.get_cell("knn", "status")) == "finished"

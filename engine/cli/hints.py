@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.errors import ACTIONS, HajError, Hint, one_line
+from engine import errors
+from engine.errors import ACTIONS, HajError
 
 PHRASES: dict[str, str] = {
     "init": "create one with `haj init NAME`",
@@ -21,16 +22,15 @@ PHRASES: dict[str, str] = {
     "set-url": "set it with `haj config {project} --url URL`",
     "list-data": "see `haj data {project}`",
     "start-docker": "start one with scripts/start-dockerd.sh, or point DOCKER_HOST at one",
+    "choose-port": "choose another with --port",
+    "use-host-network": "use --network host",
+    "build-offline": "use --wheelhouse (wheels downloaded on the host) or --network host",
+    "set-region": "pass --region, e.g. eu-west-1, or set AWS_REGION",
+    "choose-workspace": "choose another --home",
 }
 assert set(PHRASES) == set(ACTIONS), "every hint action needs a CLI phrase"
 
 
-def phrase(hint: Hint) -> str:
-    return PHRASES[hint.action].format(project=hint.project or "NAME", detail=hint.detail or "")
-
-
 def render(error: HajError) -> str:
     """The error as the one line the CLI prints after `haj: error: `."""
-    message = one_line(error.message)
-    hint = getattr(error, "hint", None)
-    return f"{message}: {phrase(hint)}" if hint else message
+    return errors.render(error, PHRASES, project="NAME")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from engine.errors import DeployError, one_line
+from engine.errors import DeployError, Hint, one_line
 
 ENDPOINT_ENV = "HAJ_AWS_ENDPOINT_URL"
 LINE = 300  # an error message's length at most (AWS lists every allowed value in some)
@@ -31,10 +31,7 @@ def resolve_region(region: str | None) -> str:
 
     found = boto3.session.Session().region_name
     if not found:
-        raise DeployError(
-            "no AWS region: pass --region (the region field in the app), e.g. eu-west-1, "
-            "or set AWS_REGION"
-        )
+        raise DeployError("no AWS region", Hint("set-region"))
     return found
 
 

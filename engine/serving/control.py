@@ -41,12 +41,12 @@ def check_port(host: str, port: int) -> None:
             probe.bind((host, port))
         except PermissionError:
             raise ServingError(
-                f"port {port} on {host} needs privileges: choose another with --port"
+                f"port {port} on {host} needs privileges", Hint("choose-port")
             ) from None
         except OSError as exc:
             if exc.errno in (98, 48):  # EADDRINUSE on Linux, macOS
                 raise ServingError(
-                    f"port {port} on {host} is in use: choose another with --port"
+                    f"port {port} on {host} is in use", Hint("choose-port")
                 ) from None
             raise ServingError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
@@ -133,7 +133,7 @@ def server_status(project: Project) -> dict[str, Any] | None:
 
 def _check_args(workers: int) -> None:
     if workers < 1:
-        raise ServingError("--workers must be at least 1")
+        raise ServingError("the number of workers must be at least 1")
 
 
 def serve_foreground(
