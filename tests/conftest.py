@@ -54,6 +54,7 @@ MODULE_TIERS = {
     "test_tui_tabs": "integration",
     "test_tui_snapshots": "integration",
     "test_tui_tabs_snapshots": "integration",
+    "test_tui_tabs_fake": "integration",  # the whole app, on the fake engine
 }
 INTEGRATION_FIXTURES = {"haj", "trained_home", "trained_cache"}
 E2E_FIXTURES = {"built", "moto_url", "aws_env", "registry", "deployable", "stock_moto"}

