@@ -434,3 +434,23 @@ def test_a_model_py_name_of_a_built_in_model_is_an_error(
         result = haj(*args)
         assert result.code != 0 and result.err.strip() == expected, (args, result.text)
     assert snapshot(trained_home) == before
+
+
+def test_a_metric_a_model_cannot_give_is_explained_not_left_blank(
+    trained_home: Path, haj: Callable[..., Result]
+) -> None:
+    """RidgeClassifier gives no class probabilities: its run records why roc_auc is missing, and
+    `haj runs` says so under the table (a blank cell alone says nothing)."""
+    trained = haj("train", "cancer", "-m", "ridge_classifier")
+    assert trained.code == 0, trained.text
+    board = as_json(haj("runs", "cancer", "--json"))
+    (ridge,) = [r for r in board["runs"] if r["model"] == "ridge_classifier"]
+    assert "roc_auc" not in ridge["metrics"] and "acc" in ridge["metrics"]
+    assert ridge["notes"] == {
+        "roc_auc": "roc_auc not computed: the model gives no class probabilities"
+    }
+    assert "_haj_notes" not in ridge["params"]  # kept inside params in the store, not shown
+    shown = haj("runs", "cancer").out
+    assert f"{ridge['label']}: roc_auc not computed: the model gives no class probabilities" in (
+        " ".join(shown.split())
+    )

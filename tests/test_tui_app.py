@@ -498,3 +498,30 @@ async def test_train_tab_rows_are_queued_until_the_engine_starts_them(fake: Fake
         state = screen.query_one("#train-state", Label)
         await wait_for(pilot, lambda: "Done: 2 finished" in str(state.render()), what="done")
         assert str(results.get_cell("knn", "status")) == "finished"
+
+
+async def test_models_from_model_py_arriving_late_do_not_undo_a_narrowed_choice(
+    fake: FakeWorkspace,
+) -> None:
+    """model.py's models are read by a runner and join the checklist later: checked while every
+    model is (the default), unchecked once the user has picked some."""
+    from textual.widgets import SelectionList
+
+    from haj_tui.tabs.train import TrainTab
+
+    project = fake.project("cancer")
+    project.extra_models = ["balanced_logistic_regression"]
+    async with HajApp(fake).run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, "cancer")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: screen.shown_tab == "train", what="train tab")
+        tab = screen.tab("train")
+        assert isinstance(tab, TrainTab)
+        models = screen.query_one("#train-models", SelectionList)
+        await wait_for(pilot, lambda: models.option_count == 12, what="model.py's model")
+        assert len(models.selected) == 12  # the default: every model
+        models.deselect_all()
+        models.select("knn")
+        tab._set_extras(["balanced_logistic_regression", "my_forest"])  # model.py changed
+        assert models.option_count == 13
+        assert models.selected == ["knn"]

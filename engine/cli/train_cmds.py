@@ -166,6 +166,9 @@ class CmdRuns(ProjectCommand):
                 for i, r in enumerate(board.runs, 1)
             ],
         )
+        notes = [(r["label"], why) for r in board.runs for why in (r.get("notes") or {}).values()]
+        for label, why in notes:  # a blank cell says nothing: say why a metric is missing
+            self.console.print(f"{label}: {why}", highlight=False, markup=False)
 
     def _no_runs(self) -> str:
         """Why the leaderboard is empty: no run at all, or only runs it does not show."""

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label
+from textual.widgets.data_table import RowDoesNotExist
 
 from engine import events
 from engine.errors import Cancelled, HajError
@@ -261,7 +262,7 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         table = self.query_one("#data-versions", DataTable)
         try:
             table.move_cursor(row=table.get_row_index(version_id))
-        except Exception:  # the row vanished (another process rewrote the store): ignore
+        except RowDoesNotExist:  # the row vanished (another process rewrote the store)
             return
 
     @on(WorkFinished)

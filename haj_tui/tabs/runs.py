@@ -62,6 +62,8 @@ def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
     table.add_row("model file", run.get("model_path") or "-")
     for key, value in run["metrics"].items():
         table.add_row(key, f"{value:.4f}")
+    for metric, why in (run.get("notes") or {}).items():  # why a metric is missing
+        table.add_row(metric, Text(why, style="italic"))
     if run["params"]:
         params = ", ".join(f"{key}={value}" for key, value in sorted(run["params"].items()))
         table.add_row("params", Text(params, style="dim"))

@@ -206,10 +206,13 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             models.remove_option(f"extra-{gone}")
         new = [name for name in names if name not in self._extras]
         self._extras = list(names)
+        # checked like the others while every model is checked (the default: train them all);
+        # unchecked once the user has narrowed the choice, which a late arrival must not undo
+        checked = len(models.selected) == models.option_count
         if new:
             models.add_options(
                 [
-                    Selection(Text(name, style="italic"), name, True, id=f"extra-{name}")
+                    Selection(Text(name, style="italic"), name, checked, id=f"extra-{name}")
                     for name in new
                 ]
             )
