@@ -45,7 +45,10 @@ def retrieve(config: dict[str, Any], secrets: dict[str, str]) -> bytes | str | p
     data = config.get("data", {})
     url = str(data.get("url") or "").strip()
     if not url:
-        raise ValueError("no data source: set one with `haj config NAME --url URL`")
+        raise ValueError(
+            "no data source: set [data] url in config.toml (`haj config NAME --url URL`, "
+            "or the app's Config tab)"
+        )
     scheme = urlsplit(url).scheme.lower()
     if scheme == "example":
         return load_example(url.partition(":")[2])
