@@ -6,7 +6,8 @@ import re
 
 from engine.errors import UsageError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Matched with fullmatch: a "$" anchor would also match before a trailing newline ("nl\n").
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 def validate_name(name: str) -> str:
@@ -17,7 +18,7 @@ def validate_name(name: str) -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise UsageError("a project name cannot be empty")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UsageError(
             f"invalid project name {name!r}: use letters, digits, '-' and '_' "
             "(starting with a letter or digit, at most 64 characters)"
@@ -37,7 +38,7 @@ def name_for_title(title: str) -> str:
     A path-like title ('../x', 'a/b', '.hidden') is never turned into a name: it is refused."""
     import unicodedata
 
-    if _NAME.match(title) or not title.strip() or "/" in title or "\\" in title:
+    if _NAME.fullmatch(title) or not title.strip() or "/" in title or "\\" in title:
         return validate_name(title)
     if title.startswith("."):
         return validate_name(title)

@@ -19,6 +19,7 @@ CASES: list[tuple[list[str], str]] = [
     (["init", "a/b", "-p", "regression"], "invalid project name 'a/b'"),
     (["init", ".hidden", "-p", "regression"], "invalid project name '.hidden'"),
     (["init", "", "-p", "regression"], "cannot be empty"),
+    (["init", "nl\n", "-p", "regression"], "invalid project name 'nl\\n'"),
     (["init", "-p", "regression", "--", "-dash"], "invalid project name '-dash'"),
     (["init", "newproj"], "--prediction is required when not on a terminal"),
     (["init", "newproj", "--example", "titanic"], "unknown example 'titanic'"),

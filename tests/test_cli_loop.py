@@ -454,3 +454,22 @@ def test_a_metric_a_model_cannot_give_is_explained_not_left_blank(
     assert f"{ridge['label']}: roc_auc not computed: the model gives no class probabilities" in (
         " ".join(shown.split())
     )
+
+
+def test_hints_name_the_haj_the_user_can_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the Quick start only .venv/bin/haj exists: the demo's hint says that path; `haj`
+    only when PATH finds this very program."""
+    from engine.cli.output import command_name
+
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    program = venv_bin / "haj"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert command_name(str(program)) == str(program)
+    monkeypatch.setenv("PATH", f"{venv_bin}:/usr/bin:/bin")
+    assert command_name(str(program)) == "haj"
+    assert command_name("/x/engine/__main__.py").endswith(" -m engine")

@@ -76,7 +76,14 @@ def test_a_damaged_registry_is_one_line_and_the_project_can_still_be_deleted(
     trained_home: Path, haj: Callable[..., Result]
 ) -> None:
     (trained_home / "cancer" / "haj.db").write_bytes(b"this is not a database" * 100)
-    for args in (["status"], ["runs"], ["evaluate"], ["data"], ["train", "-m", "knn"]):
+    for args in (
+        ["status"],
+        ["runs"],
+        ["evaluate"],
+        ["data"],
+        ["retrieve"],
+        ["train", "-m", "knn"],
+    ):
         result = haj(args[0], "cancer", *args[1:])
         assert result.code != 0, args
         lines = result.err.strip().splitlines()

@@ -148,6 +148,22 @@ def test_an_unknown_key_beside_records_is_422(client: httpx.Client, cancer_dir: 
     assert answer.status_code == 422 and answer.json()["field"] == "threshold"
 
 
+def test_records_that_are_not_a_list_are_named_as_such(client: httpx.Client) -> None:
+    for body in ({"records": "x"}, {"records": {"mean radius": 14.1}}):
+        answer = client.post("/predict", json=body)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == "records"
+        assert "must be a list of records" in answer.json()["detail"]
+
+
+def test_a_feature_named_records_is_a_value_not_the_batch_key() -> None:
+    from engine.serving.inputs import predict_records
+
+    one = {"records": 3, "age": 40}
+    assert predict_records(one, features=("records", "age")) == [one]
+    assert predict_records({"records": [one]}, features=("age",)) == [one]
+
+
 def test_refused_requests_are_counted_as_errors_but_not_timed(
     client: httpx.Client, cancer_dir: Path
 ) -> None:

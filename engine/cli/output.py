@@ -18,6 +18,24 @@ def console() -> Any:
     return Console(highlight=False, soft_wrap=False, width=width)
 
 
+def command_name(argv0: str | None = None) -> str:
+    """How the user can run haj again: `haj` when that is on PATH and is this program, else the
+    path they typed (`.venv/bin/haj` after the Quick start), else `python -m engine`."""
+    import os
+    import shutil
+
+    argv0 = argv0 if argv0 is not None else sys.argv[0]
+    if os.path.basename(argv0) != "haj":  # python -m engine, or an unusual entry point
+        return f"{os.path.basename(sys.executable)} -m engine"
+    found = shutil.which("haj")
+    try:
+        if found and os.path.samefile(found, argv0):
+            return "haj"
+    except OSError:
+        pass
+    return argv0
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"

@@ -389,8 +389,11 @@ class CmdDemo(Command):
                 f"[green]Champion of {name}:[/] {result.run.model} "
                 f"{result.metric}={output.fmt(result.value)}\n"
             )
+        haj = output.command_name()
         console.print(
-            f"Done. Try `haj --home {root} list`, `haj --home {root} runs breast-cancer`, "
-            "or `haj` for the full-screen app."
+            f"Done. Try `{haj} --home {root} list`, `{haj} --home {root} runs breast-cancer`, "
+            f"or `{haj}` for the full-screen app.",
+            markup=False,
+            highlight=False,
         )
         return 0

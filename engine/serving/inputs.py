@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Collection
 from typing import Any
 
 MAX_RECORDS = 10_000
@@ -67,10 +68,15 @@ def parse_json(raw: bytes) -> Any:
     raise InputError(f"malformed JSON: {error}", status=400) from None
 
 
-def predict_records(body: Any) -> list[Any]:
-    """The records of a /predict body."""
+def predict_records(body: Any, features: Collection[str] = ()) -> list[Any]:
+    """The records of a /predict body. "records" is the batch key unless the model has a
+    feature of that name: then it is a value of one record."""
     if not isinstance(body, dict):
         raise InputError('the body must be a JSON object: one record or {"records": [...]}')
+    if "records" in body and "records" not in features and not isinstance(body["records"], list):
+        raise InputError(
+            '"records" must be a list of records: {"records": [{...}, {...}]}', field="records"
+        )
     if "records" in body and isinstance(body["records"], list):
         for key in body:
             if key != "records":

@@ -56,7 +56,7 @@ class Scorer:
         try:
             raw = await self.read_body(receive)
             if path == "/predict":
-                rows = inputs.predict_records(inputs.parse_json(raw))
+                rows = inputs.predict_records(inputs.parse_json(raw), model.name_set)
             elif b"csv" in _header(scope, b"content-type"):
                 rows = inputs.csv_rows(raw, model.names, model.kinds)
             else:
