@@ -16,9 +16,10 @@ need them: importing this module is as cheap as `haj list` needs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,17 +183,42 @@ class DeployDefaults:
 
 # ---- the workspace -------------------------------------------------------------------------------
 class Workspace:
-    """A folder of projects (HAJ_HOME, default ~/ml_projects)."""
+    """A folder of projects (HAJ_HOME, default ~/ml_projects).
 
-    def __init__(self, root: Path) -> None:
+    Commands that write a project take its lock (engine.lock): with `wait` (the default) a
+    second one waits and `on_wait` hears once what for; without, it raises ProjectBusy."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.wait = wait
+        self.on_wait = on_wait
 
     @classmethod
-    def open(cls, home: str | os.PathLike[str] | None = None) -> Workspace:
+    def open(
+        cls,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Workspace:
         """The workspace at `home`, else $HAJ_HOME, else ~/ml_projects."""
         from engine import workspace
 
-        return cls(workspace.home(home))
+        return cls(workspace.home(home), wait=wait, on_wait=on_wait)
+
+    def locked(
+        self, path: Path, command: str, cancel: threading.Event | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock of the project at `path` while `command` writes it."""
+        from engine.lock import project_lock
+
+        return project_lock(path, command, wait=self.wait, on_wait=self.on_wait, cancel=cancel)
 
     def names(self) -> list[str]:
         from engine import workspace
@@ -237,12 +263,16 @@ class Workspace:
     def rename(self, name: str, new_name: str, title: str | None = None) -> ProjectAPI:
         from engine import workspace
 
-        return ProjectAPI(self, workspace.rename_project(self.root, name, new_name, title))
+        project = workspace.get_project(self.root, name)
+        with self.locked(project.path, "rename"):
+            return ProjectAPI(self, workspace.rename_project(self.root, name, new_name, title))
 
     def delete(self, name: str) -> None:
         from engine import workspace
 
-        workspace.delete_project(self.root, name)
+        project = workspace.get_project(self.root, name)
+        with self.locked(project.path, "delete"):
+            workspace.delete_project(self.root, name)
 
 
 # ---- one project ---------------------------------------------------------------------------------
@@ -263,6 +293,11 @@ class ProjectAPI:
 
     def __repr__(self) -> str:
         return f"ProjectAPI({self.project.name!r})"
+
+    def _locked(
+        self, command: str, cancel: threading.Event | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        return self.workspace.locked(self.project.path, command, cancel)
 
     # ---- config and code ---------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -285,7 +320,8 @@ class ProjectAPI:
         returns the project as it is now (renamed or not) and what was done, in words."""
         from engine import configure
 
-        project, done = configure.apply(self.workspace.root, self.project, changes, on_event)
+        with self._locked("config"):
+            project, done = configure.apply(self.workspace.root, self.project, changes, on_event)
         return ProjectAPI(self.workspace, project), done
 
     def metrics(self) -> list[str]:
@@ -322,7 +358,8 @@ class ProjectAPI:
     ) -> list[str]:
         from engine import deps
 
-        return deps.install(self.project, packages, on_event)
+        with self._locked("install"):
+            return deps.install(self.project, packages, on_event)
 
     # ---- data --------------------------------------------------------------------------------
     def retrieve(
@@ -330,7 +367,8 @@ class ProjectAPI:
     ) -> dict[str, Any]:
         from engine import data
 
-        return data.retrieve(self.project, on_event, cancel)
+        with self._locked("retrieve", cancel):
+            return data.retrieve(self.project, on_event, cancel)
 
     def process(
         self,
@@ -340,7 +378,8 @@ class ProjectAPI:
     ) -> dict[str, Any]:
         from engine import data
 
-        return data.process(self.project, version, on_event, cancel)
+        with self._locked("process", cancel):
+            return data.process(self.project, version, on_event, cancel)
 
     def versions(self, kind: str | None = None) -> list[dict[str, Any]]:
         from engine import data
@@ -381,7 +420,8 @@ class ProjectAPI:
     ) -> dict[str, Any]:
         from engine import training
 
-        return training.train(self.project, models, on_event, cancel, data=data)
+        with self._locked("training", cancel):
+            return training.train(self.project, models, on_event, cancel, data=data)
 
     def leaderboard(
         self, metric: str | None = None, limit: int | None = None, include_all: bool = True
@@ -393,7 +433,8 @@ class ProjectAPI:
     def crown(self, metric: str | None = None) -> CrownResult:
         from engine import champion
 
-        return champion.crown(self.project, metric)
+        with self._locked("crowning"):
+            return champion.crown(self.project, metric)
 
     def champion_history(self) -> list[dict[str, Any]]:
         from engine import champion
@@ -495,14 +536,15 @@ class ProjectAPI:
         from engine.container import image
 
         settings = settings or self.build_settings()
-        return image.build(
-            self.project,
-            base_image=settings.base_image,
-            tag=tag,
-            wheelhouse=settings.wheelhouse,
-            network=settings.network if settings.network == "host" else None,
-            on_event=on_event,
-        )
+        with self._locked("build"):
+            return image.build(
+                self.project,
+                base_image=settings.base_image,
+                tag=tag,
+                wheelhouse=settings.wheelhouse,
+                network=settings.network if settings.network == "host" else None,
+                on_event=on_event,
+            )
 
     def last_build(self) -> ImageRecord | None:
         """The record of the project's last build (None if it was never built)."""
@@ -582,14 +624,16 @@ class ProjectAPI:
         """Deploy (or move the endpoint to) the current champion; returns its record."""
         from engine.deploy import sagemaker
 
-        return DeploymentRecord.from_dict(
-            sagemaker.deploy(self.project, options, on_event=on_event)
-        )
+        with self._locked("deploy"):
+            return DeploymentRecord.from_dict(
+                sagemaker.deploy(self.project, options, on_event=on_event)
+            )
 
     def undeploy(self, on_event: events.Callback = events.ignore) -> list[str]:
         from engine.deploy import sagemaker
 
-        return sagemaker.undeploy(self.project, on_event=on_event)
+        with self._locked("undeploy"):
+            return sagemaker.undeploy(self.project, on_event=on_event)
 
     def invoke_example(self, record: DeploymentRecord) -> list[str]:
         """The shell lines that call the deployed endpoint with a real row of the data."""

@@ -112,6 +112,12 @@ class StoreError(HajError):
     exit_code = 1
 
 
+class ProjectBusy(HajError):
+    """Another command is writing the project, and the caller chose not to wait."""
+
+    exit_code = 13
+
+
 class ProjectNotFound(HajError):
     exit_code = 3
 

@@ -69,6 +69,9 @@ def _start_runner(
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
+    from engine.lock import held_fd
+
+    lock_fd = held_fd(project.path)
     return subprocess.Popen(
         [
             project_python(project),
@@ -84,6 +87,7 @@ def _start_runner(
         stderr=subprocess.PIPE,
         env=env,
         start_new_session=True,
+        pass_fds=() if lock_fd is None else (lock_fd,),
     )
 
 

@@ -226,7 +226,9 @@ def _split(X: Any, y: Any, training: dict[str, Any], stratify: Any) -> tuple[Any
 
 
 def _remove_partial_models(project: Project) -> None:
-    """Delete the temporary files of bundles whose writing was interrupted (a killed worker)."""
+    """Delete the temporary files of bundles whose writing was interrupted (a killed worker).
+    Training holds the project's lock (engine.lock), so no other session is writing here: a
+    .tmp file is this session's or a dead one's."""
     for stale in project.models_dir.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
 

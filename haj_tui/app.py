@@ -41,6 +41,16 @@ class HajApp(App[None]):
         super().__init__()
         self.workspace = workspace
         self.sub_title = str(workspace.root)
+        if hasattr(workspace, "on_wait"):  # another haj writes the project: say what we wait for
+            workspace.on_wait = self._waiting
+
+    def _waiting(self, text: str) -> None:
+        """Called from a worker thread while it waits for the project's lock."""
+        message = text[:1].upper() + text[1:]
+        try:
+            self.call_from_thread(self.notify, message, title="Waiting")
+        except RuntimeError:  # already on the app's own thread
+            self.notify(message, title="Waiting")
 
     def get_default_screen(self) -> Screen[None]:
         from haj_tui.screens.projects import ProjectsScreen

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the workspace (default: $HAJ_HOME, else ~/ml_projects)",
     )
+    common.add_argument(
+        "--no-wait",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="fail at once when another command is writing the project (default: wait)",
+    )
     parser = _Parser(
         prog="haj",
         description="haj: a terminal-first ML workflow orchestrator. "

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from engine.api import ProjectAPI, Workspace
 
 
+def _say_waiting(text: str) -> None:
+    """What a command prints while another one holds the project (on stderr: stdout may be
+    JSON)."""
+    import sys
+
+    sys.stderr.write(f"haj: {text}\n")
+    sys.stderr.flush()
+
+
 class Command:
     """A command over the workspace (`--home`, else $HAJ_HOME, else ~/ml_projects)."""
 
@@ -25,7 +34,11 @@ class Command:
         from engine.api import Workspace
 
         self.args = args
-        self.workspace: Workspace = Workspace.open(getattr(args, "home", None))
+        self.workspace: Workspace = Workspace.open(
+            getattr(args, "home", None),
+            wait=not getattr(args, "no_wait", False),
+            on_wait=_say_waiting,
+        )
 
     @property
     def json(self) -> bool:
