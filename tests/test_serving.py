@@ -199,6 +199,23 @@ def test_a_body_over_the_limit_is_413(client: httpx.Client) -> None:
     assert answer.status_code == 413
 
 
+def test_a_python_client_sending_a_body_over_the_limit_reads_the_413(server: Server) -> None:
+    """urllib (and requests) send the whole body before reading: the server reads and drops
+    what is in flight (bounded) before it answers and closes, so they get the 413, not a reset
+    connection."""
+    import urllib.error
+    import urllib.request
+
+    big = b'{"records": [' + b" " * (11 * 1024 * 1024) + b"]}"
+    request = urllib.request.Request(
+        f"{server.url}/predict", data=big, headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    assert "limit" in refused.value.read().decode()
+
+
 def test_wrong_method_and_unknown_path_are_not_500(client: httpx.Client) -> None:
     assert client.get("/predict").status_code == 405
     assert client.get("/nope").status_code == 404

@@ -307,6 +307,7 @@ class FrontMiddleware:
                 except ValueError:
                     too_large = False
                 if too_large:
+                    await inputs.drain(receive)
                     await _send_413(send, self.limit)
                     monitor.observe(endpoint, 413, time.perf_counter() - started)
                     return

@@ -47,6 +47,35 @@ def too_large(limit: int) -> InputError:
     return InputError(f"the body is over the {size} limit ([serving] max_body_mb)", 413)
 
 
+# Before a 413 the server reads and drops what the client is still sending, so clients that send
+# the whole body before reading (urllib, requests) read the answer instead of a reset connection.
+# Bounded: at most this many bytes, for at most this long; past that the connection is closed.
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+
+
+async def drain(receive: Any, more: bool = True) -> None:
+    """Read and drop the rest of a request body (see DRAIN_BYTES); `more` is False when the
+    last message read said the body was complete."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
+    dropped = 0
+    while more and dropped < DRAIN_BYTES:
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(receive(), left)
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        more = bool(message.get("more_body"))
+
+
 def parse_json(raw: bytes) -> Any:
     """orjson, and the stdlib's parser as a fallback for the NaN / Infinity literals that
     Python's json.dumps writes and MLflow's server accepts (NaN = missing, Infinity = 422)."""

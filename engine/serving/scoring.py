@@ -113,6 +113,7 @@ class Scorer:
             raise ClientGone
         body = message.get("body", b"")
         if len(body) > self.limit:
+            await inputs.drain(receive, bool(message.get("more_body")))
             raise self.too_large()
         if not message.get("more_body"):
             return body
@@ -124,6 +125,7 @@ class Scorer:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
+                await inputs.drain(receive, bool(message.get("more_body")))
                 raise self.too_large()
             chunks.append(chunk)
             if not message.get("more_body"):
