@@ -214,6 +214,12 @@ def test_a_python_client_sending_a_body_over_the_limit_reads_the_413(server: Ser
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 413
     assert "limit" in refused.value.read().decode()
+    import requests  # installed with the docker SDK
+
+    answer = requests.post(
+        f"{server.url}/predict", data=big, headers={"Content-Type": "application/json"}, timeout=30
+    )
+    assert answer.status_code == 413
 
 
 def test_wrong_method_and_unknown_path_are_not_500(client: httpx.Client) -> None:
