@@ -110,11 +110,6 @@ class ProjectRow:
     server: str | None = None  # host:port of a live server
     error: str | None = None
 
-    @property
-    def title_differs(self) -> bool:
-        """The title says more than the name (it is not the name itself)."""
-        return bool(self.title) and self.title != self.name
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -259,13 +254,6 @@ class Workspace:
         from engine.names import validate_name
 
         return validate_name(name)
-
-    def rename(self, name: str, new_name: str, title: str | None = None) -> ProjectAPI:
-        from engine import workspace
-
-        project = workspace.get_project(self.root, name)
-        with self.locked(project.path, "rename"):
-            return ProjectAPI(self, workspace.rename_project(self.root, name, new_name, title))
 
     def delete(self, name: str) -> None:
         from engine import workspace

@@ -79,10 +79,8 @@ class CmdDeploy(ProjectCommand):
         args = self.args
         if args.instance_count < 1:
             raise UsageError("--instance-count must be at least 1")
-        # the same build defaults as `haj build` and the app, should an image be needed
-        build = self.project.build_settings(
-            base_image=args.base_image, wheelhouse=args.wheelhouse, network=args.network
-        )
+        # what was said about a build, should an image be needed; the engine fills in the rest
+        # by the same rule as `haj build` and the app (engine.container.settings)
         return self.project.deploy_options(
             target=args.target,
             region=args.region,
@@ -91,9 +89,9 @@ class CmdDeploy(ProjectCommand):
             role_arn=args.role,
             instance_type=args.instance_type,
             instance_count=args.instance_count,
-            base_image=build.base_image,
-            wheelhouse=build.wheelhouse,
-            build_network=build.network,
+            base_image=args.base_image,
+            wheelhouse=args.wheelhouse,
+            build_network=args.network,
             timeout=args.timeout,
         )
 
