@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -448,9 +449,9 @@ async def test_keys_answered_within_100ms_while_training_runs(slow_cancer: Path)
             await wait_for(pilot, lambda tab=tab: screen.shown_tab == tab)
             await pilot.pause(0.2)  # keys at a human pace: the repaint is done
         # Training runs in a thread and a subprocess, never on the UI's loop: a key is answered
-        # at once (tens of ms here, quiet), not after the training's seconds. The bound has
-        # slack for a machine loaded by other test workers.
-        assert max(delays) < 1.0, delays
+        # in ms (the median), never after the fit (slow_a lasts until STOP); one key may meet a
+        # busy moment of a machine loaded by other test workers.
+        assert statistics.median(delays) < 0.1 and max(delays) < 3.0, delays
         (slow_cancer / "STOP").touch()  # let slow_a finish
         await wait_for(pilot, lambda: worker.is_finished, timeout=120, what="training")
         assert worker.error is None

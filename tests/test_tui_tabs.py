@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -245,8 +246,9 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
             before = table.cursor_row
             timings.append(await key_latency(pilot, key, lambda b=before: table.cursor_row != b))
         assert worker.state == WorkerState.RUNNING, "training ended before the keys were timed"
-        # not blocked by training (tens of ms on a quiet machine; slack for a loaded one)
-        assert max(timings) < 1.0, timings
+        # Not blocked by training: keys are answered in ms (the median), and none waits for the
+        # fit (slow_nb takes 4 s; one key may meet a busy moment of a loaded machine).
+        assert statistics.median(timings) < 0.1 and max(timings) < 3.0, timings
 
         # logistic_regression's row fills as it finishes, while slow_nb is still running
         await wait_for(pilot, lambda: statuses(table) == ["finished", "running"], 30)
