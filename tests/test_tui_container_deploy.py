@@ -89,6 +89,8 @@ async def test_container_tab_builds_with_a_live_log_then_starts_and_stops(
         tab.query_one("#container-base", Input).value = built_home.record["base_image"]
         tab.query_one("#container-network", Select).value = "host"
         tab.query_one("#container-port", Input).value = str(free_port())
+        images.focus()  # out of the fields: a letter typed in a field is text, not a key
+        await pilot.pause()
         await pilot.press("b")  # the screen-wide key: builds from this tab
         await wait_for(pilot, lambda: tab.building, 5, "the build to start")
         await wait_for(pilot, lambda: not tab.building, 300, "the build to end")
