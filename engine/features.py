@@ -93,3 +93,31 @@ def make_pipeline(spec: list[dict[str, str]], estimator: Any) -> Any:
     return Pipeline(
         [("prep", ColumnTransformer(transformers, sparse_threshold=0)), ("model", estimator)]
     )
+
+
+MAX_DOMAIN_CATEGORIES = 10_000  # beyond this many categories a feature's values are not checked
+
+
+def value_domain(X: Any, spec: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """What training saw of each feature, in spec order: {"min", "max"} of a numeric feature,
+    {"categories": [...]} of a categorical one (None past MAX_DOMAIN_CATEGORIES). The server
+    flags values outside it (engine.serving.domain)."""
+    import numpy as np
+
+    domain: list[dict[str, Any]] = []
+    for j, feature in enumerate(spec):
+        column = X[:, j]
+        if feature["kind"] == "numeric":
+            values = column.astype(np.float64)
+            finite = values[np.isfinite(values)]
+            domain.append(
+                {"min": float(finite.min()), "max": float(finite.max())}
+                if finite.size
+                else {"min": None, "max": None}
+            )
+        else:
+            seen = {v for v in column.tolist() if isinstance(v, str)}
+            domain.append(
+                {"categories": sorted(seen) if len(seen) <= MAX_DOMAIN_CATEGORIES else None}
+            )
+    return domain

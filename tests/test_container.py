@@ -262,6 +262,8 @@ def test_container_start_predict_status_logs_stop(built: Built) -> None:
         health = httpx.get(f"{url}/health", timeout=5).json()
         assert health["status"] == "ok" and health["model"]
         assert health["run_id"] == built.record["run_id"]  # the last build's image
+        # the fitted processing travels in the image's bundle: raw rows are taken there too
+        assert health["inputs"] == "raw"
         from engine.store import Store
 
         with Store(home / "cancer" / "haj.db") as store:

@@ -45,6 +45,7 @@ SERVING_PACKAGES = (
     "numpy",
     "pandas",
     "joblib",
+    "cloudpickle",
     "fastapi",
     "uvicorn[standard]",
     "prometheus_client",

@@ -76,7 +76,13 @@ def create_app(
     _add_health_routes(app, holder, monitor)
     _add_monitoring_routes(app, registry, monitor)
     _install_openapi(app, holder)
-    scorer = Scorer(holder, monitor, lambda: plog_box.get("log"), limit)
+    scorer = Scorer(
+        holder,
+        monitor,
+        lambda: plog_box.get("log"),
+        limit,
+        unknown_categories=str(settings.get("unknown_categories", "accept")),
+    )
     app.add_middleware(FrontMiddleware, monitor=monitor, scorer=scorer, limit=limit)
     return app
 
@@ -419,13 +425,13 @@ def _describe_inputs(schema: dict[str, Any], model: LoadedModel) -> None:
         'null or "" is a missing value',
     }
     properties = {
-        f["name"]: {"type": ["number", "null"]} if f["kind"] == "numeric" else categorical
-        for f in model.features
+        name: {"type": ["number", "null"]} if kind == "numeric" else categorical
+        for name, kind in zip(model.input_names, model.input_kinds, strict=True)
     }
     record = {
         "type": "object",
         "properties": properties,
-        "required": model.names,
+        "required": model.required_inputs,
         "additionalProperties": False,
     }
     predict_schema = {
@@ -466,8 +472,10 @@ def _predict_operation(
         "post": {
             "summary": "Predict one record or a batch",
             "description": 'One record `{feature: value, ...}` or `{"records": [...]}` (up to '
-            f"{inputs.MAX_RECORDS:,}). Fields are the training features by name; null is a "
-            "missing value (imputed). Answers the predictions, for classifiers the class "
+            f"{inputs.MAX_RECORDS:,}). Fields are the data's own columns, as retriever.py "
+            "returns them (the model applies the processing it was trained with), or the "
+            "processed features for a model whose processor.py cannot run per request; null "
+            "is a missing value (imputed). Answers the predictions, for classifiers the class "
             "probabilities by label, and the model's run id.",
             "operationId": "predict",
             "requestBody": {
@@ -529,7 +537,7 @@ def _invocations_operation(
                             "dataframe_split": {
                                 "value": {
                                     "dataframe_split": {
-                                        "columns": model.names,
+                                        "columns": list(example),
                                         "data": [list(example.values())],
                                     }
                                 }
@@ -583,7 +591,12 @@ def _imputer_statistics(pipeline: Any) -> dict[int, Any]:
 
 
 def example_record(model: LoadedModel) -> dict[str, Any]:
-    """A plausible record: each feature's training median (or most frequent category)."""
+    """A real row of the training data in its own shape when the model takes raw rows; else a
+    plausible record of the processed features: each one's training median (or most frequent
+    category)."""
+    raw = model.example()
+    if raw is not None:
+        return raw
     values = _imputer_statistics(model.pipeline)
     record = {}
     for i, feature in enumerate(model.features):

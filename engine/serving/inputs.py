@@ -20,6 +20,8 @@ import math
 from collections.abc import Collection
 from typing import Any
 
+from engine.intake import CSV_MISSING_TEXT
+
 MAX_RECORDS = 10_000
 
 _NUMBER_TYPES = (int, float)
@@ -209,12 +211,15 @@ def _csv_reader(kind: str) -> Any:
     return _csv_number if kind == "numeric" else _csv_text
 
 
+_CSV_MISSING = frozenset(CSV_MISSING_TEXT)  # "NA", "null", ...: missing, as pandas reads CSV
+
+
 def _csv_text(text: str) -> Any:
-    return None if text == "" else text
+    return None if text in _CSV_MISSING else text
 
 
 def _csv_number(text: str) -> Any:
-    if text == "":
+    if text in _CSV_MISSING:
         return None
     try:
         value = float(text)
@@ -248,9 +253,17 @@ def _check_count(items: list[Any]) -> list[Any]:
     return items
 
 
-def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: bool) -> Any:
+def to_matrix(
+    rows: list[Any],
+    names: list[str],
+    kinds: list[str],
+    all_numeric: bool,
+    ignored: frozenset[str] = frozenset(),
+) -> Any:
     """The model's input: float64 when every feature is numeric, else an object array with str
-    categories and NaN for missing values (as engine.features.to_matrix builds at training)."""
+    categories and NaN for missing values (as engine.features.to_matrix builds at training).
+    Fields in `ignored` (raw columns the processing drops, the target) may be sent and are not
+    used."""
     import numpy as np
 
     width = len(names)
@@ -262,11 +275,11 @@ def to_matrix(rows: list[Any], names: list[str], kinds: list[str], all_numeric: 
                 try:
                     values = [row[name] for name in names]
                 except KeyError:
-                    _explain_record(row, names, i)
+                    _explain_record(row, names, i, ignored)
                     raise
             else:
-                _explain_record(row, names, i)
-                raise AssertionError("unreachable")
+                _explain_record(row, names, i, ignored)
+                values = [row[name] for name in names]  # extra fields, all of them ignored
         elif type(row) is list:
             if len(row) != width:
                 raise InputError(
@@ -333,10 +346,12 @@ def category_text(value: bool | int | float) -> Any:
     return str(value)
 
 
-def _explain_record(row: dict[str, Any], names: list[str], i: int) -> None:
+def _explain_record(
+    row: dict[str, Any], names: list[str], i: int, ignored: frozenset[str] = frozenset()
+) -> None:
     known = set(names)
     for name in row:
-        if name not in known:
+        if name not in known and name not in ignored:
             raise InputError(
                 f"record {i}: unknown field {name!r} (the model's features are "
                 f"{', '.join(repr(n) for n in names[:5])}{', ...' if len(names) > 5 else ''})",

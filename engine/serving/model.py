@@ -24,6 +24,9 @@ from typing import Any
 
 from engine.errors import Hint, NoChampion, ServingError
 from engine.features import BUNDLE_FORMAT
+from engine.serving import inputs
+from engine.serving.domain import Domain
+from engine.serving.raw import RawIntake
 
 log = logging.getLogger("haj.serving")
 
@@ -91,6 +94,31 @@ def locate_champion(project_dir: Path) -> ChampionRef:
     raise _no_champion(project_dir)
 
 
+def locate_run(project_dir: Path, ref: str) -> ChampionRef:
+    """The model file of run `ref` (an id or MODEL-#) and the sha256 it must hash to."""
+    from engine.errors import UsageError
+    from engine.store import Store
+
+    db_path = Path(project_dir) / "haj.db"
+    if not db_path.exists():
+        raise UsageError(f"no run {ref!r}: the project has no runs yet")
+    with Store(db_path, readonly=True) as store:
+        run = store.find_run(ref)
+    if run is None:
+        raise UsageError(f"no run {ref!r} (see `haj runs {Path(project_dir).name}`)")
+    if run.status != "finished" or not run.model_path or not run.model_sha256:
+        raise UsageError(f"run {run.label} ({run.id}) has no model: it is {run.status}")
+    return ChampionRef(
+        run_id=run.id,
+        model=run.model,
+        metric=None,
+        value=None,
+        path=Path(project_dir) / run.model_path,
+        sha256=run.model_sha256,
+        crowned_at=None,
+    )
+
+
 def _no_champion(project_dir: Path) -> NoChampion:
     name = project_dir.name
     return NoChampion(f"project {name!r} has no champion to serve yet", Hint("crown", name))
@@ -128,6 +156,15 @@ class LoadedModel:
         self.kinds: list[str] = [f["kind"] for f in self.features]
         self.all_numeric = all(kind == "numeric" for kind in self.kinds)
         self.name_set = frozenset(self.names)
+        self._raw = self._raw_intake(bundle.get("intake"), ref)
+        # what a request sends: the data's own columns when the processing travels with the
+        # model (engine.intake), else the processed features
+        self.input_names: list[str] = self._raw.names if self._raw else self.names
+        self.input_kinds: list[str] = self._raw.kinds if self._raw else self.kinds
+        self.input_name_set = (
+            self._raw.accepted if self._raw else self.name_set
+        )  # names a record may carry ("records" is a field only when one of them)
+        self.domain = Domain(bundle.get("domain"), self.names)
         self.prediction: str = bundle["prediction"]
         self.target: str = bundle.get("target", "target")
         self.run_id: str = bundle.get("run_id") or ref.run_id
@@ -156,6 +193,45 @@ class LoadedModel:
 
         self._predict_fn, self._proba_fn = self._compile()
         self.row_seconds = 0.0  # one row's scoring time, measured at load
+
+    def _raw_intake(self, meta: dict[str, Any] | None, ref: ChampionRef) -> RawIntake | None:
+        """The fitted processing for raw rows, or None when the model takes processed columns
+        (trained before haj kept it, or processor.py could not run per request)."""
+        self.takes_raw_note: str | None = None
+        if not meta:
+            return None
+        if not meta.get("accepts_raw") or not meta.get("processor"):
+            self.takes_raw_note = meta.get("reason")
+            return None
+        try:
+            return RawIntake(meta, self.features)
+        except Exception as exc:  # unpickling user code can fail in any way
+            raise ServingError(
+                f"cannot load the processing saved with {ref.path}: {type(exc).__name__}: {exc}"
+            ) from None
+
+    @property
+    def takes_raw(self) -> bool:
+        return self._raw is not None
+
+    @property
+    def raw_intake(self) -> RawIntake | None:
+        """The processing for raw rows (engine.serving.raw), or None."""
+        return self._raw
+
+    def matrix(self, rows: list[Any]) -> Any:
+        """The model's input array for request rows (raw or processed, as the model takes)."""
+        if self._raw is not None:
+            return self._raw.matrix(rows)
+        return inputs.to_matrix(rows, self.names, self.kinds, self.all_numeric)
+
+    def example(self) -> dict[str, Any] | None:
+        """A real raw row from the training data, when the model takes raw rows."""
+        return dict(self._raw.example) if self._raw is not None and self._raw.example else None
+
+    @property
+    def required_inputs(self) -> list[str]:
+        return self._raw.required if self._raw is not None else self.names
 
     def scores_inline(self, rows: int) -> bool:
         """Score on the event loop (no thread hop) when it costs under ~1 ms; slower models
@@ -251,6 +327,8 @@ class LoadedModel:
             "crowned_at": self.ref.crowned_at,
             "loaded_at": self.loaded_at,
             "features": len(self.names),
+            "inputs": "raw" if self._raw is not None else "processed",
+            "input_columns": len(self.input_names),
             "classes": self.class_values or None,
             "scoring": self.fast_path,
         }
@@ -267,10 +345,11 @@ def load(ref: ChampionRef, project: str) -> LoadedModel:
         raise ServingError(f"cannot load {ref.path}: {type(exc).__name__}: {exc}") from None
     loaded = LoadedModel(bundle, ref, project)
     try:
-        row = loaded.blank_row()
+        example = loaded.example()
+        row = loaded.matrix([example]) if example else loaded.blank_row()
         loaded.predict(row)  # the first call pays lazy imports and caches
         started = time.perf_counter()
-        loaded.predict(row)
+        loaded.predict(loaded.matrix([example]) if example else row)
         loaded.row_seconds = time.perf_counter() - started
     except Exception:
         log.debug("warm-up prediction failed", exc_info=True)

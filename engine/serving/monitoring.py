@@ -70,6 +70,17 @@ class Monitor:
         self.fine = [0] * (len(_FINE) + 1)
         self.total_seconds = 0.0
         self.max_seconds = 0.0
+        # values training never saw, per (feature, "unseen" | "out_of_range")
+        self.unknown: dict[tuple[str, str], int] = {}
+
+    def count_flags(self, flags: list[dict[str, dict[str, Any]] | None]) -> None:
+        """Count a batch's values outside what training saw (engine.serving.domain)."""
+        unknown = self.unknown
+        for row in flags:
+            if row:
+                for kind, fields in row.items():
+                    for name in fields:
+                        unknown[(name, kind)] = unknown.get((name, kind), 0) + 1
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)
@@ -192,6 +203,15 @@ class Collector:
             requests.add_metric([endpoint, str(status)], count)
         yield requests
         yield CounterMetricFamily("haj_predictions", "Predictions made (rows scored)", value=m.rows)
+        unknown = CounterMetricFamily(
+            "haj_unknown_values",
+            "Values training never saw, by feature: kind=unseen (a category) or out_of_range "
+            "(a number below the training minimum or above its maximum)",
+            labels=["feature", "kind"],
+        )
+        for (feature, kind), count in sorted(m.unknown.items()):
+            unknown.add_metric([feature, kind], count)
+        yield unknown
         latency = HistogramMetricFamily(
             "haj_request_duration_seconds", "Request latency by endpoint", labels=["endpoint"]
         )
@@ -286,13 +306,26 @@ class PredictionLog:
         probabilities: Any,
         labels: list[str],
         seconds: float,
+        flags: list[Any] | None = None,
     ) -> None:
-        """Queue one request's record: microseconds, never blocks."""
+        """Queue one request's record: microseconds, never blocks. `flags` marks, per row, the
+        values training never saw (engine.serving.domain)."""
         if self._queue.qsize() >= self.max_queue:
             self.dropped += 1
             return
         self._queue.put(
-            (time.time(), endpoint, run_id, names, rows, outputs, probabilities, labels, seconds)
+            (
+                time.time(),
+                endpoint,
+                run_id,
+                names,
+                rows,
+                outputs,
+                probabilities,
+                labels,
+                seconds,
+                flags,
+            )
         )
 
     def close(self, timeout: float = 5.0) -> None:
@@ -384,7 +417,7 @@ def _live_worker_file(path: Path) -> bool:
 
 
 def _line(orjson: Any, entry: tuple[Any, ...]) -> bytes:
-    stamp, endpoint, run_id, names, rows, outputs, probabilities, labels, seconds = entry
+    stamp, endpoint, run_id, names, rows, outputs, probabilities, labels, seconds, flags = entry
     inputs = [row if type(row) is dict else dict(zip(names, row, strict=False)) for row in rows]
     record: dict[str, Any] = {
         "time": datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds"),
@@ -394,6 +427,8 @@ def _line(orjson: Any, entry: tuple[Any, ...]) -> bytes:
         "inputs": inputs,
         "outputs": outputs,
     }
+    if flags is not None:  # per input: {"unseen": {...}, "out_of_range": {...}} or null
+        record["unknown"] = flags
     if probabilities is not None:
         record["probabilities"] = [
             dict(zip(labels, row, strict=True)) for row in probabilities.tolist()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.serving import inputs
+from engine.serving import domain, inputs
 from engine.serving.inputs import InputError
 from engine.serving.model import LoadedModel, ModelHolder
 from engine.serving.monitoring import Monitor, PredictionLog
@@ -31,9 +31,11 @@ class Scorer:
         monitor: Monitor,
         prediction_log: Callable[[], PredictionLog | None],
         limit: int,
+        unknown_categories: str = "accept",
     ) -> None:
         import orjson
 
+        self.reject_unseen = unknown_categories == "reject"
         self.holder = holder
         self.monitor = monitor
         self.prediction_log = prediction_log
@@ -56,12 +58,12 @@ class Scorer:
         try:
             raw = await self.read_body(receive)
             if path == "/predict":
-                rows = inputs.predict_records(inputs.parse_json(raw), model.name_set)
+                rows = inputs.predict_records(inputs.parse_json(raw), model.input_name_set)
             elif b"csv" in _header(scope, b"content-type"):
-                rows = inputs.csv_rows(raw, model.names, model.kinds)
+                rows = inputs.csv_rows(raw, model.input_names, model.input_kinds)
             else:
                 rows = inputs.invocation_rows(inputs.parse_json(raw))
-            preds, proba = await self.score(model, rows)
+            preds, proba, flags = await self.score(model, rows)
         except InputError as exc:
             extra = [(b"connection", b"close")] if exc.status == 413 else None
             return await self.send_json(send, exc.status, exc.body(), extra)
@@ -85,23 +87,37 @@ class Scorer:
             plog.append(
                 path,
                 model.run_id,
-                model.names,
+                model.input_names,
                 rows,
                 preds,
                 proba,
                 model.labels,
                 time.perf_counter() - started,
+                flags,
             )
         return await self.send_json(send, 200, body)
 
-    async def score(self, model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any]:
-        X = inputs.to_matrix(rows, model.names, model.kinds, model.all_numeric)
-        try:
-            if model.scores_inline(len(rows)):
-                return model.predict(X)
+    async def score(self, model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any, Any]:
+        """(predictions, probabilities or None, per-row flags of values training never saw
+        or None)."""
+        inline = model.scores_inline(len(rows))
+        if inline or not model.takes_raw:
+            X = model.matrix(rows)
+        else:  # the user's processing may be slow: off the event loop, like scoring
             from starlette.concurrency import run_in_threadpool
 
-            return await run_in_threadpool(model.predict_in_thread, X)
+            X = await run_in_threadpool(model.matrix, rows)
+        flags = model.domain.check(X)
+        if flags is not None:
+            if self.reject_unseen:
+                domain.refuse_unseen(flags)
+            self.monitor.count_flags(flags)
+        try:
+            if inline:
+                return (*model.predict(X), flags)
+            from starlette.concurrency import run_in_threadpool
+
+            return (*await run_in_threadpool(model.predict_in_thread, X), flags)
         except (ValueError, TypeError) as exc:
             message = f"the model rejected the input: {exc}".splitlines()[0][:300]
             raise InputError(message) from None
