@@ -17,3 +17,13 @@ def human_size(size: int | float | None) -> str:
     if unit == "B":
         return f"{value:.0f} B"
     return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
+
+
+def transfer_text(label: str, done: int, total: int | None, rate: float | None) -> str:
+    """Byte progress in one line: `downloading 52.4 MB of 200 MB (26%), 31.2 MB/s`."""
+    text = f"{label} {human_size(done)}"
+    if total:
+        text += f" of {human_size(total)} ({min(100, int(100 * done / total))}%)"
+    if rate:
+        text += f", {human_size(rate)}/s"
+    return text

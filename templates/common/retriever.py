@@ -1,28 +1,43 @@
 """Fetch this project's raw data. This file is yours: adapt it to wherever your data lives.
 
-`haj retrieve` calls `retrieve(config, secrets)` with the current directory set to the project:
+`haj retrieve` calls `retrieve(config, secrets, progress)` with the current directory set to the
+project:
 
 - `config` is config.toml as a dict of sections, e.g. `config["data"]["url"]`;
-- `secrets` is .env as a dict, e.g. `secrets.get("HAJ_API_KEY")`.
+- `secrets` is .env as a dict, e.g. `secrets.get("HAJ_API_KEY")`;
+- `progress(done, total)` reports a download in bytes (total None when unknown); haj shows it as
+  a progress bar. A retrieve(config, secrets) without it works too.
 
-Return the data as bytes, str or a pandas DataFrame. haj stores whatever comes back as a new raw
-data version (an identical result is recognised and not stored twice): bytes and str are sniffed
-and saved as .csv, .json or .txt, and a DataFrame is saved as CSV. Raise an exception to fail;
-its message is shown to the user, so keep it to one clear line and never put a secret in it.
+Return the data as a pathlib.Path to a file, bytes, str, a pandas DataFrame, a binary file
+object or an iterator of bytes. haj stores it as a new raw data version (an identical result
+is recognised and not stored twice), reading it in chunks: a file you wrote under
+data/.incoming/ is moved into place, any other file is copied and left alone. Big data is best
+returned as a Path, never held in memory. A list of Paths names several files (a folder):
+haj reads them in name order, aligns their columns by name, leaves out (and names) a file whose
+columns do not fit, drops rows repeated across files when [data] dedupe = true, and records each
+file (sha256, size, rows) with the version. haj works out the format (.csv, .json or .txt), the
+encoding, the CSV separator and the decimal mark ([data] encoding, sep and decimal override
+them), and refuses an HTML page or binary data. Raise an exception to fail; its message is
+shown to the user, so keep it to one clear line and never put a secret in it.
 
 Out of the box, data.url may be:
 
 - `example:NAME`: a dataset bundled with scikit-learn, loaded offline;
-- `http://...` or `https://...`: downloaded, sending HAJ_API_KEY (if set) in the header named by
-  data.api_key_header (a `user:password@` in the URL is sent as basic authentication);
-- `file://...` or a local path (`~` is expanded; relative paths are relative to the project).
+- `http://...` or `https://...`: streamed to a file under data/.incoming/, sending HAJ_API_KEY
+  (if set) in the header named by data.api_key_header (a `user:password@` in the URL is sent as
+  basic authentication);
+- `file://...` or a local path (`~` is expanded; relative paths are relative to the project);
+  a folder or a glob pattern (`data/incoming/*.csv`) names several files, which haj combines.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -38,10 +53,20 @@ EXAMPLES = {
     "digits": "classification",
     "diabetes": "regression",
 }
+INCOMING = Path("data") / ".incoming"  # downloads land here; haj moves them into data/raw/
+CHUNK = 1 << 20  # bytes read at a time
+
+Progress = Callable[[int, "int | None"], None]
 
 
-def retrieve(config: dict[str, Any], secrets: dict[str, str]) -> bytes | str | pd.DataFrame:
-    """The raw data named by config["data"]["url"]."""
+def _no_progress(done: int, total: int | None) -> None:
+    pass
+
+
+def retrieve(
+    config: dict[str, Any], secrets: dict[str, str], progress: Progress = _no_progress
+) -> Path | pd.DataFrame:
+    """The raw data named by config["data"]["url"]: a file, or a DataFrame."""
     data = config.get("data", {})
     url = str(data.get("url") or "").strip()
     if not url:
@@ -58,6 +83,7 @@ def retrieve(config: dict[str, Any], secrets: dict[str, str]) -> bytes | str | p
             timeout=float(data.get("timeout") or 60),
             api_key=(secrets.get("HAJ_API_KEY") or "").strip(),
             api_key_header=str(data.get("api_key_header") or "X-API-Key"),
+            progress=progress,
         )
     if scheme == "file":
         return read_local(file_url_path(url))
@@ -81,8 +107,17 @@ def load_example(name: str) -> pd.DataFrame:
     return bunch.frame
 
 
-def download(url: str, timeout: float, api_key: str, api_key_header: str) -> bytes:
-    """GET the URL and return the body; the API key (if any) goes in `api_key_header`.
+def download(
+    url: str,
+    timeout: float,
+    api_key: str,
+    api_key_header: str,
+    progress: Progress = _no_progress,
+) -> Path:
+    """GET the URL into a new file under data/.incoming/ and return its path; the API key (if
+    any) goes in `api_key_header`. The body is written as it arrives, never held in memory, and
+    `progress(done, total)` is told every chunk. A download cut short is an error, and leaves
+    no file behind.
 
     A user and password in the URL (https://user:password@host/...) are sent as HTTP basic
     authentication.
@@ -103,15 +138,33 @@ def download(url: str, timeout: float, api_key: str, api_key_header: str) -> byt
         request.add_unredirected_header(name, value)
     opener = urllib.request.build_opener(_SecretRedirects(list(secret_headers)))
     shown = display_url(url)
+    INCOMING.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=INCOMING, prefix="download-", suffix=".part")
+    path = Path(name)
     try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.read()
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"HTTP {exc.code} {exc.reason} from {shown}") from None
-    except urllib.error.URLError as exc:
-        raise RuntimeError(f"cannot reach {shown}: {exc.reason}") from None
-    except TimeoutError:
-        raise RuntimeError(f"no answer from {shown} within {timeout:g} seconds") from None
+        with os.fdopen(fd, "wb") as handle, opener.open(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            progress(done, total)
+            while chunk := response.read(CHUNK):
+                handle.write(chunk)
+                done += len(chunk)
+                progress(done, total)
+        if total is not None and done < total:
+            raise RuntimeError(f"the download from {shown} stopped at {done} of {total} bytes")
+        return path
+    except BaseException as exc:
+        path.unlink(missing_ok=True)
+        if isinstance(exc, urllib.error.HTTPError):
+            raise RuntimeError(f"HTTP {exc.code} {exc.reason} from {shown}") from None
+        if isinstance(exc, urllib.error.URLError):
+            raise RuntimeError(f"cannot reach {shown}: {exc.reason}") from None
+        if isinstance(exc, TimeoutError):
+            raise RuntimeError(f"no answer from {shown} within {timeout:g} seconds") from None
+        if isinstance(exc, OSError):
+            raise RuntimeError(f"the download from {shown} failed: {exc}") from None
+        raise
 
 
 class _SecretRedirects(urllib.request.HTTPRedirectHandler):
@@ -148,13 +201,23 @@ def file_url_path(url: str) -> str:
     return urllib.request.url2pathname(parts.path)
 
 
-def read_local(path: str) -> bytes:
-    """The bytes of a local file; relative paths are relative to the project directory."""
+def read_local(path: str) -> Path | list[Path]:
+    """A local file, checked (haj copies it in chunks); or, for a folder or a glob pattern
+    (data/incoming/*.csv), its files: haj reads and combines them into one version, recording
+    each file. Relative paths are relative to the project directory."""
     file = Path(path).expanduser()
     if not file.is_absolute():
         file = Path.cwd() / file
+    if any(mark in file.name for mark in "*?["):
+        matched = sorted(p for p in file.parent.glob(file.name) if p.is_file())
+        if not matched:
+            raise FileNotFoundError(f"no file matches {file}")
+        return matched
     if not file.exists():
         raise FileNotFoundError(f"data file not found: {file}")
     if file.is_dir():
-        raise ValueError(f"data source {file} is a directory: point data.url at a file")
-    return file.read_bytes()
+        files = sorted(p for p in file.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise FileNotFoundError(f"the folder {file} holds no file")
+        return files
+    return file
