@@ -42,8 +42,14 @@ def _train(project: Project, options: dict[str, Any], emit: events.Callback) -> 
     from engine import training
 
     return training.train_in_process(
-        project, options.get("models") or None, emit, data=options.get("data")
+        project, options.get("models") or None, emit, data=options.get("data"), cv=options.get("cv")
     )
+
+
+def _finalize(project: Project, options: dict[str, Any], emit: events.Callback) -> dict[str, Any]:
+    from engine import finalize
+
+    return finalize.finalize_in_process(project, options["run_id"], emit)
 
 
 def _models(project: Project, options: dict[str, Any], emit: events.Callback) -> dict[str, Any]:
@@ -58,6 +64,7 @@ COMMANDS: dict[str, Command] = {
     "retrieve": _retrieve,
     "process": _process,
     "train": _train,
+    "finalize": _finalize,
     "models": _models,
 }
 

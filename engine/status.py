@@ -42,6 +42,7 @@ def project_status(project: Project) -> ProjectStatus:
     """What `haj status` shows. A read, with one write kept on purpose: store.reap_orphans()
     marks the runs of a trainer that died as failed, so status never shows them "running". A
     dead server's record is only reported as not running (see prune_stale_records)."""
+    from engine.runs import data_scope, stale_champion
     from engine.store import Store
 
     config = project.read_config()
@@ -65,6 +66,9 @@ def project_status(project: Project) -> ProjectStatus:
             current_raw = store.current_raw_version()  # what process and train use
             latest_processed = store.latest_data_version("processed")
             records = {k: store.get_record(k) for k in ("image", "container", "deployment")}
+            champion = store.champion()
+            champion_run = store.run(champion.run_id) if champion else None
+            notice = stale_champion(champion_run, data_scope(project, store, config))
         status["data"] = {
             "raw_versions": summary["raw_versions"],
             "processed_versions": summary["processed_versions"],
@@ -73,6 +77,8 @@ def project_status(project: Project) -> ProjectStatus:
         }
         status["runs"] = summary["runs_by_status"]
         status["champion"] = summary["champion"]
+        if notice:  # the champion was trained on other data than the current
+            status["champion_notice"] = notice
         status["champion_history"] = history  # newest first, the last 10 crownings
         _add_container_and_deployment(status, records)
     status["server"] = live_server(project)
