@@ -19,17 +19,27 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine import events
+from engine.batch import PredictResult
 from engine.configure import Changes
 from engine.container import progress_text
 from engine.deploy.plan import Options, Plan
 from engine.errors import HajError, ServingError
-from engine.metrics import metrics_for
+from engine.evaluation import CheckResult, Scored
+from engine.metrics import check_metric, metrics_for
+from engine.numbers import (
+    MISSING,
+    column_format,
+    duration_text,
+    fit,
+    metric_text,
+    summary_texts,
+)
 from engine.project import (
     CODE_FILES,
     PREDICTION_TYPES,
@@ -51,17 +61,24 @@ from engine.results import (
     ServerRecord,
     known_fields,
 )
-from engine.runs import Leaderboard
+from engine.retrain import Options as RetrainOptions
+from engine.retrain import RetrainResult
+from engine.runs import Leaderboard, run_kind, score_text
+from engine.sessions import SessionRun, TrainSession, compact_line, elapsed_since, remaining
 from engine.store import Champion, CrownEvent, DataVersion, Run
+from engine.watch import Stamp, WorkspaceStamp
 from engine.workspace import EXAMPLES
 
 __all__ = [
     "CODE_FILES",
     "EXAMPLES",
+    "MISSING",
     "PREDICTION_TYPES",
     "BuildSettings",
     "Champion",
     "Changes",
+    "CheckResult",
+    "CodeProblem",
     "ContainerRecord",
     "ContainerRow",
     "ContainerStatus",
@@ -75,19 +92,38 @@ __all__ = [
     "Leaderboard",
     "Options",
     "Plan",
+    "PredictResult",
     "ProjectAPI",
     "ProjectRow",
     "ProjectStatus",
+    "RetrainOptions",
+    "RetrainResult",
     "Run",
     "RunnerUp",
+    "Scored",
     "ServerRecord",
     "ServerStats",
+    "SessionRun",
+    "Stamp",
     "TestReply",
+    "TrainSession",
     "Workspace",
+    "WorkspaceStamp",
+    "check_metric",
+    "column_format",
+    "compact_line",
     "default_metric",
+    "duration_text",
+    "elapsed_since",
+    "fit",
     "mask",
+    "metric_text",
     "metrics_for",
     "progress_text",
+    "remaining",
+    "run_kind",
+    "score_text",
+    "summary_texts",
     "validate_config",
 ]
 
@@ -164,6 +200,18 @@ class BuildSettings:
 
 
 @dataclass(frozen=True)
+class CodeProblem:
+    """A syntax error in a code file: where (1-based line and column) and what."""
+
+    line: int
+    column: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class DeployDefaults:
     """What a deploy uses when nothing is said: the region (None: none configured), the
     instance type and count."""
@@ -227,6 +275,20 @@ class Workspace:
 
         return [known_fields(ProjectRow, row) for row in workspace.list_projects(self.root)]
 
+    def stamp(self) -> WorkspaceStamp:
+        """The workspace as it stands, cheaply (stat() calls only: engine.watch)."""
+        from engine.watch import workspace_stamp
+
+        return workspace_stamp(self.root, self.names())
+
+    def changed_since(
+        self, stamp: WorkspaceStamp | None
+    ) -> tuple[WorkspaceStamp, frozenset[str]]:
+        """(the stamp now, the projects that changed, appeared or went away since `stamp`):
+        what a view polls to refresh within a second of any writer, this process or another."""
+        now = self.stamp()
+        return now, now.changed(stamp)
+
     def project(self, name: str) -> ProjectAPI:
         from engine import workspace
 
@@ -270,6 +332,7 @@ class ProjectAPI:
     def __init__(self, workspace: Workspace, project: Project) -> None:
         self.workspace = workspace
         self.project = project
+        self._columns: dict[str, list[str]] = {}  # a raw version's sha256 -> its columns
 
     @property
     def name(self) -> str:
@@ -286,6 +349,19 @@ class ProjectAPI:
         self, command: str, cancel: threading.Event | None = None
     ) -> contextlib.AbstractContextManager[None]:
         return self.workspace.locked(self.project.path, command, cancel)
+
+    # ---- watching ----------------------------------------------------------------------------
+    def stamp(self) -> Stamp:
+        """The project's files as they stand, cheaply (stat() calls only: engine.watch)."""
+        from engine.watch import project_stamp
+
+        return project_stamp(self.project.path)
+
+    def changed_since(self, stamp: Stamp | None) -> tuple[Stamp, frozenset[str]]:
+        """(the stamp now, what changed since `stamp`: "store", "config", "code", "log"):
+        a view polls it and re-reads only what moved, whoever wrote it."""
+        now = self.stamp()
+        return now, now.changed(stamp)
 
     # ---- config and code ---------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -328,6 +404,18 @@ class ProjectAPI:
         from engine.fsutil import atomic_write_text
 
         atomic_write_text(self.project.code_path(which), text)
+
+    @staticmethod
+    def code_problem(text: str, filename: str = "<code>") -> CodeProblem | None:
+        """The syntax error a code file's text would raise when run, or None (the editor asks
+        before saving one)."""
+        try:
+            compile(text, filename, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            return CodeProblem(int(exc.lineno or 1), int(exc.offset or 1), str(exc.msg))
+        except ValueError as exc:  # a NUL byte
+            return CodeProblem(1, 1, str(exc))
+        return None
 
     @staticmethod
     def editor_command() -> list[str]:
@@ -379,6 +467,31 @@ class ProjectAPI:
 
         return data.preview(self.project, version_id, rows)
 
+    def columns(self) -> list[str]:
+        """The columns of the current raw version, in order (the target is one of them);
+        [] before the first retrieve. Read once per version (a version never changes)."""
+        from engine import data
+
+        current = [v for v in self.versions("raw") if v.get("current")]
+        if not current:
+            return []
+        version = current[0]
+        cached = self._columns.get(version["sha256"])
+        if cached is None:
+            path = self.project.path / version["path"]
+            reading = version.get("reading") or {}
+            if version["format"] == "csv" and isinstance(reading, dict) and reading.get("sep"):
+                # the header line alone, read as recorded: no pandas import, no full read
+                import csv
+
+                with open(path, encoding=reading.get("encoding", "utf-8"), newline="") as file:
+                    cached = next(csv.reader(file, delimiter=reading["sep"]), [])
+            else:
+                frame = data.load_frame(path, version["format"], version.get("reading"))
+                cached = [str(name) for name in frame.columns]
+            self._columns[version["sha256"]] = cached
+        return list(cached)
+
     def example_record(self, index: int = 0) -> dict[str, Any]:
         """A real row of the data without the target: the request body every face shows (the
         app's test request, `haj deploy`'s invoke example, the server's /docs)."""
@@ -403,31 +516,200 @@ class ProjectAPI:
         models: list[str] | None = None,
         *,
         data: str | None = None,
+        cv: int | None = None,
         on_event: events.Callback = events.ignore,
         cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
+        """Train (with `cv`-fold cross-validation on the training split when given)."""
         from engine import training
 
         with self._locked("training", cancel):
-            return training.train(self.project, models, on_event, cancel, data=data)
+            return training.train(self.project, models, on_event, cancel, data=data, cv=cv)
+
+    def last_session(self) -> TrainSession | None:
+        """The last training session, whichever process runs or ran it: queued, running and
+        finished runs (engine.sessions)."""
+        from engine import sessions
+
+        return sessions.last_session(self.project)
+
+    def train_estimates(
+        self, models: list[str], data_version: str | None = None
+    ) -> dict[str, float]:
+        """model -> the seconds it should take, from its recent finished runs."""
+        from engine import sessions
+
+        return sessions.estimates(self.project, models, data_version)
+
+    def train_log(self, offset: int | None = None, lines: int = 300) -> tuple[list[str], int]:
+        """logs/train.log after byte `offset` (None: its last `lines`), each line with the short
+        prefix (compact_line); and the offset to read on from."""
+        from engine import sessions
+
+        return sessions.read_log(self.project, offset, lines)
 
     def leaderboard(
-        self, metric: str | None = None, limit: int | None = None, include_all: bool = True
+        self,
+        metric: str | None = None,
+        limit: int | None = None,
+        include_all: bool = True,
+        *,
+        data: str | None = None,
+        any_data: bool = False,
     ) -> Leaderboard:
+        """The runs scored on one data version (default: the current one; `data` another,
+        `any_data` all), ranked by `metric`."""
         from engine import runs
 
-        return runs.leaderboard(self.project, metric, limit, include_all)
+        return runs.leaderboard(self.project, metric, limit, include_all, data, any_data)
 
-    def crown(self, metric: str | None = None) -> CrownResult:
+    def crown(
+        self, metric: str | None = None, *, data: str | None = None, any_data: bool = False
+    ) -> CrownResult:
+        """Crown the best run among those scored on one data version (as leaderboard())."""
         from engine import champion
 
         with self._locked("crowning"):
-            return champion.crown(self.project, metric)
+            return champion.crown(self.project, metric, data=data, any_data=any_data)
+
+    def crown_run(self, run: str, metric: str | None = None) -> CrownResult:
+        """Crown the run `run` (an id or MODEL-#), whatever its score."""
+        from engine import champion
+
+        with self._locked("crowning"):
+            return champion.crown_run(self.project, run, metric)
+
+    def rollback(self, metric: str | None = None) -> CrownResult:
+        """Crown the champion before the current one again."""
+        from engine import champion
+
+        with self._locked("crowning"):
+            return champion.rollback(self.project, metric)
+
+    def finalize(
+        self, on_event: events.Callback = events.ignore, cancel: threading.Event | None = None
+    ) -> CrownResult:
+        """Refit the champion on all rows of its data version, as a new run, and crown it."""
+        from engine import finalize
+
+        with self._locked("finalizing", cancel):
+            return finalize.finalize(self.project, on_event, cancel)
+
+    def predict(
+        self,
+        source: str,
+        output: Path | None,
+        *,
+        run: str | None = None,
+        keep: list[str] | None = None,
+        skip_bad: bool = False,
+        on_event: events.Callback = events.ignore,
+        cancel: threading.Event | None = None,
+    ) -> PredictResult:
+        """Score a file or data version (rows in the data's own shape) into `output` (CSV or
+        JSON lines, written atomically; None: stdout), with the champion or run `run`."""
+        from engine import batch
+
+        return batch.predict_file(
+            self.project,
+            source,
+            output,
+            run=run,
+            keep=keep,
+            skip_bad=skip_bad,
+            on_event=on_event,
+            cancel=cancel,
+        )
+
+    def predict_stream(
+        self,
+        lines: Iterable[str],
+        write: Callable[[str], None],
+        *,
+        run: str | None = None,
+        keep: list[str] | None = None,
+        skip_bad: bool = False,
+    ) -> PredictResult:
+        """Score JSON lines as they arrive, one output line per input line."""
+        from engine import batch
+
+        return batch.predict_stream(
+            self.project, lines, write, run=run, keep=keep, skip_bad=skip_bad
+        )
+
+    def score(
+        self,
+        data: str | None = None,
+        *,
+        runs: list[str] | None = None,
+        champion: bool = False,
+        top: int | None = None,
+    ) -> list[Scored]:
+        """Score runs (default: the champion) on labelled data (a data version, default the
+        current raw one, or a file); each result is recorded in the store's evaluations."""
+        from engine import evaluation
+
+        return evaluation.score(self.project, data, runs, champion, top)
+
+    def check(
+        self, data: str | None = None, *, metric: str | None = None, tolerance: float | None = None
+    ) -> CheckResult:
+        """The champion's score on labelled data against its recorded one."""
+        from engine import evaluation
+
+        return evaluation.check(self.project, data, metric, tolerance)
+
+    def run(self, ref: str) -> Run:
+        """One run by id or MODEL-# (UsageError when there is none)."""
+        from engine.data import open_store
+        from engine.errors import UsageError
+
+        if not self.project.db_path.exists():
+            raise UsageError(f"no run {ref!r}: the project has no runs yet")
+        with open_store(self.project) as store:
+            found = store.find_run(ref)
+        if found is None:
+            raise UsageError(f"no run {ref!r} (see `haj runs {self.name}`)")
+        return found
+
+    def evaluations(self, run: str | None = None) -> list[dict[str, Any]]:
+        """Recorded evaluations (of run `run`), newest first."""
+        from engine import evaluation
+
+        return evaluation.evaluations(self.project, run)
 
     def champion_history(self) -> list[dict[str, Any]]:
         from engine import champion
 
         return champion.history(self.project)
+
+    def retrain(
+        self,
+        options: RetrainOptions | None = None,
+        *,
+        dry_run: bool = False,
+        on_event: events.Callback = events.ignore,
+        cancel: threading.Event | None = None,
+    ) -> RetrainResult:
+        """Gated retraining (engine.retrain): retrieve; when asked to go on, process, train,
+        score the best challenger and the champion on the same holdout, crown the challenger
+        only if it is better by more than `options.min_improvement`, redeploy. Recorded however
+        it ends; `dry_run` says what each step would do and changes nothing. The project's lock
+        is held for the whole retrain."""
+        from engine import retrain
+
+        options = options or RetrainOptions()
+        if dry_run:
+            return retrain.plan(self, options)
+        options.check()  # a bad option is said before the lock is waited for
+        with self._locked("retrain", cancel):
+            return retrain.retrain(self, options, on_event, cancel)
+
+    def retrain_history(self, limit: int | None = None) -> list[RetrainResult]:
+        """The recorded retrains, newest first."""
+        from engine import retrain
+
+        return retrain.history(self.project, limit)
 
     # ---- status ------------------------------------------------------------------------------
     def status(self) -> ProjectStatus:

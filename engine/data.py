@@ -14,11 +14,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib.util
-import inspect
 import io
 import json
-import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +30,7 @@ from engine.fsutil import atomic_write_bytes, sha256_bytes
 from engine.project import Project
 
 if TYPE_CHECKING:
+    from engine.intake import Intake
     from engine.store import DataVersion, Derivation, Recipe, Store
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "sig", "auth")
@@ -100,7 +100,18 @@ def versions(project: Project, kind: str | None = None) -> list[dict[str, Any]]:
         raw = store.current_raw_version()
         derived = store.derivation(raw.id, recipe) if raw else None
         current = {raw.id if raw else None, derived.processed.id if derived else None}
-        return [{**v.to_dict(), "current": v.id in current} for v in store.data_versions(kind)]
+        found = store.data_versions(kind)
+    from engine import folder
+
+    return [
+        {
+            **v.to_dict(),
+            "reading": reading_of(v.reading) or None,
+            "current": v.id in current,
+            "seconds": (folder.load(project.path / v.path) or {}).get("seconds"),
+        }
+        for v in found
+    ]
 
 
 def preview(project: Project, version_id: str, rows: int = 20) -> dict[str, Any]:
@@ -109,16 +120,27 @@ def preview(project: Project, version_id: str, rows: int = 20) -> dict[str, Any]
         version = store.data_version(version_id)
     if version is None:
         raise DataError(f"no data version {version_id!r} in {project.name!r}")
-    frame = load_frame(project.path / version.path, version.format)
-    return {"version": version.to_dict(), "head": frame.head(rows), "summary": summarize(frame)}
+    from engine import folder
+
+    frame = load_frame(project.path / version.path, version.format, version.reading)
+    return {
+        "version": version.to_dict(),
+        "head": frame.head(rows),
+        "summary": summarize(frame),
+        "record": folder.load(project.path / version.path),  # seconds taken; a folder's files
+    }
 
 
 def sample_record(project: Project, index: int = 0) -> dict[str, Any]:
-    """One real row of the processed data, without the target: a request body for /predict.
+    """One real row, without the target, in the shape the champion's server accepts: a request
+    body for /predict.
 
-    The data is the champion's training version when there is one (its columns are what the
-    server expects), else the latest processed version. Values are JSON-safe (NaN -> None).
-    """
+    The data is the champion's training version when there is one, else the latest processed
+    version. When models trained on it take raw rows (engine.intake), the row comes from its raw
+    parent, in the data's own shape; else from the processed data. Values are JSON-safe (NaN ->
+    None)."""
+    from engine import intake
+
     target = project.read_config()["data"]["target"]
     with open_store(project) as store:
         champion = store.champion()
@@ -126,12 +148,21 @@ def sample_record(project: Project, index: int = 0) -> dict[str, Any]:
         version = store.data_version(run.data_version) if run and run.data_version else None
         if version is None:
             version = store.latest_data_version("processed")
+        taken = intake.load(project.path / version.path) if version is not None else None
+        parent = store.data_version(version.parent) if version and version.parent else None
     if version is None:
         raise DataError("no processed data yet", Hint("process", project.name))
-    frame = load_frame(project.path / version.path, version.format)
+    columns: list[str] | None = None
+    if taken is not None and taken.accepts_raw and parent is not None:
+        columns = [item["name"] for item in taken.inputs]
+        version = parent
+    frame = load_frame(project.path / version.path, version.format, version.reading)
     if frame.empty:
         raise DataError(f"{version.id} has no rows")
-    row = frame.drop(columns=[target], errors="ignore").iloc[index % len(frame)]
+    frame = frame.drop(columns=[target], errors="ignore")
+    if columns is not None:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    row = frame.iloc[index % len(frame)]
     return {str(k): _json_value(v) for k, v in row.items()}
 
 
@@ -174,143 +205,91 @@ def _num(value: Any) -> float | None:
     return None if result != result else result
 
 
-# ---- format sniffing ---------------------------------------------------------------------------
-def sniff(data: bytes) -> tuple[str, int | None, int | None]:
-    """('csv' | 'json' | 'txt', rows, columns): csv/json only when the content parses as such."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return "txt", None, None
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        shape = _json_shape(stripped)
-        if shape is not None:
-            return "json", *shape
-    shape = _csv_shape(text)
-    if shape is not None:
-        return "csv", *shape
-    return "txt", None, None
+# ---- format sniffing (engine.ingest decides while the data streams in) --------------------------
+def sniff(
+    data: bytes, declared: dict[str, str] | None = None
+) -> tuple[str, int | None, int | None]:
+    """('csv' | 'json' | 'txt' | 'html' | 'binary', rows, columns) of content in memory: csv
+    and json only when the content parses as such (what retrieve decides on a streamed file)."""
+    from engine import ingest
+
+    seen = ingest.examine(ingest.Scan.of_bytes(data), lambda: io.BytesIO(data), declared)
+    return seen.format, seen.rows, seen.columns
 
 
-def _json_shape(text: str) -> tuple[int | None, int | None] | None:
-    try:
-        document = json.loads(text)
-    except ValueError:
-        lines = [line for line in text.splitlines() if line.strip()]
+def reading_of(reading: str | dict[str, str] | None) -> dict[str, str]:
+    """A version's recorded reading (encoding, sep, decimal, thousands) as a dict."""
+    if isinstance(reading, str):
         try:
-            records = [json.loads(line) for line in lines]
+            value = json.loads(reading)
         except ValueError:
-            return None
-        return _records_shape(records)
-    return _records_shape(_records_of(document))
+            return {}
+        return value if isinstance(value, dict) else {}
+    return dict(reading or {})
 
 
-def _records_of(document: Any) -> Any:
-    if isinstance(document, dict):
-        for value in document.values():
-            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                return value
-    return document
-
-
-def _records_shape(records: Any) -> tuple[int | None, int | None]:
-    if isinstance(records, list) and records and all(isinstance(r, dict) for r in records):
-        keys: dict[str, None] = {}
-        for record in records:
-            keys.update(dict.fromkeys(record))
-        return len(records), len(keys)
-    return None, None
-
-
-def _csv_delimiter(sample: str) -> str | None:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return None
-
-
-def _csv_shape(text: str) -> tuple[int, int] | None:
-    """(data rows, columns) when the text is a table, else None.
-
-    A few lines of prose with a comma each also split evenly, so tiny or text-only content needs
-    more evidence: one data row counts only under a header of column names with a number in the
-    row, and rows whose every field is words (no number, no single-word value) are prose.
-    """
-    delimiter = _csv_delimiter(text[:65536])
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter)) if delimiter else []
-    rows = [row for row in rows if row]
-    width = len(rows[0]) if rows else 0
-    if len(rows) < 2 or width < 2:
-        return _single_column_shape(text)
-    consistent = sum(1 for row in rows if len(row) == width)
-    if consistent < 0.9 * len(rows):
-        return None
-    header, data = rows[0], rows[1:]
-    if len(data) == 1:
-        if not all(_column_name(field) for field in header):
-            return None
-        if not any(_NUMBER.fullmatch(value.strip()) for value in data[0]):
-            return None
-    if _prose(rows[:200]):
-        return None
-    return len(data), width
-
-
-def _single_column_shape(text: str) -> tuple[int, int] | None:
-    """A one-column CSV: a column-name header over at least two values, all numbers."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) < 3 or not _column_name(lines[0]) or _NUMBER.fullmatch(lines[0]):
-        return None
-    if not all(_NUMBER.fullmatch(value) for value in lines[1:]):
-        return None
-    return len(lines) - 1, 1
-
-
-_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
-
-
-def _column_name(field: str) -> bool:
-    """A header field that reads as a column name, not part of a sentence: no space around it,
-    starts with a letter or '_', at most 4 words and 64 characters, no sentence punctuation."""
-    return (
-        field == field.strip()
-        and 0 < len(field) <= 64
-        and (field[0].isalpha() or field[0] == "_")
-        and len(field.split()) <= 4
-        and field[-1] not in ".,;:!?"
-    )
-
-
-def _prose(rows: list[list[str]]) -> bool:
-    """Every field is several words and none a number: sentences cut at their commas."""
-    fields = [field.strip() for row in rows for field in row if field.strip()]
-    return bool(fields) and all(
-        len(field.split()) > 1 and not _NUMBER.fullmatch(field) for field in fields
-    )
-
-
-def load_frame(path: Path, fmt: str) -> Any:
-    """A stored version as a DataFrame; plain text becomes one 'line' column for processor.py."""
+def load_frame(path: Path, fmt: str, reading: str | dict[str, str] | None = None) -> Any:
+    """A stored version as a DataFrame, read as recorded when it was retrieved (`reading`: its
+    encoding, CSV separator and decimal mark; DataVersion.reading); plain text becomes one
+    'line' column for processor.py. A version recorded before haj kept readings (None) loads as
+    it always did: UTF-8, the separator sniffed, a decimal point."""
     import pandas as pd
 
+    from engine import ingest
+
+    options = reading_of(reading)
+    encoding = options.get("encoding", "utf-8-sig")
     try:
         if fmt == "csv":
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                delimiter = _csv_delimiter(handle.read(65536)) or ","
-            return pd.read_csv(path, sep=delimiter, encoding="utf-8-sig")
+            sep = options.get("sep")
+            if sep is None:
+                with open(path, encoding="utf-8-sig", newline="") as handle:
+                    sep = ingest._csv_delimiter(handle.read(ingest.SNIFF)) or ","
+            return pd.read_csv(
+                path,
+                sep=sep,
+                encoding=encoding,
+                decimal=options.get("decimal", "."),
+                thousands=options.get("thousands"),
+            )
         if fmt == "json":
-            text = path.read_text(encoding="utf-8-sig").strip()
+            text = path.read_text(encoding=encoding).strip()
             try:
                 document = json.loads(text)
             except ValueError:
                 document = [json.loads(line) for line in text.splitlines() if line.strip()]
-            return pd.json_normalize(_records_of(document))
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        return pd.DataFrame({"line": lines})
+            return pd.json_normalize(ingest.records_of(document))
+        text = path.read_text(encoding=options.get("encoding", "utf-8"), errors="replace")
+        return pd.DataFrame({"line": text.splitlines()})
     except FileNotFoundError:
         raise DataError(f"the data file {path} is missing") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"cannot read {path.name} as {encoding}: byte {exc.start} does not decode"
+        ) from None
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read {path.name} as {fmt}: {exc}") from None
+
+
+def repeated_columns(
+    path: Path, fmt: str, reading: str | dict[str, str] | None = None
+) -> list[str]:
+    """The names a CSV version's header holds more than once (pandas renames the copies
+    NAME.1, NAME.2 when it loads them, which would otherwise pass unnoticed)."""
+    if fmt != "csv":
+        return []
+    from engine import ingest
+
+    options = reading_of(reading)
+    try:
+        with open(path, encoding=options.get("encoding", "utf-8-sig"), newline="") as handle:
+            head = handle.read(ingest.SNIFF)
+    except (OSError, UnicodeDecodeError):
+        return []
+    sep = options.get("sep") or ingest._csv_delimiter(head) or ","
+    header = next(csv.reader(io.StringIO(head), delimiter=sep), [])
+    names = [name.strip() for name in header]
+    return sorted({name for name in names if name and names.count(name) > 1})
 
 
 def absolute_source(url: str) -> str:
@@ -350,6 +329,17 @@ def redact_url(url: str) -> str:
 
 # ---- inside the runner -------------------------------------------------------------------------
 def _load_user_module(project: Project, which: str, function: str) -> Any:
+    """The function `function` of the project's `which`.py."""
+    module = _user_module(project, which)
+    func = getattr(module, function, None)
+    if not callable(func):
+        raise ConfigError(f"{project.code_path(which).name} must define {function}()")
+    return func
+
+
+def _user_module(project: Project, which: str) -> ModuleType:
+    """The project's `which`.py, loaded from its file (not importable by name: each project has
+    its own)."""
     path = project.code_path(which)
     if not path.exists():
         raise ConfigError(f"{path.name} is missing in {project.name!r}")
@@ -360,68 +350,70 @@ def _load_user_module(project: Project, which: str, function: str) -> Any:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise ConfigError(f"{path.name} failed to load: {type(exc).__name__}: {exc}") from None
-    func = getattr(module, function, None)
-    if not callable(func):
-        raise ConfigError(f"{path.name} must define {function}()")
-    return func
+    return module
 
 
 def retrieve_in_process(project: Project, emit: events.Callback) -> dict[str, Any]:
-    import pandas as pd
+    """`haj retrieve`: run retriever.py and stream what it returns into a raw version.
 
+    Whatever comes back (bytes, str, a DataFrame, a pathlib.Path, a binary file object, an
+    iterator of bytes) is hashed and looked at chunk by chunk (engine.ingest), never held whole
+    in memory by haj; a retriever that takes a `progress` argument reports its download as it
+    goes. An HTML page or binary data is refused before anything is stored. The reading found
+    (encoding, CSV separator, decimal mark) is recorded with the version.
+    """
+    from engine import folder, ingest
     from engine.store import Store
 
     config = project.read_config()
     secrets = project.read_secrets()
+    declared = ingest.declared_reading(config["data"], where=str(project.config_path))
     url = config["data"]["url"]
     source = redact_url(url) if url else "retriever.py"
     retrieve_fn = _load_user_module(project, "retriever", "retrieve")
     emit(events.Log(f"retrieving from {source}"))
-    try:
-        result = retrieve_fn(config, secrets)
-    except Exception as exc:
-        raise DataError(
-            _scrub(f"retriever.py failed: {type(exc).__name__}: {exc}", secrets)
-        ) from None
-    if isinstance(result, pd.DataFrame):
-        payload = result.to_csv(index=False).encode("utf-8")
-    elif isinstance(result, str):
-        payload = result.encode("utf-8")
-    elif isinstance(result, bytes | bytearray):
-        payload = bytes(result)
-    else:
-        raise DataError(
-            f"retrieve() returned {type(result).__name__}: return bytes, str or a DataFrame"
-        )
-    if not payload.strip():
-        raise DataError("retrieve() returned no data")
-    fmt, rows, columns = sniff(payload)
-    digest = sha256_bytes(payload)
-
-    def write(rel: str) -> None:
-        atomic_write_bytes(project.path / rel, payload)
-
-    with Store(project.db_path) as store:
-        previous = store.current_raw_version()
-        version, created = store.add_data_version(
-            kind="raw",
-            sha256=digest,
-            size=len(payload),
-            fmt=fmt,
-            rows=rows,
-            columns=columns,
-            source=source,
-            parent=None,
-            path_for=lambda seq: f"data/raw/v{seq:04d}-{digest[:8]}.{fmt}",
-            write=write,
-        )
+    started = time.perf_counter()
+    with ingest.scratch(project.path):  # a failed retrieve leaves the project as it was
+        received, files = _receive(project, retrieve_fn, config, secrets, emit)
+        try:
+            if received.scan.blank:
+                raise DataError("retrieve() returned no data")
+            seen = ingest.examine(received.scan, received.open, declared)
+            _refuse_unreadable(seen, source)
+            if seen.detected:
+                emit(
+                    events.Log(
+                        f"detected {', '.join(seen.detected)} ([data] encoding, sep and "
+                        "decimal in config.toml override)"
+                    )
+                )
+            fmt, rows, columns, size = seen.format, seen.rows, seen.columns, received.scan.size
+            digest = _identity(received, seen, declared)
+            reading = json.dumps(seen.reading, sort_keys=True) if seen.reading else None
+            with Store(project.db_path) as store:
+                previous = store.current_raw_version()
+                version, created = store.add_data_version(
+                    kind="raw",
+                    sha256=digest,
+                    size=size,
+                    fmt=fmt,
+                    rows=rows,
+                    columns=columns,
+                    source=source,
+                    parent=None,
+                    path_for=lambda seq: f"data/raw/v{seq:04d}-{digest[:8]}.{fmt}",
+                    write=lambda rel: received.place(project.path / rel),
+                    reading=reading,
+                )
+        finally:
+            received.discard()
+    info: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 3)}
+    if files is not None:
+        info["ingest"] = files.to_dict()
+    folder.save(project.path / version.path, info)
     shape = f", {rows} rows x {columns} columns" if rows is not None else ""
     if created:
-        emit(
-            events.Log(
-                f"new raw version {version.id}: {version.path} ({len(payload)} bytes{shape})"
-            )
-        )
+        emit(events.Log(f"new raw version {version.id}: {version.path} ({size} bytes{shape})"))
     else:
         again = (
             f"; {version.id} is the current version again (instead of {previous.id})"
@@ -431,6 +423,100 @@ def retrieve_in_process(project: Project, emit: events.Callback) -> dict[str, An
         emit(events.Log(f"unchanged: same content as {version.id} ({version.path}){again}"))
     emit(events.DataVersionAdded(version=version.to_dict(), created=created))
     return {"version": version.to_dict(), "created": created}
+
+
+def _receive(
+    project: Project,
+    retrieve_fn: Callable[..., Any],
+    config: dict[str, Any],
+    secrets: dict[str, str],
+    emit: events.Callback,
+) -> Any:
+    """What retrieve() returns, as a file under the project with its scan (engine.ingest);
+    and, when it named several files (a folder), the record of combining them."""
+    from engine import folder, ingest
+
+    download = ingest.Meter(emit, "downloading")
+    try:
+        result = _call_retriever(retrieve_fn, config, secrets, download)
+    except Exception as exc:
+        raise DataError(
+            _scrub(f"retriever.py failed: {type(exc).__name__}: {exc}", secrets)
+        ) from None
+    files = None
+    if folder.is_file_list(result):
+        result, files = folder.combine(
+            [Path(p) for p in result], bool(config["data"].get("dedupe")), load_frame, emit
+        )
+    try:
+        return ingest.receive(result, project.path, emit), files
+    except DataError:
+        raise
+    except Exception as exc:  # a stream the retriever returned broke while it was read
+        message = f"reading what retrieve() returned failed: {type(exc).__name__}: {exc}"
+        raise DataError(_scrub(message, secrets)) from None
+
+
+def _call_retriever(
+    retrieve_fn: Callable[..., Any],
+    config: dict[str, Any],
+    secrets: dict[str, str],
+    meter: Any,
+) -> Any:
+    """retrieve(config, secrets), or retrieve(config, secrets, progress=...) when it takes a
+    `progress` argument: progress(done_bytes, total_bytes_or_None) reports a download."""
+    import inspect
+
+    def progress(done: int, total: int | None = None) -> None:
+        meter.update(int(done), int(total) if total else None)
+
+    try:
+        params = list(inspect.signature(retrieve_fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    takes = any(p.name == "progress" or p.kind is p.VAR_KEYWORD for p in params)
+    if takes:
+        result = retrieve_fn(config, secrets, progress=progress)
+    else:
+        result = retrieve_fn(config, secrets)
+    if meter.done:
+        meter.finish()
+    return result
+
+
+def _refuse_unreadable(seen: Any, source: str) -> None:
+    """An HTML page or binary data is not stored: it would only fail later, less clearly."""
+    if seen.format == "html":
+        raise DataError(
+            f"{source} returned an HTML page, not data (a login or error page is the usual "
+            "cause: check [data] url and the API key)"
+        )
+    if seen.format == "binary":
+        raise DataError(
+            f"{source} returned {seen.problem}, not CSV, JSON or text: read it in retriever.py "
+            "and return a DataFrame"
+        )
+
+
+def _identity(received: Any, seen: Any, declared: dict[str, str]) -> str:
+    """The raw version's sha256: the content's; or, when [data] encoding/sep/decimal make haj
+    read it otherwise than it would on its own, the content's with that reading (the same bytes
+    read another way are another version, so setting data.sep and retrieving again applies it)."""
+    from engine import ingest
+
+    content_sha256 = received.scan.sha256
+    if not declared:
+        return content_sha256
+    try:
+        detected = ingest.examine(received.scan, received.open, None)
+    except DataError:
+        detected = None
+    if detected is not None and (detected.format, detected.reading) == (
+        seen.format,
+        seen.reading,
+    ):
+        return content_sha256
+    return sha256_bytes(f"{content_sha256}\0{json.dumps(seen.reading, sort_keys=True)}".encode())
 
 
 def process_in_process(
@@ -470,13 +556,15 @@ def process_version(
     existed. With `reuse`, a version linked to this raw version and the current recipe is
     returned without running processor.py. What processor.py prints is reported as log lines.
     """
+    from engine import folder, intake
+
     recipe = recipe_of(project, config)
     with open_store(project) as store:
         raw = store.data_version(raw_id)
         same = store.derivation(raw_id, recipe)
         last = store.derivation(raw_id)
     assert raw is not None
-    if reuse and same is not None:
+    if reuse and same is not None and intake.exists(project.path / same.processed.path):
         emit(
             events.Log(
                 f"reusing {same.processed.id} ({raw.id} processed with the same processor.py "
@@ -493,7 +581,9 @@ def process_version(
         )
     elif last is None and reuse:
         emit(events.Log(f"no processed data for {raw.id} yet: processing it first"))
-    result = _run_processor(project, raw, recipe, emit)
+    started = time.perf_counter()
+    result, taken = _run_processor(project, raw, recipe, emit)
+    seconds = round(time.perf_counter() - started, 3)
     payload = result.to_csv(index=False).encode("utf-8")
     digest = sha256_bytes(payload)
     with open_store(project) as store:
@@ -510,28 +600,41 @@ def process_version(
             write=lambda rel: atomic_write_bytes(project.path / rel, payload),
             recipe=recipe,
         )
+    intake.save(project.path / version.path, taken)
+    folder.save(project.path / version.path, {"seconds": seconds, "from": raw.id})
     _report_processed(emit, version, created, raw.id, same, result.shape)
     return {"version": version.to_dict(), "created": created, "parent": raw.id}
 
 
 def _run_processor(
     project: Project, raw: DataVersion, recipe: Recipe, emit: events.Callback
-) -> Any:
-    """processor.py's process() on the raw version, checked: a DataFrame with the target and at
-    least one feature, and enough rows to train on. Its failures are DataErrors naming the cause,
-    so `haj process` and `haj train` say what to fix in the user's code."""
+) -> tuple[Any, Intake]:
+    """processor.py fitted on the raw version and applied to it (engine.intake), checked: a
+    DataFrame with the target and at least one feature, and enough rows to train on; and what
+    the models trained on it will accept at serving time. Its failures are DataErrors naming
+    the cause, so `haj process` and `haj train` say what to fix in the user's code."""
     import pandas as pd
 
+    from engine import intake
+
     target = recipe.target
-    process_fn = _load_user_module(project, "processor", "process")
-    frame = load_frame(project.path / raw.path, raw.format)
+    module = _user_module(project, "processor")
+    frame = load_frame(project.path / raw.path, raw.format, raw.reading)
     emit(events.Log(f"processing {raw.id} ({len(frame)} rows x {frame.shape[1]} columns)"))
+    repeated = repeated_columns(project.path / raw.path, raw.format, raw.reading)
+    if repeated:
+        emit(
+            events.Log(
+                f"the header of {raw.id} repeats column names: {', '.join(repeated)} (the copies "
+                "are read as NAME.1, NAME.2, ...): rename them in the source or in retriever.py",
+                level="warning",
+            )
+        )
     try:
-        # process(raw), process(raw, target) or process(raw, target, prediction)
-        params = inspect.signature(process_fn).parameters
-        args = (frame, target, recipe.prediction)[: max(1, min(len(params), 3))]
         with _lines_to(emit):
-            result = process_fn(*args)
+            result, taken = intake.fit(module, frame, target, recipe.prediction)
+    except DataError:
+        raise
     except Exception as exc:  # user code may raise anything: reported as its own failure
         raise DataError(f"processor.py failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(result, pd.DataFrame):
@@ -546,7 +649,17 @@ def _run_processor(
         raise DataError("the processed data has no feature column besides the target")
     if len(result) < 5:
         raise DataError(f"the processed data has {len(result)} rows: too few to train on")
-    return result
+    if raw.format == "csv":
+        taken.missing_text = list(intake.CSV_MISSING_TEXT)
+    if not taken.accepts_raw:
+        emit(
+            events.Log(
+                f"models trained on this data will take the processed columns, not raw rows: "
+                f"{taken.reason} (give processor.py a Processor class: see the README)",
+                level="warning",
+            )
+        )
+    return result, taken
 
 
 def _report_processed(

@@ -119,6 +119,12 @@ class ProjectBusy(HajError):
 
 
 class ProjectNotFound(HajError):
+    exit_code = 7  # not 3: `haj check` exits 3 for a degraded model, which cron gates on
+
+
+class Degraded(HajError):
+    """`haj check`: the champion scores worse on new data than recorded, beyond the tolerance."""
+
     exit_code = 3
 
 

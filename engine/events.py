@@ -38,8 +38,10 @@ class Output(Event):
 @dataclass
 class Progress(Event):
     done: int
-    total: int
+    total: int  # 0: not known (a download without a Content-Length)
     label: str = ""
+    unit: str = ""  # "bytes": done/total are bytes (units.transfer_text says them)
+    rate: float | None = None  # units per second so far
 
 
 @dataclass
@@ -49,7 +51,19 @@ class DataVersionAdded(Event):
 
 
 @dataclass
+class RunQueued(Event):
+    """A run is recorded and waits for a free worker."""
+
+    run_id: str
+    model: str
+    label: str
+    data_version: str | None
+
+
+@dataclass
 class RunStarted(Event):
+    """A worker took the run: it is being fitted from now on."""
+
     run_id: str
     model: str
     label: str
@@ -65,6 +79,17 @@ class RunFinished(Event):
     metrics: dict[str, float] = field(default_factory=dict)
     duration_seconds: float | None = None
     error: str | None = None
+
+
+@dataclass
+class RetrainStep(Event):
+    """A step of `haj retrain` (engine.retrain) began ("started") or ended ("done", "skipped",
+    "failed", "cancelled"; `seconds` and a one-line `detail` then)."""
+
+    step: str
+    status: str
+    seconds: float | None = None
+    detail: str = ""
 
 
 @dataclass
@@ -88,8 +113,10 @@ _NAMES: dict[type, str] = {
     Output: "output",
     Progress: "progress",
     DataVersionAdded: "data_version",
+    RunQueued: "run_queued",
     RunStarted: "run_started",
     RunFinished: "run_finished",
+    RetrainStep: "retrain_step",
     Failed: "failed",
     Result: "result",
 }

@@ -21,7 +21,13 @@ CODE_FILES = ("retriever", "processor", "model")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "project": {"title": "", "prediction": "classification"},
-    "data": {"url": "", "target": "target", "api_key_header": "X-API-Key", "timeout": 60},
+    "data": {
+        "url": "",
+        "target": "target",
+        "api_key_header": "X-API-Key",
+        "timeout": 60,
+        "dedupe": False,
+    },
     "training": {"test_size": 0.2, "random_state": 42, "n_jobs": -1, "metric": ""},
     "serving": {
         "host": "127.0.0.1",
@@ -29,7 +35,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_body_mb": 10,
         "prediction_log_mb": 50,
         "prediction_log_files": 5,
+        "unknown_categories": "accept",
     },
+    "monitoring": {"tolerance": 0.05},
 }
 
 
@@ -259,6 +267,11 @@ def validate_config(config: dict[str, Any], where: str) -> None:
     timeout = config["data"].get("timeout")
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ConfigError(f"{where}: data.timeout must be a number of seconds above 0")
+    if not isinstance(config["data"].get("dedupe"), bool):
+        raise ConfigError(f"{where}: data.dedupe must be true or false")
+    from engine.ingest import declared_reading  # stdlib only: cheap
+
+    declared_reading(config["data"], where)  # [data] encoding, sep, decimal
     serving = config["serving"]
     port = serving.get("port")
     if not isinstance(port, int) or not 0 < port < 65536:
@@ -272,6 +285,13 @@ def validate_config(config: dict[str, Any], where: str) -> None:
     files = serving.get("prediction_log_files")
     if isinstance(files, bool) or not isinstance(files, int) or files < 0:
         raise ConfigError(f"{where}: serving.prediction_log_files must be an integer, 0 or more")
+    if serving.get("unknown_categories") not in ("accept", "reject"):
+        raise ConfigError(f'{where}: serving.unknown_categories must be "accept" or "reject"')
+    tolerance = config["monitoring"].get("tolerance")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
+        raise ConfigError(
+            f"{where}: monitoring.tolerance must be a number, 0 or more (0.05: 5 % worse)"
+        )
 
 
 def mask(value: str) -> str:

@@ -101,7 +101,14 @@ class RunnerUp:
 @dataclass(frozen=True)
 class CrownResult:
     """What crowning did: the new champion and its run, the metric and score, the runner-up and
-    the margin to it, the champion it replaced, and the stable path of the champion's model."""
+    the margin to it, the champion it replaced, and the stable path of the champion's model.
+
+    `reason`: evaluate (the best run), chosen (a named run), rollback, finalize. `data_version`:
+    the version whose runs were compared (None: all). `ties`: how many other runs scored exactly
+    the same; `noise`: how much the score could move by chance (CV std or one standard error on
+    the test rows); `caveat`: the sentence saying the choice is a tie or within the noise;
+    `stale`: the sentence saying the champion is not trained on the current data; `inputs`: the
+    sentence saying the model takes the processed columns, not the data's own rows (and why)."""
 
     champion: Champion
     run: Run
@@ -112,6 +119,13 @@ class CrownResult:
     margin: float | None = None
     previous: Champion | None = None
     path: str = ""
+    reason: str = "evaluate"
+    data_version: str | None = None
+    ties: int = 0
+    noise: float | None = None
+    caveat: str | None = None
+    stale: str | None = None
+    inputs: str | None = None  # the sentence saying the model takes processed columns, if so
 
     @property
     def replaced(self) -> bool:
@@ -258,6 +272,7 @@ class ProjectStatus(_RawRecord):
     image_record: ImageRecord | None = None
     container_record: ContainerRecord | None = None
     deployment_record: DeploymentRecord | None = None
+    champion_notice: str | None = None  # the champion was trained on other data than the current
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -291,6 +306,7 @@ class ProjectStatus(_RawRecord):
             image_record=ImageRecord.from_dict(image) if image else None,
             container_record=ContainerRecord.from_dict(container) if container else None,
             deployment_record=DeploymentRecord.from_dict(deployment) if deployment else None,
+            champion_notice=data.get("champion_notice"),
             raw=copy.deepcopy(data),
         )
 
@@ -325,4 +341,6 @@ class ProjectStatus(_RawRecord):
             status["container"] = self.container
         if self.deployment:
             status["deployment"] = self.deployment
+        if self.champion_notice:
+            status["champion_notice"] = self.champion_notice
         return status

@@ -27,7 +27,7 @@ from typing import Any
 from engine.errors import StoreError
 from engine.procs import pid_alive
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 6
 NOTES_KEY = "_haj_notes"  # a run's notes, inside its params JSON (see Run.notes)
 
 _MIGRATIONS: dict[int, str] = {
@@ -110,7 +110,100 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (raw_id, recipe)
     );
     """,
+    # 3: model selection. A metric's `value` stays what ranks (the cross-validation mean when
+    # the run was cross-validated, else the test score); `std` is the folds' standard deviation
+    # and `test` the held-out test score of a cross-validated run. A run records its folds and
+    # its test rows (how noisy its test score is), and a finalized run the run it refits.
+    3: """
+    ALTER TABLE metrics ADD COLUMN std REAL;
+    ALTER TABLE metrics ADD COLUMN test REAL;
+    ALTER TABLE runs ADD COLUMN cv_folds INTEGER;
+    ALTER TABLE runs ADD COLUMN test_rows INTEGER;
+    ALTER TABLE runs ADD COLUMN refit_of TEXT;
+    CREATE INDEX runs_data_version ON runs (data_version, status);
+    """,
+    # 4: how a raw version is read (JSON: encoding, CSV separator, decimal mark, found when it
+    # was retrieved or said in [data]), so a version always loads the same way. NULL: a version
+    # from before, read as UTF-8 with a sniffed separator, as it always was.
+    4: """
+    ALTER TABLE data_versions ADD COLUMN reading TEXT;
+    """,
+    # 5: runs scored again on labelled data (`haj score`, `haj check`): what was scored (a data
+    # version id or a file with its sha256), how many rows, the metrics and the details (a
+    # confusion matrix or a residual summary, JSON).
+    5: """
+    CREATE TABLE evaluations (
+        id          TEXT PRIMARY KEY,
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        data        TEXT NOT NULL,
+        data_sha256 TEXT,
+        rows        INTEGER NOT NULL,
+        metrics     TEXT NOT NULL,
+        details     TEXT,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX evaluations_run ON evaluations (run_id, created_at);
+    """,
+    # 6: gated retraining (`haj retrain`, engine.retrain): when, what triggered it, how it ended
+    # (status) and what it decided (promoted / rejected / skipped) with why; the champion and the
+    # challenger with their scores on the same holdout; the data versions; each step with its
+    # seconds and outcome (JSON), and the options it ran with (details, JSON).
+    6: """
+    CREATE TABLE retrains (
+        id                TEXT PRIMARY KEY,
+        started_at        TEXT NOT NULL,
+        finished_at       TEXT,
+        trigger           TEXT NOT NULL,
+        status            TEXT NOT NULL,
+        decision          TEXT,
+        reason            TEXT,
+        metric            TEXT,
+        champion_run      TEXT,
+        champion_score    REAL,
+        challenger_run    TEXT,
+        challenger_score  REAL,
+        raw_version       TEXT,
+        data_version      TEXT,
+        steps             TEXT NOT NULL DEFAULT '[]',
+        details           TEXT
+    );
+    CREATE INDEX retrains_started ON retrains (started_at);
+    """,
 }
+_RETRAIN_COLUMNS = (
+    "id", "started_at", "finished_at", "trigger", "status", "decision", "reason", "metric",
+    "champion_run", "champion_score", "challenger_run", "challenger_score", "raw_version",
+    "data_version", "steps", "details",
+)  # fmt: skip
+_RETRAIN_JSON = ("steps", "details")
+
+# How equal scores are ordered, in the leaderboard and when crowning (said in the README and by
+# `haj evaluate` when it matters): the SQL below is this sentence.
+TIE_RULE = (
+    "equal scores go to the lower CV std, then to a finalized refit, then to the shorter fit, "
+    "then to the run that finished first"
+)
+_TIE_ORDER = (
+    "m.std IS NULL, m.std ASC, r.refit_of IS NULL, r.fit_seconds IS NULL, r.fit_seconds ASC, "
+    "r.finished_at ASC"
+)
+
+
+@dataclass
+class Evaluation:
+    """A run scored again on labelled data (`haj score` / `haj check`)."""
+
+    id: str
+    run_id: str
+    data: str  # a data version id, or a file's path
+    data_sha256: str | None
+    rows: int
+    metrics: dict[str, float]
+    details: dict[str, Any] | None  # {"confusion": {...}} or {"residuals": {...}}
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def now_iso() -> str:
@@ -136,6 +229,7 @@ class DataVersion:
     path: str
     created_at: str
     last_retrieved_at: str | None = None  # raw versions: when the source last returned it
+    reading: str | None = None  # raw versions: how to read the file (JSON; engine.ingest)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,11 +293,21 @@ class Run:
     # why a metric is missing ({"roc_auc": "roc_auc not computed: ..."}); kept in the params
     # column under NOTES_KEY (no schema change), and never shown among the params
     notes: dict[str, str] = field(default_factory=dict)
+    cv_folds: int | None = None  # cross-validated: `metrics` are the folds' means
+    test_rows: int | None = None  # rows of the test split its test scores were measured on
+    refit_of: str | None = None  # finalized: the run whose pipeline was refit on all rows
+    metrics_std: dict[str, float] = field(default_factory=dict)  # the folds' std (CV runs)
+    test_metrics: dict[str, float] = field(default_factory=dict)  # held-out scores (CV runs)
 
     @property
     def label(self) -> str:
         """MODEL-# as in the training log: the nth run of this model in the project."""
         return f"{self.model}-{self.seq}"
+
+    @property
+    def finalized(self) -> bool:
+        """Refit on every row of its data version: its metrics are its source run's."""
+        return self.refit_of is not None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,10 +342,11 @@ class CrownEvent:
         return asdict(self)
 
 
-_RUN_COLUMNS = (
+_RUN_COLUMNS_V2 = (
     "id, session, model, seq, status, prediction, data_version, params, error, started_at, "
     "finished_at, fit_seconds, duration_seconds, model_path, model_sha256, pid"
 )
+_RUN_COLUMNS = _RUN_COLUMNS_V2 + ", cv_folds, test_rows, refit_of"
 
 
 def unreadable(path: Path, error: Exception) -> StoreError:
@@ -276,7 +381,10 @@ class Store:
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA user_version").fetchone()  # reads the header: damage shows
+            # reads the header (damage shows); a reader of an older file reads its columns
+            older = int(self._db.execute("PRAGMA user_version").fetchone()[0]) < 3
+            self._run_columns = _RUN_COLUMNS_V2 if readonly and older else _RUN_COLUMNS
+            self._metric_columns = "NULL, NULL" if readonly and older else "std, test"
             if not readonly:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
@@ -343,6 +451,7 @@ class Store:
         path_for: Callable[[int], str],
         write: Callable[[str], None],
         recipe: Recipe | None = None,
+        reading: str | None = None,
     ) -> tuple[DataVersion, bool]:
         """Record a version unless the same content exists; returns (version, created).
 
@@ -379,6 +488,7 @@ class Store:
                     parent=parent,
                     path_for=path_for,
                     stamp=stamp,
+                    reading=reading,
                 )
                 created = True
             if recipe is not None and parent is not None:
@@ -445,10 +555,12 @@ class Store:
         prediction: str,
         data_version: str | None,
         pid: int | None = None,
+        refit_of: str | None = None,
     ) -> list[Run]:
         """Record one 'running' run per model, numbering each model's runs (MODEL-#).
 
         Their started_at is the time they are queued, until finish_run records the real start.
+        `refit_of`: these runs refit that run's pipeline on all rows (haj finalize).
         """
         started = now_iso()
         created: list[Run] = []
@@ -477,10 +589,12 @@ class Store:
                     model_path=None,
                     model_sha256=None,
                     pid=pid or os.getpid(),
+                    refit_of=refit_of,
                 )
+                row = _run_row(run)
                 db.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 16)})",
-                    _run_row(run),
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * len(row))})",
+                    row,
                 )
                 created.append(run)
         return created
@@ -498,11 +612,17 @@ class Store:
         model_sha256: str | None = None,
         started_at: str | None = None,
         notes: dict[str, str] | None = None,
+        metrics_std: dict[str, float] | None = None,
+        test_metrics: dict[str, float] | None = None,
+        cv_folds: int | None = None,
+        test_rows: int | None = None,
     ) -> None:
         """Record a run's outcome and metrics in one transaction.
 
         `started_at` is when its worker really began (start_runs recorded when it was queued);
-        `notes` say why a metric is missing (Run.notes).
+        `notes` say why a metric is missing (Run.notes). A cross-validated run gives its folds'
+        means as `metrics`, their std as `metrics_std` and its held-out scores as
+        `test_metrics`; `test_rows` is the size of the test split.
         """
         with self._transaction() as db:
             if notes:
@@ -516,7 +636,7 @@ class Store:
             db.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = ?, fit_seconds = ?, "
                 "duration_seconds = ?, model_path = ?, model_sha256 = ?, "
-                "started_at = COALESCE(?, started_at) WHERE id = ?",
+                "started_at = COALESCE(?, started_at), cv_folds = ?, test_rows = ? WHERE id = ?",
                 (
                     status,
                     error,
@@ -526,13 +646,26 @@ class Store:
                     model_path,
                     model_sha256,
                     started_at,
+                    cv_folds,
+                    test_rows,
                     run_id,
                 ),
             )
             if metrics:
+                std, test = metrics_std or {}, test_metrics or {}
                 db.executemany(
-                    "INSERT OR REPLACE INTO metrics (run_id, key, value) VALUES (?, ?, ?)",
-                    [(run_id, k, float(v)) for k, v in metrics.items()],
+                    "INSERT OR REPLACE INTO metrics (run_id, key, value, std, test) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run_id,
+                            k,
+                            float(v),
+                            _float_or_none(std.get(k)),
+                            _float_or_none(test.get(k)),
+                        )
+                        for k, v in metrics.items()
+                    ],
                 )
 
     def close_unfinished(self, session: str, status: str, error: str) -> int:
@@ -578,9 +711,10 @@ class Store:
         status: str | None = None,
         session: str | None = None,
         limit: int | None = None,
+        data_version: str | None = None,
     ) -> list[Run]:
-        """Runs with their metrics; sorted by `metric` in its direction (runs without it last),
-        ties as crowning breaks them: the run that finished first."""
+        """Runs with their metrics (of one `data_version`, when given); sorted by `metric` in
+        its direction (runs without it last), ties as crowning breaks them (TIE_RULE)."""
         where, args = [], []
         if status:
             where.append("r.status = ?")
@@ -588,13 +722,16 @@ class Store:
         if session:
             where.append("r.session = ?")
             args.append(session)
+        if data_version:
+            where.append("r.data_version = ?")
+            args.append(data_version)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        cols = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
+        cols = ", ".join(f"r.{c.strip()}" for c in self._run_columns.split(","))
         if metric:
             order = "DESC" if higher_is_better else "ASC"
             sql = (
                 f"SELECT {cols} FROM runs r LEFT JOIN metrics m ON m.run_id = r.id AND m.key = ? "
-                f"{clause} ORDER BY m.value IS NULL, m.value {order}, r.finished_at ASC, "
+                f"{clause} ORDER BY m.value IS NULL, m.value {order}, {_TIE_ORDER}, "
                 "r.started_at DESC"
             )
             args.insert(0, metric)
@@ -608,12 +745,23 @@ class Store:
 
     def run(self, run_id: str) -> Run | None:
         row = self._db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            f"SELECT {self._run_columns} FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         if row is None:
             return None
         run = _run_from_row(row)
         self._attach_metrics([run])
+        return run
+
+    def find_run(self, ref: str) -> Run | None:
+        """The run with id `ref`, or labelled `ref` (MODEL-#, as the leaderboard shows it)."""
+        run = self.run(ref)
+        model, _, seq = ref.rpartition("-")
+        if run is None and model and seq.isdigit():
+            row = self._db.execute(
+                "SELECT id FROM runs WHERE model = ? AND seq = ?", (model, int(seq))
+            ).fetchone()
+            run = self.run(row[0]) if row else None
         return run
 
     def _attach_metrics(self, runs: list[Run]) -> None:
@@ -624,26 +772,59 @@ class Store:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self._db.execute(
-                f"SELECT run_id, key, value FROM metrics WHERE run_id IN "
+                f"SELECT run_id, key, value, {self._metric_columns} FROM metrics WHERE run_id IN "
                 f"({', '.join('?' * len(chunk))})",
                 chunk,
             )
-            for run_id, key, value in rows:
-                by_id[run_id].metrics[key] = value
+            for run_id, key, value, std, test in rows:
+                run = by_id[run_id]
+                run.metrics[key] = value
+                if std is not None:
+                    run.metrics_std[key] = std
+                if test is not None:
+                    run.test_metrics[key] = test
 
     # ---- champion ----------------------------------------------------------------------------
     def best_runs(
-        self, metric: str, *, higher_is_better: bool, prediction: str, limit: int = 2
+        self,
+        metric: str,
+        *,
+        higher_is_better: bool,
+        prediction: str,
+        limit: int = 2,
+        data_version: str | None = None,
     ) -> list[tuple[str, str, float]]:
-        """(run id, model, value) of the best finished runs by `metric`, best first."""
+        """(run id, model, value) of the best finished runs by `metric` (of one `data_version`,
+        when given), best first; equal scores ordered by TIE_RULE."""
         order = "DESC" if higher_is_better else "ASC"
+        where, args = _finished_where(metric, prediction, data_version)
         rows = self._db.execute(
             "SELECT m.run_id, r.model, m.value FROM metrics m JOIN runs r ON r.id = m.run_id "
-            "WHERE m.key = ? AND r.status = 'finished' AND r.prediction = ? "
-            f"ORDER BY m.value {order}, r.finished_at ASC LIMIT ?",
-            (metric, prediction, limit),
+            f"WHERE {where} ORDER BY m.value {order}, {_TIE_ORDER} LIMIT ?",
+            (*args, limit),
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def count_scoring(
+        self, metric: str, value: float, *, prediction: str, data_version: str | None = None
+    ) -> int:
+        """How many finished runs score exactly `value` on `metric` (ties with a champion)."""
+        where, args = _finished_where(metric, prediction, data_version)
+        return int(
+            self._db.execute(
+                "SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id = m.run_id "
+                f"WHERE {where} AND m.value = ?",
+                (*args, value),
+            ).fetchone()[0]
+        )
+
+    def run_counts_by_data_version(self, prediction: str) -> dict[str | None, int]:
+        """How many runs of `prediction` each data version has (None: runs without one)."""
+        rows = self._db.execute(
+            "SELECT data_version, COUNT(*) FROM runs WHERE prediction = ? GROUP BY data_version",
+            (prediction,),
+        )
+        return {row[0]: row[1] for row in rows}
 
     def crown(self, run_id: str, metric: str, value: float, reason: str = "evaluate") -> Champion:
         with self._transaction() as db:
@@ -688,6 +869,91 @@ class Store:
             "r.model FROM champions c LEFT JOIN runs r ON r.id = c.run_id ORDER BY c.id DESC"
         )
         return [CrownEvent(*tuple(r)) for r in rows]
+
+    # ---- evaluations (`haj score`, `haj check`) -----------------------------------------------
+    def add_evaluation(
+        self,
+        run_id: str,
+        data: str,
+        data_sha256: str | None,
+        rows: int,
+        metrics: dict[str, float],
+        details: dict[str, Any] | None,
+    ) -> Evaluation:
+        evaluation = Evaluation(
+            id=uuid.uuid4().hex[:12],
+            run_id=run_id,
+            data=data,
+            data_sha256=data_sha256,
+            rows=rows,
+            metrics=metrics,
+            details=details,
+            created_at=now_iso(),
+        )
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO evaluations (id, run_id, data, data_sha256, rows, metrics, details, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    evaluation.id,
+                    run_id,
+                    data,
+                    data_sha256,
+                    rows,
+                    json.dumps(metrics),
+                    json.dumps(details) if details is not None else None,
+                    evaluation.created_at,
+                ),
+            )
+        return evaluation
+
+    def evaluations(self, run_id: str | None = None) -> list[Evaluation]:
+        """Evaluations, newest first (of one run when given)."""
+        sql = "SELECT * FROM evaluations"
+        args: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            args = (run_id,)
+        rows = self._db.execute(sql + " ORDER BY created_at DESC", args).fetchall()
+        return [
+            Evaluation(
+                id=row["id"],
+                run_id=row["run_id"],
+                data=row["data"],
+                data_sha256=row["data_sha256"],
+                rows=row["rows"],
+                metrics=json.loads(row["metrics"]),
+                details=json.loads(row["details"]) if row["details"] else None,
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    # ---- retrains (`haj retrain`) -------------------------------------------------------------
+    def record_retrain(self, record: dict[str, Any]) -> None:
+        """Insert or replace one retrain, as engine.retrain made it (steps and details: JSON)."""
+        values = [
+            json.dumps(record.get(c)) if c in _RETRAIN_JSON else record.get(c)
+            for c in _RETRAIN_COLUMNS
+        ]
+        marks = ", ".join("?" for _ in _RETRAIN_COLUMNS)
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO retrains ({', '.join(_RETRAIN_COLUMNS)}) VALUES ({marks})",
+                values,
+            )
+
+    def retrains(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Retrains, newest first (at most `limit`)."""
+        sql = f"SELECT {', '.join(_RETRAIN_COLUMNS)} FROM retrains ORDER BY started_at DESC"
+        rows = self._db.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+        return [
+            {
+                c: (json.loads(row[c]) if row[c] else None) if c in _RETRAIN_JSON else row[c]
+                for c in _RETRAIN_COLUMNS
+            }
+            for row in rows.fetchall()
+        ]
 
     # ---- records (server, container, deployment state) ---------------------------------------
     def set_record(self, kind: str, value: dict[str, Any]) -> None:
@@ -758,6 +1024,7 @@ def _insert_version(
     parent: str | None,
     path_for: Callable[[int], str],
     stamp: str,
+    reading: str | None = None,
 ) -> DataVersion:
     """Insert a new version numbered after the last of its kind (raw-0003, proc-0002), in the
     caller's transaction."""
@@ -782,6 +1049,7 @@ def _insert_version(
         path=str(path_for(seq)),
         created_at=stamp,
         last_retrieved_at=stamp if kind == "raw" else None,
+        reading=reading,
     )
     d = version.to_dict()
     db.execute(
@@ -810,6 +1078,22 @@ def _link_derivation(
             stamp,
         ),
     )
+
+
+def _finished_where(
+    metric: str, prediction: str, data_version: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (over metrics m JOIN runs r) of the finished runs crowning compares."""
+    where = "m.key = ? AND r.status = 'finished' AND r.prediction = ?"
+    args: tuple[Any, ...] = (metric, prediction)
+    if data_version:
+        where += " AND r.data_version = ?"
+        args += (data_version,)
+    return where, args
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _split_sql(script: str) -> list[str]:
@@ -841,6 +1125,9 @@ def _run_row(run: Run) -> tuple[Any, ...]:
         run.model_path,
         run.model_sha256,
         run.pid,
+        run.cv_folds,
+        run.test_rows,
+        run.refit_of,
     )
 
 

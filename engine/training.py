@@ -13,13 +13,16 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine import events
 from engine.errors import DataError
+from engine.numbers import metric_text
 from engine.project import Project
+from engine.sessions import STARTED
 
 
 def train(
@@ -28,15 +31,19 @@ def train(
     on_event: events.Callback = events.ignore,
     cancel: threading.Event | None = None,
     data: str | None = None,
+    cv: int | None = None,
 ) -> dict[str, Any]:
-    """Train on `data` (a raw or processed version id; default: the current raw version);
-    returns {"session", "data_version", "runs": [...]} with each run's outcome."""
+    """Train on `data` (a raw or processed version id; default: the current raw version), with
+    `cv`-fold cross-validation on the training split when given; returns {"session",
+    "data_version", "runs": [...]} with each run's outcome."""
     from engine import runner_client
     from engine.data import select_version
+    from engine.validation import check_folds
 
     project.read_config()
+    check_folds(cv)
     select_version(project, data)  # no data, or no such version: said at once, not by a runner
-    options = {"models": models or [], "data": data}
+    options = {"models": models or [], "data": data, "cv": cv}
     return runner_client.run(project, "train", options, on_event, cancel)
 
 
@@ -99,12 +106,17 @@ def _params_of(estimator: Any) -> dict[str, Any]:
 
 
 def train_in_process(
-    project: Project, wanted: list[str] | None, emit: events.Callback, data: str | None = None
+    project: Project,
+    wanted: list[str] | None,
+    emit: events.Callback,
+    data: str | None = None,
+    cv: int | None = None,
 ) -> dict[str, Any]:
     """Train the `wanted` models (default: all) on `data` inside the runner; returns
     {"session", "data_version", "runs": [...]}. Everything that can fail on the user's data or
     config fails before the first run is recorded."""
-    from engine import catalog
+    from engine import catalog, validation
+    from engine.features import value_domain
 
     config = project.read_config()
     prediction = config["project"]["prediction"]
@@ -115,7 +127,10 @@ def train_in_process(
     log = TrainLog(project, emit)
     version, X, y, spec = _training_data(project, config, data, log)
     classes, stratify = _classes(y, config["data"]["target"], prediction)
+    if classes is not None and stratify is None:
+        log("session", version.id, _unstratified(y, config["data"]["target"]), "warning")
     split = _split(X, y, training, stratify)
+    validation.check_rows(cv, split[1])
     estimators = {
         name: extra[name]
         if name in extra
@@ -131,6 +146,9 @@ def train_in_process(
         "classes": classes,
         "data_version": version.id,
         "project": project.name,
+        "intake": _intake_of(project, version),
+        "domain": value_domain(split[0], spec),
+        "cv": {"folds": cv, "random_state": training["random_state"]} if cv else None,
     }
     session = uuid.uuid4().hex[:12]
     log.start()
@@ -207,6 +225,31 @@ def _classes(y: Any, target: str, prediction: str) -> tuple[list[Any] | None, An
     return values.tolist(), y if counts.min() >= 2 else None
 
 
+def _unstratified(y: Any, target: str) -> str:
+    """Why the test split is not stratified: the classes with a single row, named."""
+    import numpy as np
+
+    values, counts = np.unique(y.astype(str) if y.dtype == object else y, return_counts=True)
+    lonely = [str(v) for v, c in zip(values, counts, strict=True) if c < 2]
+    shown = ", ".join(repr(v) for v in lonely[:5]) + (", ..." if len(lonely) > 5 else "")
+    return (
+        f"{target!r} has {len(lonely)} class(es) with a single row ({shown}): the test split "
+        "cannot keep the class proportions (not stratified), and a class seen once cannot be "
+        "learned; collect more rows of it or drop it in processor.py"
+    )
+
+
+def _intake_of(project: Project, version: Any) -> dict[str, Any] | None:
+    """What the models trained on `version` accept at serving time (engine.intake): the
+    fitted processing and the raw columns, or None for data processed before haj kept it."""
+    from engine import intake
+
+    taken = intake.load(project.path / version.path)
+    if taken is None:
+        return None
+    return {**taken.meta(), "processor": taken.processor}
+
+
 def _split(X: Any, y: Any, training: dict[str, Any], stratify: Any) -> tuple[Any, Any, Any, Any]:
     """(X_train, y_train, X_test, y_test), fit_and_save's order: one split shared by every
     model, so their scores compare."""
@@ -274,7 +317,7 @@ def _run_session(
         )
         for run in runs:
             emit(
-                events.RunStarted(
+                events.RunQueued(
                     run_id=run.id, model=run.model, label=run.label, data_version=version_id
                 )
             )
@@ -283,13 +326,32 @@ def _run_session(
         tasks = [
             delayed(fit_and_save)(_task(project, run, estimators, common), *split) for run in runs
         ]
+        # Workers take the tasks one at a time in this order (batch_size=1), each the next one
+        # as it finishes its own: so the first `workers` start now, and one more with each
+        # result. Said as RunStarted and as a `started` line (engine.sessions reads it back).
+        waiting = iter(runs)
+
+        def start_next() -> None:
+            run = next(waiting, None)
+            if run is not None:
+                emit(
+                    events.RunStarted(
+                        run_id=run.id, model=run.model, label=run.label, data_version=version_id
+                    )
+                )
+                log(run.label, version_id, STARTED)
+
+        for _ in range(workers):
+            start_next()
         outcomes: list[dict[str, Any]] = []
         try:
-            for result in Parallel(n_jobs=workers, return_as="generator_unordered")(tasks):
+            parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
+            for result in parallel(tasks):
                 _record_result(project, store, by_id[result["run_id"]], result, version_id, log)
                 outcomes.append(result)
                 _emit_finished(emit, by_id[result["run_id"]], result)
                 emit(events.Progress(done=len(outcomes), total=len(runs), label="training"))
+                start_next()
         except KeyboardInterrupt:
             count = store.close_unfinished(session, "cancelled", "cancelled by the user")
             log(
@@ -338,12 +400,24 @@ def _record_result(
         model_sha256=result.get("sha256"),
         started_at=result.get("started_at"),
         notes=result.get("notes") or None,
+        metrics_std=result.get("metrics_std"),
+        test_metrics=result.get("test_metrics"),
+        cv_folds=result.get("cv_folds"),
+        test_rows=result.get("test_rows"),
     )
     if result["status"] == "finished":
-        scores = " ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items())
+        std = result.get("metrics_std") or {}
+        scores = " ".join(
+            f"{k}={metric_text(k, v, std.get(k))}".replace(" ± ", "±")
+            for k, v in result["metrics"].items()
+        )
+        if result.get("cv_folds"):
+            scores += f" (mean±std of {result['cv_folds']} CV folds)"
         log(run.label, version_id, f"finished in {result['duration_seconds']:.2f}s: {scores}")
     else:
         log(run.label, version_id, f"failed: {result['error']}", level="error")
+    for line in result.get("warnings") or []:
+        log(run.label, version_id, f"warning: {line}", level="warning")
 
 
 def _emit_finished(emit: events.Callback, run: Any, result: dict[str, Any]) -> None:
@@ -378,7 +452,9 @@ def fit_and_save(
 
     Never raises: a failure comes back as a 'failed' result with its error, so the others go on.
     A metric that could not be computed (roc_auc without class probabilities, or with a class
-    missing from the test split) is left out, and why is in the result's "notes".
+    missing from the test split) is left out, and why is in the result's "notes". With
+    task["cv"], the model is first cross-validated on the training split (engine.validation):
+    its metrics are then the folds' means, with their std and the test scores beside them.
     """
     from engine import store
     from engine.fsutil import sha256_file
@@ -386,20 +462,27 @@ def fit_and_save(
     started = time.perf_counter()
     # When this worker really began: the run was recorded when it was queued.
     base = {"run_id": task["run_id"], "model": task["model"], "started_at": store.now_iso()}
-    try:
-        pipeline, fit_seconds = _fit(task, X_train, y_train, started)
-        metrics, notes = _score(pipeline, task["prediction"], X_test, y_test)
-        path = Path(task["model_path"])
-        _save_bundle(_bundle(task, pipeline, metrics), path)
-        sha256 = sha256_file(path)
-    except Exception as exc:  # user models may raise anything: see the docstring
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        return {
-            **base,
-            "status": "failed",
-            "error": message,
-            "duration_seconds": time.perf_counter() - started,
-        }
+    # Warnings (a ConvergenceWarning...) come back as the run's lines, one each: printed by the
+    # worker they would reach the log as two stderr lines, the second the warning's source line.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            pipeline, fit_seconds = _fit(task, X_train, y_train, started)
+            metrics, notes = _score(pipeline, task["prediction"], X_test, y_test)
+            selection = _cross_validated(task, X_train, y_train, metrics, notes)
+            path = Path(task["model_path"])
+            _save_bundle(_bundle(task, pipeline, metrics), path)
+            sha256 = sha256_file(path)
+        except Exception as exc:  # user models may raise anything: see the docstring
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            return {
+                **base,
+                "status": "failed",
+                "error": message,
+                "duration_seconds": time.perf_counter() - started,
+                "warnings": _warning_lines(caught),
+            }
+    base["warnings"] = _warning_lines(caught)
     return {
         **base,
         "status": "finished",
@@ -409,7 +492,48 @@ def fit_and_save(
         "duration_seconds": time.perf_counter() - started,
         "model_path": str(path),
         "sha256": sha256,
+        "test_rows": len(y_test),
+        **selection,
     }
+
+
+def _warning_lines(caught: list[Any], most: int = 5) -> list[str]:
+    """The distinct warnings of a fit, one line each (`ConvergenceWarning: ...`), at most
+    `most` of them."""
+    lines: list[str] = []
+    for warning in caught:
+        text = str(warning.message).strip().splitlines()
+        line = f"{warning.category.__name__}: {text[0] if text else ''}"[:300]
+        if line not in lines:
+            lines.append(line)
+    if len(lines) > most:
+        lines = [*lines[:most], f"... and {len(lines) - most} more warning(s)"]
+    return lines
+
+
+def _cross_validated(
+    task: dict[str, Any],
+    X_train: Any,
+    y_train: Any,
+    metrics: dict[str, float],
+    notes: dict[str, str],
+) -> dict[str, Any]:
+    """With task["cv"]: cross-validate on the training split and make the folds' means the
+    run's metrics (in place), the test scores kept as "test_metrics"; else nothing."""
+    cv = task.get("cv")
+    if not cv:
+        return {}
+    from engine.validation import cross_validate
+
+    means, stds, cv_notes = cross_validate(
+        task, X_train, y_train, cv["folds"], cv.get("random_state"), _fit, _score
+    )
+    test = dict(metrics)
+    metrics.clear()
+    metrics.update(means)
+    for metric, why in cv_notes.items():
+        notes.setdefault(metric, why)
+    return {"metrics_std": stds, "test_metrics": test, "cv_folds": cv["folds"]}
 
 
 def _fit(task: dict[str, Any], X_train: Any, y_train: Any, started: float) -> tuple[Any, float]:
@@ -481,6 +605,8 @@ def _bundle(task: dict[str, Any], pipeline: Any, metrics: dict[str, float]) -> d
         "run_id": task["run_id"],
         "project": task["project"],
         "data_version": task["data_version"],
+        "intake": task.get("intake"),  # the processing to apply to raw rows (engine.intake)
+        "domain": task.get("domain"),  # what training saw per feature: unseen values are flagged
         "metrics": metrics,
         "sklearn_version": sklearn.__version__,
         "trained_at": datetime.now().astimezone().isoformat(timespec="seconds"),

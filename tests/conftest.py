@@ -47,6 +47,7 @@ MODULE_TIERS = {
     "test_import_hygiene": "e2e",  # fresh interpreters, by design
     "test_deps": "e2e",  # pip installs into project virtualenvs
     "test_serving": "e2e",  # a real server process
+    "test_raw_serving": "e2e",  # a real server process on raw rows
     "test_serving_control": "e2e",  # `haj run`, servers, signals
     "test_tui_tmux": "e2e",  # the app in tmux
     "test_tui_container_deploy": "e2e",  # Docker and moto from the app
@@ -61,7 +62,7 @@ E2E_FIXTURES = {"built", "moto_url", "aws_env", "registry", "deployable", "stock
 # one xdist worker runs everything that shares moto, the registry or Docker ("docker"), tmux
 # ("tmux"), or a module's one server process (test_serving's module-scoped server)
 DOCKER_GROUP_FIXTURES = E2E_FIXTURES
-MODULE_GROUPS = {"test_tui_tmux": "tmux", "test_serving": "serving"}
+MODULE_GROUPS = {"test_tui_tmux": "tmux", "test_serving": "serving", "test_raw_serving": "raw"}
 
 
 def _module_name(item: pytest.Item) -> str:

@@ -196,6 +196,13 @@ def test_crowning_is_typed_and_its_json_keeps_the_keys(workspace: Workspace) -> 
         "margin",
         "previous",
         "path",
+        "reason",
+        "data_version",
+        "ties",
+        "noise",
+        "caveat",
+        "stale",
+        "inputs",
     ]
     assert data["run"] == first.run.to_dict() and data["champion"] == first.champion.to_dict()
     assert data["runner_up"] == {"run_id": ids["knn"], "model": "knn", "value": 0.9}

@@ -118,7 +118,7 @@ def test_user_error_is_one_line_and_changes_nothing(
 @pytest.mark.e2e
 def test_error_exit_codes_tell_kinds_apart(workspace: Path) -> None:
     """Through the real entry point (`python -m engine`): the exit code a shell sees."""
-    assert run_haj(workspace, "status", "nope").code == 3  # ProjectNotFound
+    assert run_haj(workspace, "status", "nope").code == 7  # ProjectNotFound
     assert run_haj(workspace, "init", "cancer", "-p", "regression").code == 4  # ProjectExists
     assert run_haj(workspace, "evaluate", "cancer", "rmse").code == 2  # UsageError
     assert run_haj(workspace, "status", "corrupt").code == 5  # ConfigError

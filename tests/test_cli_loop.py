@@ -64,7 +64,10 @@ def test_classification_loop_from_scratch(haj: Callable[..., Result], home: Path
     (raw,) = as_json(haj("data", "wine", "--json"))  # type: ignore[misc]
     stored = project / raw["path"]
     assert stored.parent == project / "data" / "raw" and stored.suffix == ".csv"
-    assert sorted(p.name for p in stored.parent.iterdir()) == [stored.name]
+    assert sorted(p.name for p in stored.parent.iterdir()) == [
+        stored.name,
+        stored.with_suffix(".meta.json").name,  # how long retrieving took
+    ]
     assert raw["sha256"] == sha256(stored) and raw["bytes"] == stored.stat().st_size
     assert (raw["id"], raw["rows"], raw["columns"]) == ("raw-0001", 178, 14)
     assert raw["source"] == "example:wine" and raw["created_at"]

@@ -36,7 +36,7 @@ SECRET = "hk-live-7Q2w9Zx4Lm"
         (b'{"status": "ok"}', ("json", None, None)),  # JSON, but not a table
         (b"just some words\nand more words\n", ("txt", None, None)),
         (b"single\ncolumn\nvalues\n", ("txt", None, None)),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", ("txt", None, None)),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", ("binary", None, None)),  # refused by retrieve
         (b'{"a": 1, "b": [1, 2\n', ("txt", None, None)),  # looks like JSON, is not
         (b"a,b\n1,2,3,4\n5\n6,7,8\n", ("txt", None, None)),  # ragged rows are not a table
         # prose that splits evenly at its commas is not a table
@@ -56,7 +56,9 @@ def test_sniff_names_csv_and_json_only_when_they_parse(content: bytes, expected:
 
 
 # ---- a real HTTP server ----
-CSV_BODY = "f1,f2,label\n" + "".join(f"{i},{i % 7},{'a' if i % 3 else 'b'}\n" for i in range(60))
+CSV_BODY = "f1,f2,label\n" + "".join(
+    f"{i * 3 + 10},{i % 7},{'a' if i % 3 else 'b'}\n" for i in range(60)
+)
 
 
 class Server:
@@ -187,14 +189,16 @@ def test_local_paths_file_urls_and_formats(
         ("raw-0003", "txt", ".txt"),
     ]
     assert versions[0]["source"] == outside.as_uri()  # type: ignore[index]
-    assert len(list((project / "data" / "raw").iterdir())) == 3
+    stored = [p for p in (project / "data" / "raw").iterdir() if not p.name.endswith(".meta.json")]
+    assert len(stored) == 3  # beside each, only its record (how long retrieving took)
     table = haj("data", "local").out
     assert "raw-0003" in table and "txt" in table
 
     # an older version can be processed on purpose
     chosen = as_json(haj("process", "local", "--version", "raw-0001", "--json"))
     assert chosen["parent"] == "raw-0001"  # type: ignore[index]
-    # f1 (0..59) is distinct on every row, but a number not named like an id: kept
+    # f1 (10, 13, ... 187) is distinct on every row, but a number that neither counts the rows
+    # (1, 2, 3, ...) nor is named like an id: kept
     assert chosen["version"]["columns"] == 3  # type: ignore[index]
 
     missing = haj("retrieve", "local") if haj("config", "local", "--url", "nope.csv") else None

@@ -105,7 +105,7 @@ def test_dependency_installs_into_the_project_venv_and_retriever_uses_it(
     )
     retrieved = haj("retrieve", "p")
     assert retrieved.code == 0, retrieved.text
-    (raw,) = list((project / "data" / "raw").iterdir())
+    (raw,) = list((project / "data" / "raw").glob("*.csv"))
     assert raw.read_text().splitlines()[1] == "0,42,0"
 
 

@@ -23,6 +23,9 @@ COMMAND_MODULES = (
     "engine.cli.data_cmds",
     "engine.cli.train_cmds",
     "engine.cli.serve_cmds",
+    "engine.cli.predict_cmds",
+    "engine.cli.operate_cmds",
+    "engine.cli.retrain_cmds",
     "engine.cli.container_cmds",
     "engine.cli.deploy_cmds",
 )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cli.command import Command, ProjectCommand
 from engine.errors import HajError, UsageError
+from engine.numbers import metric_text
 
 if TYPE_CHECKING:
     from engine.api import ProjectStatus
@@ -157,7 +158,9 @@ class CmdList(Command):
                     r.data_versions,
                     r.runs,
                     r.champion or "-",
-                    f"{r.metric}={output.fmt(r.score)}" if r.score is not None else "-",
+                    f"{r.metric}={metric_text(r.metric, r.score)}"
+                    if r.score is not None and r.metric
+                    else "-",
                     r.server or "-",
                 ]
                 for r in rows
@@ -316,8 +319,6 @@ class CmdStatus(ProjectCommand):
         return self.project.status()
 
     def show(self, info: ProjectStatus) -> None:
-        from engine.cli import output
-
         console = self.console
         console.print(
             f"[bold]{info.name}[/] — {info.title} ({info.prediction}, "
@@ -339,11 +340,15 @@ class CmdStatus(ProjectCommand):
             "  champion   "
             + (
                 f"{champion.model} (run {champion.run_id}) "
-                f"{champion.metric}={output.fmt(champion.value)}"
+                f"{champion.metric}={metric_text(champion.metric, champion.value)}"
                 if champion
                 else "none"
             )
         )
+        if info.champion_notice:
+            console.print(
+                " " * 13 + info.champion_notice, style="yellow", markup=False, highlight=False
+            )
         server = info.server
         console.print(
             "  server     "
@@ -387,7 +392,7 @@ class CmdDemo(Command):
             result = project.crown()
             console.print(
                 f"[green]Champion of {name}:[/] {result.run.model} "
-                f"{result.metric}={output.fmt(result.value)}\n"
+                f"{result.metric}={metric_text(result.metric, result.value)}\n"
             )
         haj = output.command_name()
         console.print(

@@ -1,4 +1,4 @@
-"""`haj train | runs | evaluate | models`."""
+"""`haj train | runs | evaluate | finalize | models`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from engine.cli.command import ProjectCommand
+from engine.numbers import metric_text
 
 if TYPE_CHECKING:
     from engine.api import CrownResult
@@ -34,6 +35,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="train on this raw version (processed first if needed) or processed version "
         "(default: the current raw version; see `haj data NAME`)",
     )
+    p.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="K-fold cross-validation on the training split: every metric as the folds' "
+        "mean ± std, and runs rank by the mean",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=CmdTrain)
 
@@ -56,6 +64,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", help="sort by this metric (default: the project's metric)")
     p.add_argument("--limit", type=int, metavar="N", help="show at most N runs")
     p.add_argument("--all", action="store_true", help="include failed and cancelled runs")
+    p.add_argument(
+        "--show",
+        metavar="RUN",
+        help="one run in full (id or MODEL-#): parameters, metrics, notes and its evaluations",
+    )
+    _data_scope_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=CmdRuns)
 
@@ -63,21 +77,56 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "evaluate",
         parents=[common],
         help="crown the champion model",
-        description="Crown the best finished run by METRIC (default: acc "
-        "for classification, rmse for regression).",
+        description="Crown the best finished run by METRIC (default: the project's metric) "
+        "among the runs scored on the current data version; or a chosen run (--run), or the "
+        "previous champion (--rollback). A running server switches to the new champion.",
     )
     p.add_argument("name")
     p.add_argument(
         "metric", nargs="?", help="acc, precision, recall, f1, roc_auc | rmse, mae, mse, r2"
     )
+    _data_scope_arguments(p)
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--run", metavar="RUN", help="crown this run (an id, or MODEL-# as `haj runs` shows it)"
+    )
+    choice.add_argument("--rollback", action="store_true", help="crown the previous champion again")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=CmdEvaluate)
+
+    p = subparsers.add_parser(
+        "finalize",
+        parents=[common],
+        help="refit the champion on all its data and crown the refit",
+        description="Refit the champion's pipeline on every row of its data version (train + "
+        "test) as a new run linked to it, and crown that run. No test set is left, so its "
+        "metrics are the champion's, labelled finalized.",
+    )
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=CmdFinalize)
+
+
+def _data_scope_arguments(p: argparse.ArgumentParser) -> None:
+    """--data V / --any-data: which runs are compared (default: the current data version)."""
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--data",
+        metavar="VERSION",
+        help="compare the runs scored on this data version (default: the current one)",
+    )
+    scope.add_argument(
+        "--any-data",
+        action="store_true",
+        help="compare the runs of every data version (each run shows its own)",
+    )
 
 
 class CmdTrain(ProjectCommand):
     def result(self) -> dict[str, Any]:
+        cv = self.args.cv
         if self.json:
-            return self.project.train(self.args.models, data=self.args.data)
+            return self.project.train(self.args.models, data=self.args.data, cv=cv)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -106,7 +155,9 @@ class CmdTrain(ProjectCommand):
                     style = {"error": "red", "warning": "yellow"}.get(event.level, "")
                     console.print(event.message, style=style, markup=False, soft_wrap=True)
 
-            return self.project.train(self.args.models, data=self.args.data, on_event=on_event)
+            return self.project.train(
+                self.args.models, data=self.args.data, cv=cv, on_event=on_event
+            )
 
     def show(self, result: dict[str, Any]) -> int:
         name = self.project.name
@@ -134,31 +185,75 @@ class CmdModels(ProjectCommand):
 
 
 class CmdRuns(ProjectCommand):
+    def run(self) -> int:
+        if self.args.show:
+            return self.show_run(self.args.show)
+        return super().run()
+
+    def show_run(self, ref: str) -> int:
+        """`haj runs NAME --show RUN`: the run, then its evaluations (newest first)."""
+        from engine.cli import output
+        from engine.cli.operate_cmds import show_evaluation
+
+        run = self.project.run(ref)
+        evaluations = self.project.evaluations(run.id)
+        if self.json:
+            output.write_json({"run": run.to_dict(), "evaluations": evaluations})
+            return 0
+        console = self.console
+        console.print(
+            f"[bold]{run.label}[/] (run {run.id}): {run.model}, {run.status}, data "
+            f"{run.data_version}",
+            highlight=False,
+        )
+        for name, value in run.metrics.items():
+            std = (run.metrics_std or {}).get(name)
+            spread = f" ± {output.fmt(std)}" if std is not None else ""
+            console.print(f"  {name} = {output.fmt(value)}{spread}", highlight=False)
+        params = ", ".join(f"{key}={value}" for key, value in run.params.items())
+        console.print(f"  params: {params}", highlight=False, markup=False, soft_wrap=False)
+        for key, value in (run.notes or {}).items():
+            console.print(f"  note: {key}: {value}", highlight=False, markup=False)
+        if run.error:
+            console.print(f"  error: {run.error}", style="red", highlight=False, markup=False)
+        if not evaluations:
+            console.print(f"No evaluation yet: `haj score {self.project.name} --run {run.label}`.")
+        for evaluation in evaluations:
+            show_evaluation(console, {**evaluation, "label": run.label, "recorded": run.metrics})
+        return 0
+
     def result(self) -> Any:
         args = self.args
-        return self.project.leaderboard(args.metric, args.limit, include_all=args.all)
+        return self.project.leaderboard(
+            args.metric, args.limit, include_all=args.all, data=args.data, any_data=args.any_data
+        )
 
     def show(self, board: Any) -> None:
         from engine.cli import output
+        from engine.runs import run_kind, score_text
 
         if not board.runs:
-            self.console.print(self._no_runs())
+            self.console.print(self._no_runs(board), highlight=False, markup=False)
+            self._say_stale(board)
             return
         champion = board.champion_id
         metric_names = board.metrics
         direction = "higher" if board.higher_is_better else "lower"
         errors = any(r["error"] for r in board.runs)
         output.table(
-            f"Runs of {self.project.name} by {board.metric}, best first ({direction} is better)",
+            f"Runs of {self.project.name} by {board.metric}, best first ({direction} is "
+            f"better), {board.scope}",
             ["#", "Run", "Model", "Status", *metric_names, "Data", "Duration"]
             + (["Error"] if errors else []),
             [
                 [
                     str(i),
                     r["id"],
-                    ("♛ " if r["id"] == champion else "") + r["label"],
+                    ("♛ " if r["id"] == champion else "")
+                    + r["label"]
+                    + (f" ({run_kind(r)})" if run_kind(r) != "test split" else ""),
                     r["status"],
-                    *[r["metrics"].get(m) for m in metric_names],
+                    *[score_text(r, m) or "-" for m in metric_names],
                     r["data_version"] or "-",
                     f"{r['duration_seconds']:.2f}s" if r["duration_seconds"] else "-",
                 ]
@@ -169,15 +264,58 @@ class CmdRuns(ProjectCommand):
         notes = [(r["label"], why) for r in board.runs for why in (r.get("notes") or {}).values()]
         for label, why in notes:  # a blank cell says nothing: say why a metric is missing
             self.console.print(f"{label}: {why}", highlight=False, markup=False)
+        self._say_scope(board)
 
-    def _no_runs(self) -> str:
-        """Why the leaderboard is empty: no run at all, or only runs it does not show."""
+    def _say_scope(self, board: Any) -> None:
+        """What the table leaves out or mixes: runs of other data versions, CV means ranked with
+        test scores, finalized runs, a champion trained on other data."""
+        name = self.project.name
+        say = self.console.print
+        if any(r.get("cv_folds") for r in board.runs):
+            say(
+                "± : the std over the cross-validation folds; a cross-validated run ranks by "
+                "the folds' mean",
+                highlight=False,
+                markup=False,
+            )
+        if any(r.get("refit_of") for r in board.runs):
+            say(
+                "finalized: refit on all rows of its data; its metrics are its source run's "
+                "(no test set is left)",
+                highlight=False,
+                markup=False,
+            )
+        if board.other_runs and not board.any_data:
+            say(
+                f"{board.other_runs} run(s) on other data versions are not ranked here: "
+                f"`haj runs {name} --any-data` shows them all",
+                highlight=False,
+                markup=False,
+            )
+        self._say_stale(board)
+
+    def _say_stale(self, board: Any) -> None:
+        if board.stale:
+            self.console.print(
+                f"Note: {board.stale}.", style="yellow", highlight=False, markup=False
+            )
+
+    def _no_runs(self, board: Any) -> str:
+        """Why the leaderboard is empty: no run at all, none on this data version, or only runs
+        it does not show."""
         from collections import Counter
 
         name = self.project.name
+        if board.other_runs and not board.any_data:
+            return (
+                f"No runs {board.scope}: `haj train {name}` trains on the current data; "
+                f"{board.other_runs} run(s) on other data versions: `haj runs {name} --any-data`."
+            )
         if self.args.all:
             return f"No runs yet: `haj train {name}`."
-        hidden = self.project.leaderboard(self.args.metric, include_all=True).runs
+        hidden = self.project.leaderboard(
+            self.args.metric, include_all=True, data=self.args.data, any_data=self.args.any_data
+        ).runs
         if not hidden:
             return f"No runs yet: `haj train {name}`."
         counts = Counter(
@@ -200,28 +338,77 @@ def _short(error: str | None, width: int = 60) -> str:
 
 class CmdEvaluate(ProjectCommand):
     def result(self) -> CrownResult:
-        return self.project.crown(self.args.metric)
+        args = self.args
+        if (args.run or args.rollback) and (args.data or args.any_data):
+            from engine.errors import UsageError
+
+            raise UsageError(
+                "--data and --any-data choose among runs: not with --run or --rollback"
+            )
+        if args.run:
+            return self.project.crown_run(args.run, args.metric)
+        if args.rollback:
+            return self.project.rollback(args.metric)
+        return self.project.crown(args.metric, data=args.data, any_data=args.any_data)
 
     def show(self, result: CrownResult) -> None:
-        from engine.cli import output
+        show_crowned(self.console, self.project.name, result)
 
-        console = self.console
-        run = result.run
+
+class CmdFinalize(ProjectCommand):
+    def result(self) -> CrownResult:
+        return self.project.finalize(on_event=self.on_event(verbose=False))
+
+    def show(self, result: CrownResult) -> None:
+        show_crowned(self.console, self.project.name, result)
+
+
+_HOW = {
+    "chosen": "crowned as chosen",
+    "rollback": "rolled back to the previous champion",
+}
+
+
+def show_crowned(console: Any, name: str, result: CrownResult) -> None:
+    """What crowning did, for evaluate, evaluate --run / --rollback and finalize."""
+    from engine.runs import score_text
+
+    run = result.run
+    score = score_text(
+        {"metrics": {result.metric: result.value}, "metrics_std": run.metrics_std}, result.metric
+    )
+    cv = f" (mean ± std of {run.cv_folds} CV folds)" if run.cv_folds else ""
+    console.print(
+        f"♛ Champion of [bold]{name}[/]: [bold green]{run.model}[/] "
+        f"(run {run.id}, {run.label}, data {run.data_version})  "
+        f"{result.metric} = [bold]{score}[/]{cv}",
+        highlight=False,
+    )
+    if result.reason in _HOW:
+        console.print(f"  {_HOW[result.reason]}", highlight=False, markup=False)
+    if run.refit_of:
         console.print(
-            f"♛ Champion of [bold]{self.project.name}[/]: [bold green]{run.model}[/] "
-            f"(run {run.id}, data {run.data_version})  "
-            f"{result.metric} = [bold]{output.fmt(result.value)}[/]"
+            f"  finalized: a refit of run {run.refit_of} on all rows of {run.data_version}; its "
+            "metrics are that run's (no test set is left)",
+            highlight=False,
+            markup=False,
         )
-        runner = result.runner_up
-        if runner:
-            console.print(
-                f"  margin to runner-up {runner.model} ({output.fmt(runner.value)}): "
-                f"{output.fmt(result.margin)}"
-            )
-        previous = result.previous
-        if previous and result.replaced:
-            console.print(
-                f"  replaces {previous.model} (run {previous.run_id}, "
-                f"{previous.metric}={output.fmt(previous.value)})"
-            )
-        console.print(f"  model file: {result.path}")
+    runner = result.runner_up
+    if runner:
+        console.print(
+            f"  margin to runner-up {runner.model} ({metric_text(result.metric, runner.value)}): "
+            f"{metric_text(result.metric, result.margin)}"
+        )
+    previous = result.previous
+    if previous and result.replaced:
+        console.print(
+            f"  replaces {previous.model} (run {previous.run_id}, "
+            f"{previous.metric}={metric_text(previous.metric, previous.value)})"
+        )
+    if result.caveat:  # a tie, or a margin within the noise: the choice is not clear-cut
+        console.print(f"  note: {result.caveat}", style="yellow", highlight=False, markup=False)
+    if result.stale:
+        console.print(f"  note: {result.stale}", style="yellow", highlight=False, markup=False)
+    if result.inputs:
+        console.print(f"  note: {result.inputs}", style="yellow", highlight=False, markup=False)
+    console.print(f"  model file: {result.path}")

@@ -11,12 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from engine.errors import ContainerError, one_line
+from engine.errors import ContainerError, Hint, one_line
 
-HOW_TO_START = (
-    "start one (`sudo systemctl start docker`, or Docker Desktop), "
-    "or point DOCKER_HOST at a running engine (e.g. unix:///path/docker.sock)"
-)
 PING_TIMEOUT = 5
 DEFAULT_TIMEOUT = 60  # listing, starting and stopping
 LONG_TIMEOUT = 600  # builds and pushes
@@ -38,7 +34,7 @@ def docker_client(timeout: int = DEFAULT_TIMEOUT) -> Any:
             client.close()
         reason = f"it did not answer within {PING_TIMEOUT} s" if _timed_out(exc) else _short(exc)
         raise ContainerError(
-            f"no Docker engine reachable at {where}: {HOW_TO_START} ({reason})"
+            f"no Docker engine reachable at {where} ({reason})", Hint("start-docker")
         ) from None
     client.api.timeout = timeout
     return client
@@ -61,5 +57,29 @@ def _timed_out(exc: BaseException | None) -> bool:
 
 
 def _short(exc: Exception) -> str:
+    """Why the engine could not be reached, in words: the operating system's reason at the root
+    of the SDK's wrapped errors ("no such file or directory", "connection refused"), not their
+    repr (`('Connection aborted.', FileNotFoundError(2, ...))`)."""
+    root = _root_os_error(exc)
+    if root is not None:
+        return str(root.strerror).lower()
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return one_line(text, 160)
+
+
+def _root_os_error(exc: BaseException) -> OSError | None:
+    """The deepest OSError with a reason among the causes (and the exception arguments, where
+    urllib3 keeps it) of `exc`."""
+    found: OSError | None = None
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo and len(seen) < 20:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            found = current
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return found
