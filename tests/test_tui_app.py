@@ -71,7 +71,7 @@ async def test_empty_workspace_says_how_to_start() -> None:
         text = screen_text(pilot.app)
         assert "No projects in /fake/ml_projects" in text
         assert "ctrl+n" in text
-        assert "haj demo" in text
+        assert "`haj" not in text  # keys, not shell commands
 
 
 async def test_projects_table_and_type_to_filter(fake: FakeWorkspace) -> None:
@@ -422,6 +422,24 @@ async def test_keys_answered_within_100ms_while_training_runs(slow_cancer: Path)
 
         for key in ("2", "1"):  # the first showing of a tab builds it: not measured
             await pilot.press(key)
+        tabbed = screen.query_one(TabbedContent)
+
+        async def key_delays() -> list[float]:
+            """From the key reaching the app to its action switching the tab (pilot.press
+            would also wait for the screen to be idle and repainted)."""
+            delays = []
+            for key, tab in (("2", "code"), ("1", "config"), ("2", "code"), ("1", "config")):
+                start = time.perf_counter()
+                app.post_message(Key(key, key))
+                while tabbed.active != tab:
+                    await asyncio.sleep(0.001)
+                    assert time.perf_counter() - start < 5, f"key {key} not answered"
+                delays.append(time.perf_counter() - start)
+                await wait_for(pilot, lambda tab=tab: screen.shown_tab == tab)
+                await pilot.pause(0.2)  # keys at a human pace: the repaint is done
+            return delays
+
+        idle = await key_delays()  # the anchor: this machine, now, with nothing running
 
         def on_event(event: events.Event) -> None:
             if isinstance(event, events.RunFinished):
@@ -434,24 +452,17 @@ async def test_keys_answered_within_100ms_while_training_runs(slow_cancer: Path)
             exit_on_error=False,
             group="train",
         )
-        tabbed = screen.query_one(TabbedContent)
-        delays = []
-        for key, tab in (("2", "code"), ("1", "config"), ("2", "code"), ("1", "config")):
-            assert worker.is_running
-            # From the key reaching the app to its action switching the tab (pilot.press
-            # would also wait for the screen to be idle and repainted).
-            start = time.perf_counter()
-            app.post_message(Key(key, key))
-            while tabbed.active != tab:
-                await asyncio.sleep(0.001)
-                assert time.perf_counter() - start < 5, f"key {key} not answered"
-            delays.append(time.perf_counter() - start)
-            await wait_for(pilot, lambda tab=tab: screen.shown_tab == tab)
-            await pilot.pause(0.2)  # keys at a human pace: the repaint is done
+        assert worker.is_running
+        delays = await key_delays()
+        assert worker.is_running  # every key was answered while the fit was still running
         # Training runs in a thread and a subprocess, never on the UI's loop: a key is answered
-        # in ms (the median), never after the fit (slow_a lasts until STOP); one key may meet a
-        # busy moment of a machine loaded by other test workers.
-        assert statistics.median(delays) < 0.1 and max(delays) < 3.0, delays
+        # in ms (the median under 100 ms, or within 5x the same keys with nothing running when
+        # other test workers load the machine), never after the fit (slow_a lasts until STOP).
+        anchor = statistics.median(idle)
+        assert statistics.median(delays) < max(0.1, 5 * anchor) and max(delays) < 3.0, (
+            delays,
+            idle,
+        )
         (slow_cancer / "STOP").touch()  # let slow_a finish
         await wait_for(pilot, lambda: worker.is_finished, timeout=120, what="training")
         assert worker.error is None

@@ -69,7 +69,7 @@ async def test_container_tab_without_docker_says_how_to_start_one(
         assert "no Docker engine" in label_text(tab, "#container-state")
         await wait_for(
             pilot,
-            lambda: "systemctl start docker" in screen_text(pilot.app),
+            lambda: "start a Docker engine" in screen_text(pilot.app),
             what="how to start an engine, in the build log",
         )
         assert "no Docker engine reachable at unix:///nonexistent" in screen_text(pilot.app)

@@ -42,8 +42,8 @@ from haj_tui.tabs.data import DataTab
 from haj_tui.tabs.runs import RunsTab
 from haj_tui.tabs.serve import ServeTab
 from haj_tui.tabs.train import TrainTab
+from haj_tui.widgets.charts import ScoreChart
 from haj_tui.widgets.log_view import LogView
-from haj_tui.widgets.metric_bars import MetricBars
 from tests.tui_support import no_cursor_blink, screen_text, wait_for
 
 pytestmark = pytest.mark.slow
@@ -154,9 +154,12 @@ async def test_data_tab_retrieves_processes_and_previews(empty_ws: Path) -> None
         await wait_for(pilot, lambda: head.row_count == 20 and summary.row_count == 5)
         columns = [str(c.label) for c in head.columns.values()]
         assert columns[-1] == "target" and "sepal length (cm)" in columns
-        first = summary.get_row_at(0)
-        assert first[0] == "sepal length (cm)" and first[1] == "float64" and first[2] == "0%"
-        assert first[3] == "4.3" and first[5] == "7.9"  # min and max of the real data
+        labels = [str(c.label) for c in summary.columns.values()]
+        first = dict(zip(labels, (str(cell) for cell in summary.get_row_at(0)), strict=True))
+        assert first["column"] == "sepal length (cm)"
+        assert first["min"] == "4.300" and first["max"] == "7.900"  # the real data's, at the
+        # column's precision (4 significant digits of its largest value)
+        assert first.get("miss", "0%") == "0%" and first.get("type", "float64") == "float64"
 
         await pilot.press("p")
         await wait_for(pilot, lambda: versions.row_count == 2, 30, "the processed version")
@@ -221,8 +224,8 @@ async def start_training(pilot: Pilot, tab: TrainTab, names: list[str]) -> DataT
         models.select(name)
     await pilot.press("t")
     table = tab.query_one("#train-results", DataTable)
-    # every chosen model has its row at once (queued, or already running on a fast runner)
-    assert len(statuses(table)) == len(names)
+    # every chosen model gets its row as the engine queues it (queued, or already running)
+    await wait_for(pilot, lambda: len(statuses(table)) == len(names), 30, "the queued runs")
     assert set(statuses(table)) <= {"queued", "running"}, statuses(table)
     await wait_for(pilot, lambda: "running" in statuses(table), 30, "a running model")
     return table
@@ -255,12 +258,14 @@ async def test_train_tab_fills_rows_and_answers_keys_while_training(
         await wait_for(pilot, lambda: worker.state == WorkerState.SUCCESS, 60, "training")
         await pilot.pause()
         rows = [table.get_row_at(i) for i in range(2)]
-        assert [str(r[0]) for r in rows] == ["logistic_regression-2", "slow_nb-1"]
+        assert sorted(str(r[0]) for r in rows) == ["logistic_regression-2", "slow_nb-1"]
+        accs = [float(str(r[2])) for r in rows]  # acc, from the RunFinished event
+        assert accs == sorted(accs, reverse=True)  # the results are sorted, best first
         for row in rows:
             assert str(row[1]) == "finished"
-            assert 0.5 < float(row[2]) <= 1.0  # acc, from the RunFinished event
-            assert str(row[-1]).endswith("s")
-        assert float(str(rows[1][-1])[:-1]) >= 4  # slow_nb's duration
+            assert 0.5 < float(str(row[2])) <= 1.0
+        assert str(table.get_cell("logistic_regression", "time")).endswith("s")
+        assert float(str(table.get_cell("slow_nb", "time"))[:-1]) >= 4  # slow_nb's duration
         bar = tab.query_one("#train-progress", ProgressBar)
         assert bar.progress == bar.total == 2
         assert "Done: 2 finished" in screen_text(pilot.app)
@@ -311,7 +316,8 @@ async def test_train_tab_trains_on_the_data_version_picked(ws: Path) -> None:
         models.select("knn")
         await pilot.press("t")
         await wait_for(pilot, lambda: not tab._busy() and "Done" in screen_text(pilot.app), 60)
-    latest = max(runs.leaderboard(project).runs, key=lambda run: run["started_at"])
+    board = runs.leaderboard(project, any_data=True)  # raw-0001's runs: not the current data
+    latest = max(board.runs, key=lambda run: run["started_at"])
     assert latest["model"] == "knn" and latest["data_version"] == "proc-0001"
 
 
@@ -325,11 +331,11 @@ async def test_runs_tab_leaderboard_metric_detail_and_crown(ws: Path) -> None:
         current = champion.current(project)
         assert current is not None
         champion_row = board.get_row_index(current["run_id"])
-        assert str(board.get_row_at(champion_row)[0]) == "★"
-        accs = [float(board.get_row_at(i)[2]) for i in range(3)]  # right after the run
+        assert str(board.get_row_at(champion_row)[0]).startswith("★")
+        accs = [float(str(board.get_row_at(i)[1])) for i in range(3)]  # right after the run
         assert accs == sorted(accs, reverse=True)
-        bars = tab.query_one("#runs-bars", MetricBars)
-        assert len(bars._bars) == 3 and sum(b.marked for b in bars._bars) == 1
+        chart = tab.query_one("#runs-chart", ScoreChart)
+        assert len(chart.bars) == 3 and sum(b.marked for b in chart.bars) == 1
         history = tab.query_one("#runs-history", DataTable)
         assert history.row_count == 1
 
@@ -346,8 +352,8 @@ async def test_runs_tab_leaderboard_metric_detail_and_crown(ws: Path) -> None:
         assert tab.query_one("#runs-metric", Select).value == "precision"
         assert tab.board.metric == "precision"
         assert "Leaderboard by precision" in screen_text(pilot.app)
-        assert str(list(board.columns.values())[2].label) == "precision ↓"  # sorted column first
-        precisions = [float(board.get_row_at(i)[2]) for i in range(3)]
+        assert str(list(board.columns.values())[1].label) == "precision ↓"  # sorted column first
+        precisions = [float(str(board.get_row_at(i)[1])) for i in range(3)]
         assert precisions == sorted(precisions, reverse=True)
 
         # crown by that metric: champion and history follow

@@ -26,8 +26,8 @@ from haj_tui.tabs.container import ContainerTab
 from haj_tui.tabs.deploy import DeployTab
 from haj_tui.tabs.runs import RunsTab
 from haj_tui.tabs.serve import ServeTab
+from haj_tui.widgets.charts import ScoreChart
 from haj_tui.widgets.log_view import LogView
-from haj_tui.widgets.metric_bars import MetricBars
 from tests.tui_fake import FakeProject, FakeWorkspace
 from tests.tui_support import no_cursor_blink, screen_text, wait_for
 
@@ -85,7 +85,7 @@ async def test_runs_tab_draws_the_boards_best_run_per_model(cancer: FakeProject)
     async with open_tab(cancer, "runs") as (pilot, tab):
         assert isinstance(tab, RunsTab)
         assert tab.query_one("#runs-board", DataTable).row_count == 4
-        bars = tab.query_one("#runs-bars", MetricBars)._bars
+        bars = tab.query_one("#runs-chart", ScoreChart).bars
         board = cancer.leaderboard()
         best = board.best_per_model()
         assert [(b.label, b.value) for b in bars] == [
@@ -116,7 +116,9 @@ async def test_runs_tab_crown_failure_gives_the_button_back(
         raise ConfigError("the project is being renamed")
 
     monkeypatch.setattr(cancer, "crown", refuse)
+    cancer.serving = None  # with a server, c asks first (test_tui_keys)
     async with open_tab(cancer, "runs") as (pilot, tab):
+        tab.query_one("#runs-board", DataTable).focus()  # not the metric dropdown: a field
         await pilot.press("c")
         await wait_for(pilot, lambda: any("renamed" in m for m in notifications(pilot)))
         await wait_for(pilot, lambda: not tab.query_one("#runs-crown", Button).disabled)
@@ -340,7 +342,7 @@ async def test_deploy_tab_shows_the_engines_defaults(
         assert isinstance(tab, DeployTab)
         await wait_for(pilot, lambda: tab.planned is not None, what="the plan")
         region = tab.query_one("#deploy-region", Input)
-        assert region.value == "" and region.placeholder == "region (none configured)"
+        assert region.value == "" and region.placeholder == "none set: type one"
         assert tab.query_one("#deploy-instance", Input).value == "ml.m5.large"
         [(_, _, options)] = [c for c in cancer.workspace.calls if c[0] == "deploy_plan"]
         assert options.instance_type == "ml.m5.large" and options.region is None
@@ -355,7 +357,7 @@ async def test_deploy_tab_fills_in_a_configured_region_and_plans_on_a_change(
     async with open_tab(cancer, "deploy") as (pilot, tab):
         await wait_for(pilot, lambda: tab.planned is not None)
         assert tab.query_one("#deploy-region", Input).value == "eu-west-1"
-        assert tab.query_one("#deploy-region", Input).placeholder == "eu-west-1 (default)"
+        assert tab.query_one("#deploy-region", Input).placeholder == "empty: the default region"
         assert tab.query_one("#deploy-instance", Input).value == "ml.t2.medium"
         region = tab.query_one("#deploy-region", Input)
         region.value = "us-east-2"

@@ -31,13 +31,16 @@ from engine.api import (
     DeployDefaults,
     DeploymentRecord,
     ImageRecord,
+    ProjectAPI,
     ProjectRow,
     ProjectStatus,
     Run,
     RunnerUp,
     ServerRecord,
     ServerStats,
+    SessionRun,
     TestReply,
+    TrainSession,
     default_metric,
     known_fields,
     mask,
@@ -58,6 +61,7 @@ from engine.errors import (
 )
 from engine.metrics import check_metric
 from engine.names import name_for_title, validate_name
+from engine.project import DEFAULTS
 from engine.runs import Leaderboard
 
 FAKE_ROOT = Path("/fake/ml_projects")
@@ -81,9 +85,15 @@ HIGHER_IS_BETTER = {"acc", "precision", "recall", "f1", "roc_auc", "r2"}
 
 
 def _config(name: str, prediction: str, url: str = "", target: str = "target") -> dict[str, Any]:
-    return {
+    config: dict[str, Any] = {
         "project": {"title": name.capitalize(), "prediction": prediction, "id": f"id-{name}"},
-        "data": {"url": url, "target": target, "api_key_header": "X-API-Key", "timeout": 60},
+        "data": {
+            "url": url,
+            "target": target,
+            "api_key_header": "X-API-Key",
+            "timeout": 60,
+            "dedupe": False,
+        },
         "training": {
             "test_size": 0.2,
             "random_state": 42,
@@ -96,8 +106,14 @@ def _config(name: str, prediction: str, url: str = "", target: str = "target") -
             "max_body_mb": 10,
             "prediction_log_mb": 50,
             "prediction_log_files": 5,
+            "unknown_categories": "accept",
         },
     }
+    for section, values in DEFAULTS.items():  # what the engine adds later is there too
+        config.setdefault(section, {})
+        for key, value in values.items():
+            config[section].setdefault(key, value)
+    return config
 
 
 class FakeWorkspace:
@@ -211,6 +227,7 @@ class FakeProject:
         self.extra_models: list[str] = []  # what model.py adds
         self.train_gate: threading.Event | None = None
         self.editor: list[str] | None = None  # editor_command(); None: "not found"
+        self.train_lines: list[str] = []  # logs/train.log (compacted), as train_log() reads it
 
     def __repr__(self) -> str:
         return f"FakeProject({self.name!r})"
@@ -391,6 +408,30 @@ class FakeProject:
     def metrics(self) -> list[str]:
         return list(metrics_for(self.config()["project"]["prediction"]))
 
+    # ---- watching (engine.api's changed_since: here a stamp of the state in memory) ---------
+
+    def stamp(self) -> tuple[Any, ...]:
+        return (
+            tuple((r["id"], r["status"]) for r in self.runs),
+            repr(self.champion),
+            len(self.data),
+            repr(self._config),
+            len(self.train_lines),
+        )
+
+    def changed_since(self, stamp: Any) -> tuple[Any, frozenset[str]]:
+        now = self.stamp()
+        if stamp is None:
+            return now, frozenset({"store", "config", "code", "log"})
+        changed = set()
+        if now[:3] != stamp[:3]:
+            changed.add("store")
+        if now[3] != stamp[3]:
+            changed.add("config")
+        if now[4] != stamp[4]:
+            changed.add("log")
+        return now, frozenset(changed)
+
     def code_path(self, which: str) -> Path:
         if which not in CODE_FILES:
             raise UsageError(f"no code file {which!r}")
@@ -406,6 +447,12 @@ class FakeProject:
         self.code_path(which)
         self._call("write_code", which)
         self.code[which] = text
+
+    code_problem = staticmethod(ProjectAPI.code_problem)  # the engine's own check
+
+    def columns(self) -> list[str]:
+        current = [v for v in self.versions("raw") if v.get("current")]
+        return list(self.preview(current[0]["id"], 1)["head"].columns) if current else []
 
     def editor_command(self) -> list[str]:
         if self.editor is None:
@@ -522,6 +569,7 @@ class FakeProject:
                 raise Cancelled("training cancelled: unfinished runs recorded as cancelled")
             on_event(events.Progress(i, len(chosen)))
             [run] = self.add_runs([model])
+            on_event(events.RunQueued(run["id"], model, run["label"], run["data_version"]))
             on_event(events.RunStarted(run["id"], model, run["label"], run["data_version"]))
             on_event(
                 events.RunFinished(run["id"], model, run["label"], "finished", run["metrics"], 0.6)
@@ -543,6 +591,43 @@ class FakeProject:
                 for r in done
             ],
         }
+
+    def last_session(self) -> TrainSession | None:
+        """The runs of the last session (the fake's `session` key), queued ones included."""
+        if not self.runs:
+            return None
+        session = self.runs[-1]["session"]
+        runs = [r for r in self.runs if r["session"] == session]
+        return TrainSession(
+            session,
+            runs[0]["data_version"],
+            [
+                SessionRun(
+                    run_id=r["id"],
+                    model=r["model"],
+                    label=r["label"],
+                    status=r["status"],
+                    metrics=dict(r["metrics"]),
+                    duration_seconds=r.get("duration_seconds"),
+                    started=r.get("started"),
+                    error=r.get("error"),
+                )
+                for r in runs
+            ],
+        )
+
+    def train_estimates(
+        self, models: list[str], data_version: str | None = None
+    ) -> dict[str, float]:
+        durations: dict[str, float] = {}
+        for run in self.runs:
+            if run["model"] in models and run["status"] == "finished":
+                durations[run["model"]] = float(run.get("duration_seconds") or 0.6)
+        return durations
+
+    def train_log(self, offset: int | None = None, lines: int = 300) -> tuple[list[str], int]:
+        start = max(0, len(self.train_lines) - lines) if offset is None else offset
+        return list(self.train_lines[start:]), len(self.train_lines)
 
     def leaderboard(
         self, metric: str | None = None, limit: int | None = None, include_all: bool = True

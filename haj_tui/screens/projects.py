@@ -1,19 +1,25 @@
 """The Projects screen: every project of the workspace in a table, filtered as you type.
 
 Keys avoid letters so that typing anything filters (fzf-style): ctrl+n new, f2 rename,
-delete removes (after a confirmation), enter opens, escape clears the filter.
+delete removes (after a confirmation), enter opens, escape clears the filter. Under the table,
+the selected project in detail (the engine's `status()`, read in a worker as the cursor moves):
+its champion's score history, data, server, container and deployment.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.table import Table
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static
 
 from engine.api import Changes
 from engine.errors import HajError
@@ -22,7 +28,7 @@ from haj_tui.widgets.modals import ConfirmModal, PromptModal
 from haj_tui.widgets.work import ReportsWorkerErrors
 
 if TYPE_CHECKING:
-    from engine.api import ProjectRow, Workspace
+    from engine.api import ProjectRow, ProjectStatus, Workspace
 
 COLUMNS = ("Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server")
 
@@ -31,6 +37,58 @@ def _score(row: ProjectRow) -> str:
     if row.score is None:
         return "-"
     return f"{row.metric} {row.score:.4g}"
+
+
+def _title(row: ProjectRow) -> str:
+    """The title, unless it only repeats the name ("Cancer" for cancer, "Red Wine" for
+    red-wine): then the column stays empty."""
+
+    def letters(text: str) -> str:
+        return re.sub(r"[\W_]+", "", text.lower())
+
+    return "" if letters(row.title) == letters(row.name) else row.title
+
+
+@dataclass(frozen=True)
+class Detail:
+    """The selected project's status (engine.api ProjectAPI.status), or why it is missing."""
+
+    name: str
+    status: ProjectStatus | None = None
+    problem: str | None = None
+
+
+def detail_table(status: ProjectStatus) -> Table:
+    """Data, runs, champion, server, container and deployment, one line each."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="ellipsis", no_wrap=True)
+    data = status.data
+    current = data.current_raw
+    data_line = f"{data.raw_versions} raw, {data.processed_versions} processed"
+    if current is not None:
+        rows = f", {current.rows} rows" if current.rows is not None else ""
+        data_line += f"; current {current.id}{rows}"
+    table.add_row("data", data_line if data.raw_versions else "none yet (open it, press r)")
+    runs = ", ".join(f"{count} {state}" for state, count in sorted(status.runs.items()))
+    table.add_row("runs", runs or "none yet")
+    champion = status.champion
+    table.add_row(
+        "champion",
+        f"{champion.model} {champion.metric}={champion.value:.4f}" if champion else "none",
+    )
+    server = status.server
+    table.add_row("server", Text(f"● {server.url}", "green") if server else Text("○ stopped"))
+    table.add_row("container", status.container or "none")
+    deployed = status.deployment_record  # the record, not the CLI's line (it names a command)
+    table.add_row(
+        "deployment",
+        f"{deployed.endpoint_name} in {deployed.region} ({deployed.status or '?'}), "
+        f"run {deployed.run_id}"
+        if deployed
+        else "none",
+    )
+    return table
 
 
 def _server(row: ProjectRow) -> str:
@@ -64,6 +122,11 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
             yield Input(placeholder="Type to filter projects…", id="filter", select_on_focus=False)
             yield DataTable(id="projects-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="projects-empty")
+            with Horizontal(id="project-detail"):
+                yield Static("", id="detail-text")
+                with Vertical(id="detail-history"):
+                    yield Label("", id="detail-score")
+                    yield Sparkline([], id="detail-sparkline")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -100,7 +163,7 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         for row in visible:
             table.add_row(
                 row.name,
-                row.title,
+                _title(row),
                 row.prediction,
                 str(row.data_versions),
                 str(row.runs),
@@ -117,13 +180,62 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
             empty.update(
                 f"No projects in {self.workspace.root} yet.\n\n"
                 "Press ctrl+n to create one: pick an example dataset to have data at once,\n"
-                "or leave it empty and set a data URL in the Config tab.\n\n"
-                "Or run `haj demo` in a shell: it creates two example projects, trained."
+                "or leave it empty and set a data URL in the Config tab (1).\n"
             )
         elif not visible:
             empty.update("No project matches the filter. Press escape to clear it.")
         table.display = bool(visible)
         empty.display = not visible
+        self.query_one("#project-detail").display = bool(visible)
+        self._read_detail()
+
+    # ---- detail of the selected project --------------------------------------------------
+    @on(DataTable.RowHighlighted, "#projects-table")
+    def _highlighted(self) -> None:
+        self._read_detail()
+
+    def _read_detail(self) -> None:
+        name = self.selected_name()
+        if name is not None and self.is_mounted:
+            self._detail(name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="projects-detail")
+    def _detail(self, name: str) -> None:
+        try:
+            detail = Detail(name, status=self.workspace.project(name).status())
+        except (HajError, OSError) as exc:  # shown in the pane, not popped up per row
+            detail = Detail(name, problem=str(getattr(exc, "message", exc)))
+        self.app.call_from_thread(self._show_detail, detail)
+
+    def _show_detail(self, detail: Detail) -> None:
+        if detail.name != self.selected_name():
+            return  # the cursor has moved on
+        pane = self.query_one("#project-detail")
+        pane.border_title = detail.name
+        text = self.query_one("#detail-text", Static)
+        score = self.query_one("#detail-score", Label)
+        spark = self.query_one("#detail-sparkline", Sparkline)
+        status = detail.status
+        if status is None:
+            text.update(Text(detail.problem or "", style="red"))
+            score.update("")
+            spark.data = []
+            return
+        text.update(detail_table(status))
+        values = [e.value for e in reversed(status.champion_history) if e.value is not None]
+        if not values and status.champion is not None:
+            values = [status.champion.value]
+        spark.display = len(values) >= 2
+        spark.data = values if len(values) >= 2 else []
+        if not values:
+            score.update("Score history\nnone yet: it starts at the first crowning")
+        elif len(values) == 1:
+            score.update(f"Score history ({status.metric})\n{values[0]:.4f}, one crowning")
+        else:
+            score.update(
+                f"Score history ({status.metric})\n{values[0]:.4f} → {values[-1]:.4f}, "
+                f"{len(values)} crownings"
+            )
 
     def selected_name(self) -> str | None:
         table = self.query_one(DataTable)

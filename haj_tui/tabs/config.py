@@ -52,6 +52,13 @@ TRAINING_FIELDS = ("test_size", "random_state", "n_jobs")
 
 
 @dataclass(frozen=True)
+class Columns:
+    """The current raw version's columns ([]: no data yet)."""
+
+    names: list[str]
+
+
+@dataclass(frozen=True)
 class Installed:
     """The outcome of adding a dependency: the requirements newly listed."""
 
@@ -80,18 +87,24 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
         self._loaded: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="config-form"):
-            yield Label("Project", classes="section-title")
-            for field in FIELDS:
-                if field.id == "metric":
-                    yield Label("Training", classes="section-title")
-                with Horizontal(classes="field-row"):
-                    yield Label(field.label, classes="field-label")
-                    yield self._make_input(field)
-                yield Static("", id=f"{field.id}-error", classes="field-error")
+        with Vertical(id="config-left"):
+            with VerticalScroll(id="config-form"):
+                yield Label("Project", classes="section-title")
+                for field in FIELDS:
+                    if field.id == "metric":
+                        yield Label("Training", classes="section-title")
+                    with Horizontal(classes="field-row"):
+                        yield Label(field.label, classes="field-label")
+                        yield self._make_input(field)
+                        if field.id == "target":  # the data's columns, once there is data
+                            yield Select([], id="cfg-target-choice", compact=True, allow_blank=True)
+                    yield Static("", id=f"{field.id}-error", classes="field-error")
+                    if field.id == "target":
+                        yield Static("", id="target-hint", classes="hint field-hint")
+            # under the scrolling form, so Save and Revert are on screen at any height
             with Horizontal(classes="toolbar", id="config-buttons"):
-                yield Button("Save (ctrl+s)", id="config-save", variant="primary")
-                yield Button("Revert", id="config-revert")
+                yield Button("Save (ctrl+s)", id="config-save", variant="primary", compact=True)
+                yield Button("Revert", id="config-revert", compact=True)
         with Vertical(id="config-side"):
             yield Label("Dependencies (requirements.txt)", classes="section-title")
             yield Static("", id="deps-list")
@@ -152,6 +165,38 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
         for field in FIELDS:
             self._show_error(field.id, "")
         self._load_dependencies()
+        self._read_columns()
+
+    # ---- the target, chosen among the data's columns -------------------------------------------
+    @haj_work(group="config-columns")
+    def _read_columns(self) -> Columns:
+        """The current raw version's columns (reading them may load the file: in a worker)."""
+        try:
+            return Columns(self.project.columns())
+        except (HajError, OSError):
+            return Columns([])
+
+    def _show_columns(self, columns: list[str]) -> None:
+        """With data: the target is one of its columns (a Select); without: typed."""
+        field = self.query_one("#cfg-target", Input)
+        choice: Select[str] = self.query_one("#cfg-target-choice", Select)
+        target = field.value
+        hint = self.query_one("#target-hint", Static)
+        choice.display = bool(columns)
+        field.display = not columns
+        if not columns:
+            hint.update("No data yet: type the target, or press r and pick it among the columns")
+            return
+        hint.update("")
+        options = columns if target in columns or not target else [*columns, target]
+        with choice.prevent(Select.Changed):
+            choice.set_options([(name, name) for name in options])
+            choice.value = target if target else Select.BLANK
+
+    @on(Select.Changed, "#cfg-target-choice")
+    def _target_chosen(self, event: Select.Changed) -> None:
+        if event.value is not Select.BLANK:
+            self.query_one("#cfg-target", Input).value = str(event.value)
 
     def _load_dependencies(self) -> None:
         packages = self.project.requirements()
@@ -274,7 +319,10 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
             self._show_error(exc.field, exc.message)
             # Focus the field without Textual's immediate scroll (it races the layout of the
             # message just shown); once laid out, bring the message below the field into view.
-            self.query_one(f"#cfg-{exc.field}").focus(scroll_visible=False)
+            widget = self.query_one(f"#cfg-{exc.field}")
+            if exc.field == "target" and not widget.display:
+                widget = self.query_one("#cfg-target-choice")
+            widget.focus(scroll_visible=False)
             message = self.query_one(f"#{exc.field}-error")
             self.call_after_refresh(message.scroll_visible, animate=False)
             self.notify(f"Not saved: {exc.message}", title="Config", severity="error")
@@ -330,6 +378,9 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
         match message.result:
+            case Columns(names=names):
+                message.stop()
+                self._show_columns(names)
             case Installed(added=added):
                 message.stop()
                 self.query_one("#deps-add", Button).disabled = False

@@ -24,6 +24,7 @@ from engine import events
 from engine.api import BuildSettings, ContainerRecord, ContainerRow, ContainerStatus, ImageRecord
 from engine.errors import ContainerError, HajError
 from engine.units import human_size
+from haj_tui import hints
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
@@ -90,6 +91,8 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         self.docker_problem: str | None = None
         self.building = False
         self.switching = False
+        self.loaded = False  # Docker asked at least once (the state shown is real)
+        self._build_when_loaded = False  # b before the first answer: decide once it arrives
 
     def _initial_settings(self) -> BuildSettings | None:
         """The engine's answer for a build nothing is said about; None when the project's
@@ -156,14 +159,18 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         try:
             return Loaded(self.project.container_status(), self.project.images())
         except ContainerError as exc:
-            return Loaded(problem=exc.message)
+            return Loaded(problem=hints.render(exc))
 
     def _loaded(self, result: Loaded) -> None:
         problem = result.problem
         if problem and problem != self.docker_problem:  # the whole message, with how to fix it
             self.query_one("#container-log", LogView).write_line(problem, "bold red")
         self.docker_problem = problem
+        self.loaded = True
         self.info = None if problem else result
+        if self._build_when_loaded:
+            self._build_when_loaded = False
+            self.call_after_refresh(self.action_build)
         table = self.query_one("#container-images", DataTable)
         table.clear()
         for row in self.info.images if self.info else []:
@@ -186,13 +193,14 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         toggle.label = "Stop (k)" if running else "Start (k)"
         toggle.variant = "error" if running else "default"
         busy = self.building or self.switching
-        self.query_one("#container-build", Button).disabled = busy
+        self.query_one("#container-build", Button).disabled = busy or bool(self.docker_problem)
         toggle.disabled = busy or self.docker_problem is not None
         state.set_class(self.docker_problem is not None, "error")
+        self.refresh_bindings()  # b and k follow the engine's state in the footer
         if self.building:
             return
         if self.docker_problem:
-            state.update(Text("no Docker engine: see the log below"))
+            state.update(Text("no Docker engine (b is off): see the log below"))
         elif running:
             health = f" ({running.health})" if running.health else ""
             state.update(
@@ -205,8 +213,24 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
             state.update(Text("No image yet: press b to build one.", style="italic"))
 
     # ---- build -------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """b is refused (and hidden) while the tab says there is no engine or a build runs."""
+        if action == "build":
+            return not self.building and self.docker_problem is None
+        if action == "toggle_container":
+            return self.docker_problem is None
+        return True
+
     def action_build(self) -> None:
         if self.building:
+            return
+        if self.docker_problem is not None:
+            self.app.notify(
+                "No Docker engine: the image cannot be built (see the log).", severity="warning"
+            )
+            return
+        if not self.loaded:  # b on a tab not shown yet: build once Docker has answered
+            self._build_when_loaded = True
             return
         self.building = True
         log = self.query_one("#container-log", LogView)
@@ -214,12 +238,16 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         log.border_title = "Build log"
         self.query_one("#container-state", Label).update(Text("building…", style="yellow"))
         self._show()
+        base = self.query_one("#container-base", Input).value.strip() or None
+        wheelhouse = self.query_one("#container-wheelhouse", Checkbox).value
         network = str(self.query_one("#container-network", Select).value)
-        self._build(
-            self.query_one("#container-base", Input).value.strip() or None,
-            self.query_one("#container-wheelhouse", Checkbox).value,
-            network,
+        says = (
+            f"Building {self.project.name}'s champion: base image {base or 'the default'}, "
+            f"{'wheelhouse, ' if wheelhouse else ''}{network} network"
         )
+        log.write_line(f"— {says}", "bold")
+        self.app.notify(says, title="Build")  # one key starts minutes of work: say what
+        self._build(base, wheelhouse, network)
 
     @on(Button.Pressed, "#container-build")
     def _build_pressed(self) -> None:
@@ -316,7 +344,7 @@ class ContainerTab(ReportsWorkerErrors, Vertical):
         message.stop()
         self.building = False
         error = message.error
-        text = error.message if isinstance(error, HajError) else str(error)
+        text = hints.render(error) if isinstance(error, HajError) else str(error)
         self.query_one("#container-log", LogView).write_line(text, style="bold red")
         self._load()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -16,14 +17,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Label
+from textual.widgets import Button, DataTable, Label, ProgressBar
 from textual.widgets.data_table import RowDoesNotExist
 
 from engine import events
+from engine.api import MISSING, column_format, summary_texts
 from engine.errors import Cancelled, HajError
-from engine.units import human_size
+from engine.units import human_size, transfer_text
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
-from haj_tui.widgets.formats import number, short_time
+from haj_tui.widgets.formats import FittingTable, cell_width, columns_that_fit, short_time
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 
 VERSION_COLUMNS = ("", "id", "format", "rows", "columns", "size", "source", "time")
 CURRENT = "✓"  # the raw version process and train use, and its processed version
-SUMMARY_COLUMNS = ("column", "type", "miss", "min/top", "mean", "max")
+# the numbers before the text (a column's most frequent values), so they stay in view
+SUMMARY_COLUMNS = ("column", "type", "miss", "min", "mean", "max", "top")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,17 @@ class PreviewFailed(WorkFailed):
     """A version could not be read for the preview (the app has said why)."""
 
 
+def _cell(text: str) -> Text:
+    """A value's cell: missing in dim italics, numbers right-aligned."""
+    if text == MISSING:
+        return Text(text, style="dim italic", justify="right")
+    try:
+        float(text)
+    except ValueError:
+        return Text(text)
+    return Text(text, justify="right")
+
+
 class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """Versions of the project's data, how they were made, and what is in them."""
 
@@ -78,31 +92,40 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self.project = project
         self._cancel: threading.Event | None = None
         self._shown: str | None = None
+        self._preview: tuple[str, dict[str, Any]] | None = None  # the summary shown
         self._ready = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Button("Retrieve (r)", id="data-retrieve", compact=True, variant="primary")
             yield Button("Process (p)", id="data-process", compact=True)
+            yield ProgressBar(id="data-progress", show_eta=False)  # bytes of a download or copy
             yield Label("", id="data-state", classes="tab-state")
-        versions = DataTable(id="data-versions", cursor_type="row", zebra_stripes=True)
+        versions = FittingTable(
+            id="data-versions", cursor_type="row", zebra_stripes=True, refit=self.refresh_data
+        )
         versions.border_title = "Versions"
         yield versions
         with Horizontal(id="data-detail"):
             head = DataTable(id="data-head", zebra_stripes=True)
             head.border_title = "First rows"
             yield head
-            summary = DataTable(id="data-summary", zebra_stripes=True)
+            summary = FittingTable(id="data-summary", zebra_stripes=True, refit=self._fill_summary)
             summary.border_title = "Columns"
             yield summary
+        files = DataTable(id="data-files", zebra_stripes=True, cursor_type="none")
+        files.border_title = "Files"  # a version made from a folder: what went in
+        files.styles.height = "auto"
+        files.styles.max_height = 7
+        yield files
         log = LogView(id="data-log")
         log.min_width = 20  # wrap at the panel width (RichLog defaults to 78 columns)
         log.border_title = "Log"
         yield log
 
     def on_mount(self) -> None:
-        self.query_one("#data-versions", DataTable).add_columns(*VERSION_COLUMNS)
-        self.query_one("#data-summary", DataTable).add_columns(*SUMMARY_COLUMNS)
+        self.query_one("#data-progress", ProgressBar).display = False
+        self.query_one("#data-files", DataTable).display = False
         self._ready = True
         self.refresh_data()
 
@@ -118,9 +141,19 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         except HajError as exc:  # a broken config.toml: say so, keep the app
             self._set_state(exc.message)
             return
-        table.clear()
-        for version in reversed(rows):  # newest first
-            table.add_row(*self._version_row(version), key=version["id"])
+        table.clear(columns=True)
+        cells = [self._version_row(version) for version in reversed(rows)]  # newest first
+        widths = [
+            max([len(title), *(cell_width(row[i]) for row in cells)])
+            for i, title in enumerate(VERSION_COLUMNS)
+        ]
+        # mark, id, rows, columns, size, time first; format and source while they fit
+        shown = columns_that_fit(
+            widths, table.size.width - 3, priority=[0, 1, 3, 4, 5, 7, 2, 6], required=2
+        )
+        table.add_columns(*(VERSION_COLUMNS[i] for i in shown))
+        for version, row in zip(reversed(rows), cells, strict=True):
+            table.add_row(*(row[i] for i in shown), key=version["id"])
         if not rows:
             self._set_state("No data yet: press r to retrieve it.")
             self._show_preview(None)
@@ -160,6 +193,7 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             return
         self._shown = version_id
         if version_id is None:
+            self._preview = None
             self.query_one("#data-head", DataTable).clear(columns=True)
             self.query_one("#data-summary", DataTable).clear()
             return
@@ -176,20 +210,69 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         head.clear(columns=True)
         frame = result["head"]
         head.add_columns(*(str(c) for c in frame.columns))
+        # one precision a column (the engine's rule), numbers right-aligned, missing said
+        writers = [column_format(frame[c].tolist()) for c in frame.columns]
         for row in frame.itertuples(index=False):
-            head.add_row(*(number(v) for v in row))
+            head.add_row(*(_cell(write(v)) for write, v in zip(writers, row, strict=True)))
         head.border_title = f"First rows of {version_id}"
+        self._preview = (version_id, result)
+        self._fill_summary()
         summary = self.query_one("#data-summary", DataTable)
-        summary.clear()
-        for entry in result["summary"]:
-            if "top" in entry:
-                low, mean, high = ", ".join(entry["top"]), "", ""
-            else:
-                low, mean, high = (number(entry.get(k)) for k in ("min", "mean", "max"))
-            summary.add_row(
-                entry["column"], entry["type"], f"{entry['missing_pct']:g}%", low, mean, high
-            )
         summary.border_title = f"Columns of {version_id}"
+        self._fill_files(version_id, result.get("record") or {})
+
+    def _fill_files(self, version_id: str, record: dict[str, Any]) -> None:
+        """The files a folder version was made of (engine.folder's record), else hidden."""
+        table = self.query_one("#data-files", DataTable)
+        files = (record.get("ingest") or {}).get("files") or []
+        table.clear(columns=True)
+        table.display = bool(files)
+        if not files:
+            return
+        table.add_columns("File", "Rows", "Size", "sha256", "Used")
+        for entry in files:
+            table.add_row(
+                Path(entry["file"]).name,
+                _cell(str(entry["rows"]) if entry["rows"] is not None else MISSING),
+                _cell(human_size(entry["bytes"])),
+                entry["sha256"][:12],
+                "yes" if entry["used"] else f"no: {entry['reason']}",
+            )
+        dropped = (record.get("ingest") or {}).get("duplicates_dropped")
+        extra = f", {dropped} duplicate rows dropped" if dropped else ""
+        table.border_title = f"Files of {version_id}{extra}"
+
+    def _fill_summary(self) -> None:
+        """The column summary with the columns that fit whole: the name, min, mean and max
+        first, then missing, type and top values (a number is never cut at the edge)."""
+        if self._preview is None:
+            return
+        _, result = self._preview
+        rows = []
+        for entry in result["summary"]:
+            texts = summary_texts(entry)
+            rows.append(
+                [
+                    entry["column"],
+                    entry["type"],
+                    Text(f"{entry['missing_pct']:g}%", justify="right"),
+                    *(_cell(texts[k]) if texts else "" for k in ("min", "mean", "max")),
+                    ", ".join(str(v) for v in entry.get("top", [])),
+                ]
+            )
+        summary = self.query_one("#data-summary", DataTable)
+        widths = [
+            max([len(title), *(cell_width(row[i]) for row in rows)])
+            for i, title in enumerate(SUMMARY_COLUMNS)
+        ]
+        # display order: column type miss min mean max top; priority: column min mean max ...
+        shown = columns_that_fit(
+            widths, summary.size.width - 3, priority=[0, 3, 4, 5, 2, 1, 6], required=4
+        )
+        summary.clear(columns=True)
+        summary.add_columns(*(SUMMARY_COLUMNS[i] for i in shown))
+        for row in rows:
+            summary.add_row(*(row[i] for i in shown))
 
     # ---- long work ---------------------------------------------------------------------------
     def _busy(self) -> bool:
@@ -252,7 +335,11 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         if message.task != "data":
             return
         message.stop()
-        self.query_one("#data-log", LogView).write_event(message.event)
+        event = message.event
+        if isinstance(event, events.Progress) and event.unit == "bytes":
+            self._show_transfer(event)
+            return
+        self.query_one("#data-log", LogView).write_event(event)
         if isinstance(message.event, events.DataVersionAdded):
             self._shown = None
             self.refresh_data()
@@ -296,8 +383,17 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self.query_one("#data-log", LogView).write_line(str(message.error), "bold red")
         self._set_state(str(message.error).splitlines()[0][:90], error=True)
 
+    def _show_transfer(self, event: events.Progress) -> None:
+        """A download's (or a copy's) bytes and rate: the bar, and the state line in words."""
+        bar = self.query_one("#data-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=event.total or None, progress=event.done)
+        text = transfer_text(event.label, event.done, event.total, event.rate)
+        self._set_state(f"{text[:1].upper()}{text[1:]} (x to cancel)")
+
     def _idle(self) -> None:
         self._cancel = None
+        self.query_one("#data-progress", ProgressBar).display = False
         for button in self.query(Button):
             button.disabled = False
         self.refresh_bindings()

@@ -19,12 +19,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from engine import events
 from engine.api import DeployDefaults, DeploymentRecord, progress_text
 from engine.errors import HajError
+from haj_tui import hints
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.modals import ConfirmModal
@@ -89,22 +90,25 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         self._defaults_read = False  # read or failed: the plan can follow the settings
         self.planned: Planned | None = None  # the plan shown
         self.busy = False
+        self._deploy_when_read = False  # d before the defaults were read: decide once they are
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Button("Deploy (d)", id="deploy-run", compact=True, variant="primary")
             yield Button("Plan (v)", id="deploy-plan", compact=True)
-            yield Button("Undeploy (u)", id="deploy-remove", compact=True, variant="error")
+            yield Button(
+                "Undeploy (u)", id="deploy-remove", compact=True, variant="error", disabled=True
+            )
             yield Label("", id="deploy-state", classes="tab-state")
         with Horizontal(id="deploy-settings"):
             yield Label("target sagemaker  region", classes="setting-label")
-            yield Input(placeholder="region", id="deploy-region", compact=True)
+            yield Input(placeholder="none set: type one", id="deploy-region", compact=True)
             yield Label("registry", classes="setting-label")
-            yield Input(placeholder="ECR (default)", id="deploy-registry", compact=True)
+            yield Input(placeholder="empty: ECR", id="deploy-registry", compact=True)
             yield Label("instance", classes="setting-label")
-            yield Input(placeholder="instance type", id="deploy-instance", compact=True)
+            yield Input(placeholder="empty: the default", id="deploy-instance", compact=True)
         with Horizontal(id="deploy-panels"):
-            with VerticalScroll(id="deploy-plan-box") as plan:
+            with ScrollableContainer(id="deploy-plan-box") as plan:  # long names: scroll
                 plan.border_title = "Plan (dry run: nothing is called)"
                 yield Static("", id="deploy-plan-view")
             with VerticalScroll(id="deploy-record-box") as record:
@@ -137,24 +141,29 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         return self.project.deploy_defaults()
 
     def _show_defaults(self, defaults: DeployDefaults) -> None:
+        """Fill the fields with the defaults as values. A placeholder is never a value in
+        disguise: it says in words what an empty field means."""
         self.defaults = defaults
         self._defaults_read = True
-        # an emptied field means the default: its placeholder says which, never like a value
         region = self.query_one("#deploy-region", Input)
-        if defaults.region is None:
-            region.placeholder = "region (none configured)"
-        else:
-            region.placeholder = f"{defaults.region} (default)"
-            region.value = region.value or defaults.region
+        region.placeholder = (
+            "none set: type one" if defaults.region is None else "empty: the default region"
+        )
+        region.value = region.value or (defaults.region or "")
         instance = self.query_one("#deploy-instance", Input)
-        instance.placeholder = f"{defaults.instance_type} (default)"
+        instance.placeholder = "empty: the default"
         instance.value = instance.value or defaults.instance_type
         self.action_plan()
+        if self._deploy_when_read:
+            self._deploy_when_read = False
+            self.action_deploy()
 
     def _options(self) -> Options:
         region = self.query_one("#deploy-region", Input).value.strip() or None
         if self.record and not region:
             region = self.record.region
+        if not region and self.defaults is not None:
+            region = self.defaults.region
         return self.project.deploy_options(
             region=region,
             registry=self.query_one("#deploy-registry", Input).value.strip() or None,
@@ -170,7 +179,7 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         try:
             return Planned(self.project.deploy_plan(options))
         except HajError as exc:
-            return Planned(problem=exc.message)
+            return Planned(problem=hints.render(exc))
 
     def _show_plan(self, planned: Planned) -> None:
         self.planned = planned
@@ -179,13 +188,15 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         if plan is None:
             view.update(Text(planned.problem or "", style="italic"))
             return
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column(no_wrap=True)
-        table.add_column(overflow="fold")
-        for step in plan.steps:
-            table.add_row(step.action, step.kind, step.name)
-        view.update(table)
+        # never wrapped: a name cut mid-token reads as two names. The engine's own plan lines
+        # (as `--dry-run` prints them), as wide as they are: the box scrolls sideways.
+        lines = Text(no_wrap=True, overflow="ignore")
+        for n, step in enumerate(plan.steps):
+            line = step.line()
+            lines.append("\n" if n else "")
+            lines.append(line[: len(step.action)], style="bold")
+            lines.append(line[len(step.action) :])
+        view.update(lines)
         self.query_one(
             "#deploy-plan-box"
         ).border_title = f"Plan: run {plan.run_id} to {plan.region} (dry run: nothing is called)"
@@ -200,6 +211,7 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         for button in ("#deploy-run", "#deploy-plan"):
             self.query_one(button, Button).disabled = self.busy
         self.query_one("#deploy-remove", Button).disabled = self.busy or not self.record
+        self.refresh_bindings()  # u only while something is deployed
         view = self.query_one("#deploy-record-view", Static)
         if not self.record:
             if not self.busy:
@@ -229,15 +241,35 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         view.update(table)
 
     # ---- deploy / undeploy ---------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "undeploy":
+            return self.record is not None and not self.busy
+        if action in ("deploy", "plan"):
+            return not self.busy
+        return True
+
     @on(Button.Pressed, "#deploy-run")
     def action_deploy(self) -> None:
-        """Deploying costs money: always asked first, even from the screen-wide key."""
+        """Deploying costs money: always asked first, even from the screen-wide key; refused
+        before asking when there is no region to deploy to."""
         if self.busy:
             return
+        if not self._defaults_read:  # d on a tab not shown yet: once the defaults are read
+            self._deploy_when_read = True
+            return
         options = self._options()
-        where = options.region or "the default region"
+        if not options.region:
+            region = self.query_one("#deploy-region", Input)
+            region.focus()
+            self.app.notify(
+                "No region to deploy to: type one in the region field (e.g. eu-west-1), "
+                "or set AWS_REGION before starting haj.",
+                title="Deploy",
+                severity="warning",
+            )
+            return
         message = (
-            f"Deploy {self.project.name}'s champion to SageMaker in {where} "
+            f"Deploy {self.project.name}'s champion to SageMaker in {options.region} "
             f"({options.instance_type})? The endpoint is billed until you undeploy it."
         )
 
@@ -325,12 +357,15 @@ class DeployTab(ReportsWorkerErrors, Vertical):
         message.stop()
         self._defaults_read = True
         self.action_plan()
+        if self._deploy_when_read:
+            self._deploy_when_read = False
+            self.action_deploy()
 
     @on(DeployFailed)
     def _deploy_failed(self, message: DeployFailed) -> None:
         message.stop()
         self.busy = False
         error = message.error
-        text = error.message if isinstance(error, HajError) else str(error)
+        text = hints.render(error) if isinstance(error, HajError) else str(error)
         self.query_one("#deploy-log", LogView).write_line(text, style="bold red")
         self.refresh_data()

@@ -1,14 +1,26 @@
 """The Runs tab: the leaderboard by any metric, the champion and its history, a bar chart of
 the models' scores, and the selected run's detail.
 
+Like `haj runs`, it ranks only the runs scored on the current data version (the engine's
+leaderboard decides which), shows a cross-validated score as mean ± std and a finalized run as
+such, and says when the champion was trained on other data than the current.
+
 Everything here is a quick read of the project's SQLite store through the engine API
 (`leaderboard()`, `champion_history()`), so it is read on the UI thread; crowning copies a model
-file, so it runs in a worker.
+file, so it runs in a worker. The tab stays live: every second it asks the engine whether the
+project's store changed (`changed_since`, a few stat() calls) and reads again when it did, so
+runs finished by `haj train` in a shell or a crowning elsewhere appear within 2 s.
+
+Numbers are the engine's (`score_text`, `metric_text`: one precision per metric, as `haj runs`
+prints them). The leaderboard keeps the run, the sorting metric and the status first, so they
+stay in view at 80 columns; the chart draws each model's best run on a scale from the worst
+score to the best (engine-independent plotting: haj_tui/widgets/charts.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -19,18 +31,28 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, Select, Static
 
+from engine.api import MISSING, metric_text, run_kind, score_text
 from engine.errors import HajError, UsageError
 from haj_tui.messages import WorkFailed, WorkFinished
-from haj_tui.widgets.formats import STATUS_STYLE, seconds, short_time
-from haj_tui.widgets.metric_bars import Bar, MetricBars
+from haj_tui.widgets.charts import Bar, ScoreChart
+from haj_tui.widgets.formats import (
+    STATUS_STYLE,
+    FittingTable,
+    cell_width,
+    columns_that_fit,
+    seconds,
+    short_time,
+)
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
 
 if TYPE_CHECKING:
     # what leaderboard() and crown() return
-    from engine.api import CrownResult, Leaderboard, ProjectAPI
+    from engine.api import CrownResult, Leaderboard, ProjectAPI, Scored, Stamp
 
 CROWN = "★"
+POLL_SECONDS = 1.0  # how often the tab asks whether the store changed (within 2 s of a change)
+NARROW = 100  # below this many columns the chart and detail panel give the leaderboard room
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,59 @@ class Crowned:
 
 class CrownFailed(WorkFailed):
     """Crowning failed (the app has shown why): the button comes back."""
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    """The score worker's outcome: the run's evaluation on labelled data (engine.evaluation)."""
+
+    scored: Scored
+
+
+def evaluation_detail(scored: Scored) -> Table:
+    """Metrics now and at training, then the confusion matrix (rows: truth), errors shaded by
+    their share of the row, or the residual summary of a regression."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column()
+    table.add_column(justify="right")
+    table.add_column(justify="right")
+    table.add_row(Text("metric", style="bold"), Text("now", style="bold"),
+                  Text("training", style="bold"))  # fmt: skip
+    for name, value in scored.evaluation.metrics.items():
+        recorded = scored.recorded.get(name)
+        table.add_row(
+            name,
+            metric_text(name, value),
+            metric_text(name, recorded) if recorded is not None else MISSING,
+        )
+    details = scored.evaluation.details or {}
+    outer = Table.grid()
+    outer.add_row(table)
+    if "confusion" in details:
+        labels = [str(label) for label in details["confusion"]["labels"]]
+        matrix = Table(title="truth \\ predicted", title_justify="left", box=None, padding=(0, 1))
+        matrix.add_column("")
+        for label in labels:
+            matrix.add_column(label[:8], justify="right")
+        for i, row in enumerate(details["confusion"]["matrix"]):
+            total = sum(row) or 1
+            cells = []
+            for j, count in enumerate(row):
+                share = count / total
+                style = (
+                    "bold green" if i == j else "bold red" if share >= 0.2
+                    else "red" if share >= 0.05 else "yellow" if count else "dim"
+                )  # fmt: skip
+                cells.append(Text(str(count), style=style))
+            matrix.add_row(labels[i][:8], *cells)
+        outer.add_row(matrix)
+    if "residuals" in details:
+        residuals = Table.grid(padding=(0, 1))
+        for name, value in details["residuals"].items():
+            residuals.add_row(name, f"{value:.4g}")
+        outer.add_row(Text("residuals (truth - prediction)", style="bold"))
+        outer.add_row(residuals)
+    return outer
 
 
 def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
@@ -57,11 +132,24 @@ def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
     if run.get("error"):
         table.add_row("error", Text(run["error"], style="red"))
     table.add_row("data", run.get("data_version") or "-")
+    if run_kind(run) != "test split":
+        table.add_row("validation", run_kind(run))
+    if run.get("refit_of"):
+        table.add_row(
+            "refit of",
+            Text(
+                f"{run['refit_of']}: refit on all rows; its metrics are that run's "
+                "(no test set is left)",
+                style="italic",
+            ),
+        )
     table.add_row("duration", seconds(run.get("duration_seconds")) or "-")
     table.add_row("started", short_time(run["started_at"]))
     table.add_row("model file", run.get("model_path") or "-")
-    for key, value in run["metrics"].items():
-        table.add_row(key, f"{value:.4f}")
+    test = run.get("test_metrics") or {}
+    for key in run["metrics"]:
+        held_out = f"   (test {metric_text(key, test[key])})" if key in test else ""
+        table.add_row(key, score_text(run, key) + held_out)
     for metric, why in (run.get("notes") or {}).items():  # why a metric is missing
         table.add_row(metric, Text(why, style="italic"))
     if run["params"]:
@@ -70,10 +158,64 @@ def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
     return table
 
 
+def _cell_len(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
+
+
+def _columns_that_fit(
+    columns: list[tuple[str, str, list[Any]]], room: int, required: int
+) -> list[tuple[str, str, list[Any]]]:
+    """The first `required` columns, then the others in order while they fit whole in `room`
+    cells (a DataTable column is its widest cell plus one cell of padding each side): a column
+    is shown entirely or not at all, so no number is cut at the panel's edge. Everything when
+    the room is not known yet (the table is hidden)."""
+    if room <= 0:
+        return columns
+    widths = [max([len(title), *(_cell_len(c) for c in cells)]) + 2 for _, title, cells in columns]
+    # the first column (a name) gives way to the other required ones: cut with an ellipsis
+    others = sum(widths[1:required])
+    if widths[0] + others > room:
+        limit = max(10, room - others - 2)
+        key, title, cells = columns[0]
+        columns = [(key, title, [_shorten(cell, limit) for cell in cells]), *columns[1:]]
+        widths[0] = min(widths[0], limit + 2)
+    shown, used = [], 0
+    for index, (column, width) in enumerate(zip(columns, widths, strict=True)):
+        if index >= required and used + width > room:
+            continue
+        shown.append(column)
+        used += width
+    return shown
+
+
+def _shorten(cell: Any, limit: int) -> Any:
+    text = cell if isinstance(cell, Text) else Text(str(cell))
+    if text.cell_len <= limit:
+        return cell
+    short = text.copy()
+    short.truncate(limit - 1)
+    short.append("…")
+    return short
+
+
 class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """Compare runs and choose the champion."""
 
-    BINDINGS = [Binding("m", "next_metric", "Metric")]
+    BINDINGS = [
+        Binding("m", "next_metric", "Metric"),
+        Binding("g", "crown_selected", "Crown selected"),
+        Binding("z", "rollback", "Roll back"),
+        Binding("v", "score_selected", "Score on data"),
+    ]
+
+    DEFAULT_CSS = """
+    RunsTab #runs-chart {
+        height: 14;
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        background: $surface;
+    }
+    """
 
     def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
@@ -82,6 +224,9 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self.board: Leaderboard | None = None  # None until first read
         self._metric_options: list[str] = []
         self._ready = False
+        self._stamp: Stamp | None = None  # the store as last read (changed_since)
+        self.fitted_width = 0  # the leaderboard's width its columns were chosen for
+        self._history: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -89,34 +234,67 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             yield Select([], prompt="metric", compact=True, id="runs-metric")
             yield Button("Crown champion (c)", id="runs-crown", compact=True, variant="primary")
             yield Label("", id="runs-champion", classes="tab-state")
+        notice = Label("", id="runs-notice")  # shown when the champion is of other data
+        notice.display = False
+        yield notice
         with Horizontal(id="runs-body"):
             with Vertical(id="runs-left"):
-                board = DataTable(id="runs-board", cursor_type="row", zebra_stripes=True)
+                board = FittingTable(
+                    id="runs-board", cursor_type="row", zebra_stripes=True, refit=self.refit
+                )
                 board.border_title = "Leaderboard"
                 yield board
-                history = DataTable(id="runs-history", cursor_type="row", zebra_stripes=True)
+                history = FittingTable(
+                    id="runs-history",
+                    cursor_type="row",
+                    zebra_stripes=True,
+                    refit=lambda: self._fill_history(self._history),
+                )
                 history.border_title = "Champion history"
                 yield history
             with Vertical(id="runs-right"):
-                bars = MetricBars(id="runs-bars")
-                bars.border_title = "Best run per model"
-                yield bars
+                chart = ScoreChart(id="runs-chart")
+                chart.border_title = "Best run per model"
+                yield chart
                 with VerticalScroll(id="runs-detail-box") as box:
                     box.border_title = "Run"
                     yield Static("", id="runs-detail")
 
     def on_mount(self) -> None:
-        self.query_one("#runs-history", DataTable).add_columns(
-            "model", "metric", "value", "when", "reason"
-        )
         self._ready = True
         self.refresh_data()
+        self.set_interval(POLL_SECONDS, self._poll, name="runs-poll")
+
+    def on_resize(self) -> None:
+        """Narrow terminals: the side panel shrinks so the run, the metric and the status fit;
+        the leaderboard shows again the columns that fit."""
+        side = self.query_one("#runs-right")
+        side.styles.width = 34 if self.size.width < NARROW else None
+
+    def refit(self) -> None:
+        """The leaderboard again, with the columns that fit its width now."""
+        if self.board is not None:
+            self._fill_board(self.board, self._selected_run_id())
 
     # ---- reading -----------------------------------------------------------------------------
+    def _poll(self) -> None:
+        """Read again when the project's store or config changed (any process wrote it)."""
+        try:
+            stamp, changed = self.project.changed_since(self._stamp)
+        except HajError:
+            return
+        if changed & {"store", "config"}:
+            self.refresh_data()
+        self._stamp = stamp
+
     def refresh_data(self) -> None:
         """Re-read the leaderboard and champion history, keeping the selected run."""
         if not self._ready:  # shown before its widgets are mounted: on_mount will read
             return
+        try:
+            self._stamp = self.project.changed_since(None)[0]  # what this read sees
+        except HajError:
+            self._stamp = None
         selected = self._selected_run_id()
         try:
             try:
@@ -137,7 +315,7 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             select.value = self.metric  # its Changed message finds self.metric equal: no loop
         self._fill_board(board, selected)
         self._fill_history(history)
-        self._fill_bars(board)
+        self._fill_chart(board)
         self._fill_champion(board)
 
     def _champion_id(self) -> str | None:
@@ -147,62 +325,114 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         table = self.query_one("#runs-board", DataTable)
         table.clear(columns=True)
         arrow = "↓" if board.higher_is_better else "↑"
-        table.add_column("", key="crown")
-        table.add_column("run", key="run")
-        # the sorting metric right after the run, so it is in view however narrow the table is
-        metrics = [board.metric] + [m for m in board.metrics if m != board.metric]
-        for metric in metrics:
-            title = f"{metric} {arrow}" if metric == board.metric else metric
-            table.add_column(title, key=metric)
-        table.add_column("status", key="status")
-        table.add_column("time", key="time")
-        table.add_column("data", key="data")
         champion_id = board.champion_id
+        metrics = [board.metric] + [m for m in board.metrics if m != board.metric]
+        # (key, title, cells) in priority order: the run, the sorting metric and the status
+        # always; then the other metrics, the time and the data while they fit whole
+        names = []
         for run in board.runs:
-            table.add_row(
-                Text(CROWN, style="bold") if run["id"] == champion_id else "",
-                run["label"],
-                *(f"{run['metrics'][m]:.4f}" if m in run["metrics"] else "" for m in metrics),
-                Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
-                seconds(run.get("duration_seconds")),
-                run.get("data_version") or "",
-                key=run["id"],
-            )
+            name = Text(run["label"] + (" (finalized)" if run.get("refit_of") else ""))
+            if run["id"] == champion_id:
+                name = Text.assemble((f"{CROWN} ", "bold"), name)
+            names.append(name)
+        columns: list[tuple[str, str, list[Any]]] = [
+            ("run", "run", names),
+            (board.metric, f"{board.metric} {arrow}", self._scores(board, board.metric)),
+            (
+                "status",
+                "status",
+                [Text(r["status"], style=STATUS_STYLE.get(r["status"], "")) for r in board.runs],
+            ),
+            *((m, m, self._scores(board, m)) for m in metrics[1:]),
+            (
+                "time",
+                "time",
+                [Text(seconds(r.get("duration_seconds")), justify="right") for r in board.runs],
+            ),
+            ("data", "data", [r.get("data_version") or "" for r in board.runs]),
+        ]
+        self.fitted_width = table.size.width
+        shown = _columns_that_fit(columns, table.size.width - 3, required=3)
+        for key, title, _ in shown:
+            table.add_column(title, key=key)
+        for index, run in enumerate(board.runs):
+            table.add_row(*(cells[index] for _, _, cells in shown), key=run["id"])
+        hidden = len(columns) - len(shown)
+        table.border_subtitle = f"{hidden} more column(s): widen, or see the run" if hidden else ""
         table.border_title = f"Leaderboard by {board.metric} ({len(board.runs)} runs)"
+        if board.other_runs or board.any_data or board.data_version != board.current_data:
+            table.border_title = (
+                f"Leaderboard by {board.metric} {board.scope} ({len(board.runs)} runs"
+                + (f"; {board.other_runs} on other data" if board.other_runs else "")
+                + ")"
+            )
         ids = [run["id"] for run in board.runs]
         if ids:
             table.move_cursor(row=ids.index(selected) if selected in ids else 0)
             self._show_detail(ids[table.cursor_row])
         else:
-            self.query_one("#runs-detail", Static).update(
-                Text("No runs yet: train on the Train tab (t).", style="italic")
-            )
+            empty = "No runs yet: train on the Train tab (t)."
+            if board.other_runs:
+                empty = (
+                    f"No runs {board.scope}: train on the Train tab (t). "
+                    f"{board.other_runs} run(s) are on other data versions."
+                )
+            self.query_one("#runs-detail", Static).update(Text(empty, style="italic"))
+
+    @staticmethod
+    def _scores(board: Leaderboard, metric: str) -> list[Text]:
+        return [Text(score_text(run, metric), justify="right") for run in board.runs]
 
     def _fill_history(self, history: list[dict[str, Any]]) -> None:
-        table = self.query_one("#runs-history", DataTable)
-        table.clear()
+        self._history = history
+        rows = []
         for event in history:
             if event["run_id"] is None:
                 model, metric, value = Text("(cleared)", style="dim"), "", ""
             else:
                 model = event.get("model") or event["run_id"]
                 metric = event.get("metric") or ""
-                value = f"{event['value']:.4f}" if event.get("value") is not None else ""
-            table.add_row(
-                model, metric, value, short_time(event["crowned_at"]), event.get("reason") or ""
+                value = metric_text(metric, event.get("value")) if metric else ""
+            rows.append(
+                [
+                    model,
+                    metric,
+                    Text(value, justify="right"),
+                    short_time(event["crowned_at"]),
+                    event.get("reason") or "",
+                ]
             )
+        table = self.query_one("#runs-history", DataTable)
+        table.clear(columns=True)
+        titles = ("model", "metric", "value", "when", "reason")
+        widths = [
+            max([len(title), *(cell_width(row[i]) for row in rows)])
+            for i, title in enumerate(titles)
+        ]
+        shown = columns_that_fit(widths, table.size.width - 3, required=3)
+        table.add_columns(*(titles[i] for i in shown))
+        for row in rows:
+            table.add_row(*(row[i] for i in shown))
 
-    def _fill_bars(self, board: Leaderboard) -> None:
+    def _fill_chart(self, board: Leaderboard) -> None:
         bars = [
             Bar(run["model"], run["metrics"][board.metric], run["id"] == board.champion_id)
             for run in board.best_per_model()
         ]
-        widget = self.query_one("#runs-bars", MetricBars)
-        widget.set_bars(bars, board.higher_is_better)
-        widget.border_title = f"{board.metric} of each model's best run"
+        chart = self.query_one("#runs-chart", ScoreChart)
+        chart.set_bars(
+            bars,
+            metric=board.metric,
+            higher_is_better=board.higher_is_better,
+            value_text=lambda value: metric_text(board.metric, value),
+        )
+        chart.border_title = f"{board.metric} of each model's best run"
 
     def _fill_champion(self, board: Leaderboard) -> None:
         current = board.champion
+        notice = self.query_one("#runs-notice", Label)
+        notice.update(Text(f"⚠ {board.stale}", style="bold yellow") if board.stale else "")
+        notice.display = bool(board.stale)
         label = self.query_one("#runs-champion", Label)
         if current is None:
             label.update(Text("No champion yet: press c to crown the best run."))
@@ -211,7 +441,7 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             Text.assemble(
                 (f"{CROWN} ", "bold"),
                 (current.get("model") or current["run_id"], "bold"),
-                f"  {current['metric']}={current['value']:.4f}",
+                f"  {current['metric']}={metric_text(current['metric'], current['value'])}",
             )
         )
 
@@ -266,20 +496,91 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def _crown(self, metric: str | None) -> Crowned:
         return Crowned(self.project.crown(metric))
 
+    def action_crown_selected(self) -> None:
+        """Crown the highlighted run, whatever its score (g)."""
+        run_id = self._selected_run_id()
+        if run_id is None:
+            self.app.notify("Select a run first.", severity="warning")
+            return
+        self.query_one("#runs-crown", Button).disabled = True
+        self._crown_chosen(run_id, self.metric)
+
+    @haj_work(group="runs", failed=CrownFailed)
+    def _crown_chosen(self, run_id: str, metric: str | None) -> Crowned:
+        return Crowned(self.project.crown_run(run_id, metric))
+
+    def action_rollback(self) -> None:
+        """Crown the previous champion again (z)."""
+        self.query_one("#runs-crown", Button).disabled = True
+        self._rollback(self.metric)
+
+    @haj_work(group="runs", failed=CrownFailed)
+    def _rollback(self, metric: str | None) -> Crowned:
+        return Crowned(self.project.rollback(metric))
+
+    # ---- scoring on labelled data ------------------------------------------------------------
+    def action_score_selected(self) -> None:
+        """Score the highlighted run on a data version or a labelled file (v)."""
+        from haj_tui.widgets.modals import PromptModal
+
+        run_id = self._selected_run_id()
+        if run_id is None:
+            self.app.notify("Select a run first.", severity="warning")
+            return
+
+        def chosen(data: str | None) -> None:
+            if data is None:
+                return
+            self.app.notify(f"Scoring on {data or 'the current raw version'}…")
+            self._score(run_id, data or None)
+
+        self.app.push_screen(
+            PromptModal(
+                "Score the run on labelled data",
+                "A data version id (empty: the current raw version) or a CSV / JSON file",
+                confirm="Score",
+            ),
+            chosen,
+        )
+
+    @haj_work(group="runs-score")
+    def _score(self, run_id: str, data: str | None) -> ScoredRun:
+        (scored,) = self.project.score(data, runs=[run_id])
+        return ScoredRun(scored)
+
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
         match message.result:
             case Crowned(answer=answer):
                 message.stop()
                 self._crowned(answer)
+            case ScoredRun(scored=scored):
+                message.stop()
+                self._show_scored(scored)
 
     def _crowned(self, answer: CrownResult) -> None:
         self.query_one("#runs-crown", Button).disabled = False
         run = answer.run
         self.refresh_data()
-        self.app.notify(f"Champion: {run.label} ({answer.metric}={answer.value:.4f})")
+        score = metric_text(answer.metric, answer.value)
+        said = [f"Champion: {run.label} ({answer.metric}={score})"]
+        said += [note for note in (answer.caveat, answer.stale, answer.inputs) if note]
+        self.app.notify("\n".join(said), timeout=10 if len(said) > 1 else 5)
         table = self.query_one("#runs-board", DataTable)
         table.move_cursor(row=table.get_row_index(run.id))
+
+    def _show_scored(self, scored: Scored) -> None:
+        """The evaluation in the run panel: metrics now and at training, and the confusion
+        matrix as a heat table (or the residual summary)."""
+        self.query_one("#runs-detail", Static).update(evaluation_detail(scored))
+        self.query_one(
+            "#runs-detail-box"
+        ).border_title = f"{scored.label} on {Path(scored.evaluation.data).name}"
+        metric = self.board.metric if self.board else None
+        value = scored.evaluation.metrics.get(metric) if metric else None
+        if metric and value is not None:
+            self.app.notify(f"{scored.label}: {metric} = {metric_text(metric, value)} on "
+                            f"{scored.evaluation.rows:,} rows")  # fmt: skip
 
     @on(CrownFailed)
     def _crown_failed(self, message: CrownFailed) -> None:

@@ -26,6 +26,7 @@ from textual.widgets import Button, Label, Sparkline, Static
 
 from engine.api import ServerRecord, ServerStats, TestReply
 from engine.errors import HajError, ServingError
+from haj_tui import hints
 from haj_tui.messages import WorkFailed, WorkFinished
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
@@ -219,24 +220,22 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     # ---- start / stop ------------------------------------------------------------------------
     @on(Button.Pressed, "#serve-toggle")
     def action_toggle_server(self) -> None:
+        """Start or stop, as the server's state is now: read again in the worker first (a
+        freshly opened tab has not polled yet, and another haj may have started or stopped it)."""
         if self._switching:
             return
         self._switching = True
         self.query_one("#serve-request-box").focus()  # so e (test request) works next
         self.query_one("#serve-toggle", Button).disabled = True
-        if self.record is None:
-            self.query_one("#serve-state", Label).update(Text("starting…", style="yellow"))
-            self._start()
-        else:
-            self.query_one("#serve-state", Label).update(Text("stopping…", style="yellow"))
-            self._stop()
+        self.query_one("#serve-state", Label).update(
+            Text("stopping…" if self.record else "starting…", style="yellow")
+        )
+        self._toggle()
 
     @haj_work(group="serve", failed=SwitchFailed)
-    def _start(self) -> ServerRecord:
-        return self.project.start_server()
-
-    @haj_work(group="serve", failed=SwitchFailed)
-    def _stop(self) -> Stopped:
+    def _toggle(self) -> ServerRecord | Stopped:
+        if self.project.server() is None:
+            return self.project.start_server()
         return Stopped(self.project.stop_server())
 
     # ---- test request ------------------------------------------------------------------------
@@ -302,7 +301,7 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def _test_failed(self, message: RequestFailed) -> None:
         message.stop()
         error = message.error
-        text = error.message if isinstance(error, HajError) else str(error)
+        text = hints.render(error) if isinstance(error, HajError) else str(error)
         self.query_one("#serve-response", Static).update(Text(text, style="bold red"))
 
     def _switched(self) -> None:

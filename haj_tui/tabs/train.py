@@ -4,12 +4,21 @@ Training runs in a runner process driven from a thread worker; its events arrive
 EngineEvent messages (progress ones merge in the queue). Cancel sets the worker's
 threading.Event, which the engine forwards to the runner: it stops within 2 s and records the
 unfinished runs as cancelled.
+
+A row is queued until a worker takes it (RunStarted), then running with its elapsed time and the
+time it is expected to take (from its earlier runs); finished rows are sorted by the project's
+metric, best first. What the tab shows does not depend on this session: on mount and whenever
+the store or logs/train.log change (`changed_since`, polled every second) it reads the last
+session (`last_session()`) and the log (`train_log()`), so a training started by `haj train` in a
+shell, or before the app was restarted, shows here too. Log lines carry a short prefix
+(`05:31:49 knn-1 ...`); the file keeps the full one.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -21,32 +30,68 @@ from textual.widgets import Button, DataTable, Label, ProgressBar, Select, Selec
 from textual.widgets.selection_list import Selection
 
 from engine import events
+from engine.api import check_metric, duration_text, elapsed_since, fit, metric_text, remaining
 from engine.errors import Cancelled, HajError
+from haj_tui import hints
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
-from haj_tui.widgets.formats import STATUS_STYLE, seconds
+from haj_tui.widgets.formats import STATUS_STYLE, FittingTable, columns_that_fit
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
 
 if TYPE_CHECKING:
-    from engine.api import ProjectAPI
+    from engine.api import ProjectAPI, Stamp, TrainSession
 
 CURRENT_DATA = "current data"
+POLL_SECONDS = 1.0  # elapsed times tick, and the store and train.log are checked, every second
+NARROW = 100  # below this many columns the checklist gives the results room
+NO_DATA = "No data yet: press r to retrieve it (Data tab, 3), then t to train."
+# the order of rows: finished (sorted by the metric), then running, queued, and the rest
+_STATUS_ORDER = {"finished": 0, "running": 1, "queued": 2, "failed": 3, "cancelled": 4}
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """What the project's type offers: its prediction type, built-in models and metrics."""
+    """What the project's type offers: its prediction type, built-in models and metrics, and
+    the metric results are sorted by (config.toml's) with its direction."""
 
     prediction: str
     models: list[str]
     metrics: list[str]
+    metric: str = ""
+    higher_is_better: bool = True
 
     @classmethod
     def of(cls, project: ProjectAPI) -> Catalog:
         """Read from config.toml (a HajError when it is broken); model.py is not run."""
-        prediction = str(project.config()["project"]["prediction"])
-        return cls(prediction, project.models(project_models=False), project.metrics())
+        config = project.config()
+        prediction = str(config["project"]["prediction"])
+        metric = check_metric(str(config["training"]["metric"]), prediction)
+        return cls(
+            prediction,
+            project.models(project_models=False),
+            project.metrics(),
+            metric.name,
+            metric.higher_is_better,
+        )
+
+
+@dataclass
+class Row:
+    """One model's line in the results: what the table shows of it."""
+
+    model: str
+    label: str
+    status: str = "queued"
+    metrics: dict[str, float] = field(default_factory=dict)
+    duration: float | None = None  # when it ended
+    started: float | None = None  # time.time() when a worker took it
+    estimate: float | None = None  # seconds its earlier runs took
+
+    def elapsed(self, now: float) -> float | None:
+        if self.duration is not None:
+            return self.duration
+        return None if self.started is None else max(0.0, now - self.started)
 
 
 @dataclass(frozen=True)
@@ -70,6 +115,13 @@ class TrainCancelled:
     message: str
 
 
+@dataclass(frozen=True)
+class Retrained:
+    """A gated retrain ended (engine.retrain): its decision and why."""
+
+    result: Any
+
+
 class TrainFailed(WorkFailed):
     """Training failed (the app has reported why)."""
 
@@ -84,6 +136,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     BINDINGS = [
         Binding("x", "cancel", "Cancel"),
         Binding("a", "toggle_all", "All/none"),
+        Binding("R", "retrain", "Retrain"),
     ]
 
     def __init__(self, project: ProjectAPI) -> None:
@@ -96,6 +149,14 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self._cancel: threading.Event | None = None
         self._extras: list[str] = []
         self._ready = False
+        self._rows: dict[str, Row] = {}  # model -> its row, in the order they were queued
+        self._stamp: Stamp | None = None  # the project's files as last read (changed_since)
+        self._log_offset: int | None = None  # where train.log was read up to
+        self._outside = False  # the rows shown are a session of another process, still live
+        self._pending_estimates: dict[str, float] = {}  # model -> seconds, for our session
+        self._shown: list[str] = []  # the results' columns that fit (keys)
+        self._engine_started = False  # the engine queued this session's runs (RunQueued)
+        self._model_width = 24
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -121,20 +182,30 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             models.border_subtitle = "space: toggle  a: all"
             yield models
             with Vertical(id="train-right"):
-                results = DataTable(id="train-results", cursor_type="row", zebra_stripes=True)
+                results = FittingTable(
+                    id="train-results", cursor_type="row", zebra_stripes=True, refit=self._refit
+                )
                 results.border_title = "Results"
                 yield results
                 log = LogView(id="train-log")
-                log.min_width = 20  # wrap at the panel width (RichLog defaults to 78 columns)
                 log.border_title = "Log"
                 yield log
 
     def on_mount(self) -> None:
-        self._reset_results(self.catalog.models)
+        self._reset_results()
         self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
         self._set_state("Check models, then press t to train.")
+        lines, self._log_offset = self.project.train_log(None)
+        self.query_one("#train-log", LogView).write_lines(lines)
         self._ready = True
         self.refresh_data()
+        self._load_session()
+        self.set_interval(POLL_SECONDS, self._tick, name="train-tick")
+
+    def on_resize(self) -> None:
+        """Narrow terminals: the checklist shrinks so the results keep their columns."""
+        models = self.query_one("#train-models", SelectionList)
+        models.styles.width = 26 if self.size.width < NARROW else None
 
     def refresh_data(self) -> None:
         """Read model.py's models (again: the Code tab may have changed them), not mid-training."""
@@ -154,7 +225,8 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             models.clear_options()
             models.add_options([(name, name, True) for name in catalog.models])
             self._extras = []
-            self._reset_results(catalog.models)
+            self._reset_results()
+            self._load_session()
         self._load_extras()
 
     def _fill_data_choices(self) -> None:
@@ -179,18 +251,236 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         value = self.query_one("#train-data", Select).value
         return None if value in (CURRENT_DATA, Select.BLANK) else str(value)
 
-    def _reset_results(self, names: list[str]) -> DataTable:
-        """An empty results table with fixed widths: rows fill in, the columns must not jump."""
+    def _reset_results(self) -> DataTable:
+        """An empty results table with fixed widths: rows fill in, the columns must not jump.
+        The model, its status and the sorting metric always show, then the times and the other
+        metrics while they fit whole (a narrow panel cuts the model's name, never a number)."""
         table = self.query_one("#train-results", DataTable)
         table.clear(columns=True)
         # room for the run number (MODEL-#), capped so the metrics stay in view at 100 columns
-        width = min(max((len(name) for name in names), default=5) + 3, 24)
-        table.add_column("model", key="model", width=width)
-        table.add_column("status", key="status", width=9)
-        for metric in self.catalog.metrics:
-            table.add_column(metric, key=metric, width=max(6, len(metric)))
-        table.add_column("time", key="time", width=7)
+        names = self.catalog.models + self._extras + [row.model for row in self._rows.values()]
+        model_width = min(max((len(name) for name in names), default=5) + 3, 24)
+        metrics = self._metric_order()
+        specs = [
+            ("model", "model", model_width),
+            ("status", "status", 9),
+            *((m, self._metric_title(m), self._width(m)) for m in metrics[:1]),
+            ("time", "time", 6),
+            ("expect", "expect", 7),
+            *((m, m, self._width(m)) for m in metrics[1:]),
+        ]
+        room = table.size.width - 3
+        required = 3 if metrics else 2
+        if room > 0:
+            others = sum(width + 2 for _, _, width in specs[1:required])
+            # and leave the elapsed time its place beside them
+            model_width = max(10, min(model_width, room - others - 2 - 8))
+            specs[0] = ("model", "model", model_width)
+        shown = columns_that_fit([w for _, _, w in specs], room, required=required)
+        self._model_width = model_width
+        self._shown = [specs[i][0] for i in shown]
+        for index in shown:
+            key, title, width = specs[index]
+            table.add_column(title, key=key, width=width)
         return table
+
+    def _refit(self) -> None:
+        """The table's width changed: choose its columns again."""
+        self._reset_results()
+        self._render_rows()
+
+    def _metric_order(self) -> list[str]:
+        first = self.catalog.metric
+        return [m for m in self.catalog.metrics if m == first] + [
+            m for m in self.catalog.metrics if m != first
+        ]
+
+    def _metric_title(self, metric: str) -> str:
+        return f"{metric} {'↓' if self.catalog.higher_is_better else '↑'}"
+
+    def _width(self, metric: str) -> int:
+        title = self._metric_title(metric) if metric == self.catalog.metric else metric
+        return max(6, len(title))
+
+    # ---- the rows ----------------------------------------------------------------------------
+    def _sort_key(self, row: Row) -> tuple[Any, ...]:
+        value = row.metrics.get(self.catalog.metric)
+        score = 0.0
+        if row.status == "finished" and value is not None:
+            score = -value if self.catalog.higher_is_better else value
+        missing = row.status == "finished" and value is None
+        return (_STATUS_ORDER.get(row.status, 5), missing, score)
+
+    def _render_rows(self) -> None:
+        """The rows in order (finished by the metric, best first; then running, queued...),
+        keeping the cursor on the same model."""
+        table = self.query_one("#train-results", DataTable)
+        selected = None
+        if table.row_count:
+            selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        table.clear()
+        now = time.time()
+        order = sorted(self._rows.values(), key=self._sort_key)
+        for row in order:
+            table.add_row(*self._cells(row, now), key=row.model)
+        keys = [row.model for row in order]
+        if selected in keys:
+            table.move_cursor(row=keys.index(selected))
+        self._show_counts()
+
+    def _cells(self, row: Row, now: float) -> list[Any]:
+        label = row.label
+        if len(label) > self._model_width:
+            label = label[: self._model_width - 1] + "…"
+        cells: dict[str, Any] = {
+            "model": label,
+            "status": Text(row.status, style=STATUS_STYLE.get(row.status, "")),
+            "time": Text(fit(duration_text(row.elapsed(now)), 6), justify="right"),
+            "expect": "",
+        }
+        if row.estimate is not None and row.status in ("queued", "running"):
+            expect = fit("~" + duration_text(row.estimate), 7)
+            cells["expect"] = Text(expect, style="dim", justify="right")
+        for metric in self._metric_order():
+            value = row.metrics.get(metric)
+            text = "" if value is None else fit(metric_text(metric, value), self._width(metric))
+            cells[metric] = Text(text, justify="right")
+        return [cells[key] for key in self._shown]
+
+    def _tick(self) -> None:
+        """Every second: running rows' elapsed times, and what other processes wrote."""
+        if not self._ready:
+            return
+        now = time.time()
+        table = self.query_one("#train-results", DataTable)
+        for row in self._rows.values():
+            if row.status == "running" and row.model in table.rows and "time" in self._shown:
+                elapsed = duration_text(row.elapsed(now))
+                table.update_cell(row.model, "time", Text(fit(elapsed, 6), justify="right"))
+        if self._rows and any(r.status in ("queued", "running") for r in self._rows.values()):
+            self._show_counts()
+        self._poll()
+
+    def _poll(self) -> None:
+        try:
+            stamp, changed = self.project.changed_since(self._stamp)
+        except HajError:
+            return
+        first = self._stamp is None
+        self._stamp = stamp
+        if first or self._busy():  # our own training: its events say it all
+            return
+        if "log" in changed:
+            lines, self._log_offset = self.project.train_log(self._log_offset)
+            self.query_one("#train-log", LogView).write_lines(lines)
+        if "store" in changed or "log" in changed:
+            self._load_session()
+
+    def _load_session(self) -> None:
+        """Show the last training session from the store (any process's), unless ours runs."""
+        if self._busy():
+            return
+        try:
+            session = self.project.last_session()
+        except HajError:
+            return
+        if session is None:
+            self._no_session()
+            return
+        self._show_session(session)
+
+    def _no_session(self) -> None:
+        self._rows = {}
+        self._render_rows()
+        try:
+            has_data = bool(self.project.versions())
+        except HajError:
+            return
+        self._set_state(
+            "Check models, then press t to train." if has_data else NO_DATA, error=False
+        )
+
+    def _show_session(self, session: TrainSession) -> None:
+        now = time.time()
+        unfinished = [run.model for run in session.runs if run.status in ("queued", "running")]
+        estimates = self._estimates(unfinished, session.data_version)
+        self._rows = {}
+        for run in session.runs:
+            elapsed = elapsed_since(run.started)
+            self._rows[run.model] = Row(
+                run.model,
+                run.label,
+                run.status,
+                dict(run.metrics),
+                run.duration_seconds,
+                None if elapsed is None else now - elapsed,
+                estimates.get(run.model),
+            )
+        self._outside = session.live
+        self._render_rows()
+        if not session.live:
+            done = sum(1 for run in session.runs if run.status == "finished")
+            other = len(session.runs) - done
+            self._set_state(
+                f"Last training: {done} finished"
+                + (f", {other} failed or cancelled" if other else "")
+                + f" on {session.data_version or 'unrecorded data'}. Press t to train again."
+            )
+        bar = self.query_one("#train-progress", ProgressBar)
+        finished = sum(1 for run in session.runs if run.status not in ("queued", "running"))
+        bar.update(total=max(1, len(session.runs)), progress=finished)
+
+    def _estimates(self, models: list[str], data_version: str | None) -> dict[str, float]:
+        if not models:
+            return {}
+        try:
+            return self.project.train_estimates(models, data_version)
+        except HajError:
+            return {}
+
+    def _show_counts(self) -> None:
+        """While a session runs: how many run, wait and are done, and about how long is left."""
+        rows = list(self._rows.values())
+        running = [row for row in rows if row.status == "running"]
+        queued = [row for row in rows if row.status == "queued"]
+        if not running and not queued:
+            return
+        now = time.time()
+        done = len(rows) - len(running) - len(queued)
+        left = remaining(
+            [(row.estimate, row.elapsed(now) or 0.0) for row in running],
+            [row.estimate for row in queued],
+            max(1, len(running)),
+        )
+        who = "" if not self._outside or self._busy() else " (by another process)"
+        text = f"{len(running)} running, {len(queued)} queued, {done}/{len(rows)} done{who}"
+        if left is not None:
+            text += f"; about {duration_text(left)} left"
+        if self._cancel is not None and self._cancel.is_set():
+            text = "Cancelling…"
+        self._set_state(text)
+
+    def _set_row(
+        self,
+        model: str,
+        status: str,
+        label: str | None = None,
+        metrics: dict[str, float] | None = None,
+        duration: float | None = None,
+    ) -> None:
+        row = self._rows.get(model)
+        if row is None:  # a model the session had not queued before (model.py's, say)
+            row = self._rows[model] = Row(model, label or model)
+        if label:
+            row.label = label
+        row.status = status
+        if status == "running" and row.started is None:
+            row.started = time.time()
+        if metrics:
+            row.metrics = {k: v for k, v in metrics.items() if k in self.catalog.metrics}
+        if duration is not None:
+            row.duration = duration
+        self._render_rows()
 
     # ---- the checklist -----------------------------------------------------------------------
     @haj_work(group="train-models", failed=ExtrasFailed)
@@ -250,10 +540,16 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             self.app.notify("Check at least one model (space toggles, a checks all).")
             return
         self._cancel = threading.Event()
+        self._outside = False
         self._set_busy(True)
-        table = self._reset_results(chosen)
-        for name in chosen:
-            table.add_row(name, Text("queued", style=STATUS_STYLE["queued"]), key=name)
+        # a row per chosen model at once, queued; the engine's events fill them in. If it
+        # cannot start (no data), they go: not a "failed" row per model for one reason
+        self._pending_estimates = self._estimates(chosen, None)
+        self._engine_started = False
+        self._rows = {
+            name: Row(name, name, estimate=self._pending_estimates.get(name)) for name in chosen
+        }
+        self._render_rows()
         bar = self.query_one("#train-progress", ProgressBar)
         bar.update(total=len(chosen), progress=0)
         # Everything checked means "all", model.py's models included even if their names are
@@ -268,7 +564,43 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             "bold",
         )
         self._train(None if everything else chosen, self._cancel, self.chosen_data())
-        table.focus()  # so x (cancel) works whatever had focus before
+        self.query_one("#train-results", DataTable).focus()  # so x (cancel) works from there
+
+    def action_retrain(self) -> None:
+        """Gated retraining (R): retrieve; on new data process and train the checked models,
+        score the best of them and the champion on the same test rows, crown the challenger
+        only if it is better. Each step and the decision are shown as they happen."""
+        if self._busy():
+            return
+        from engine.api import RetrainOptions
+
+        models = self.query_one("#train-models", SelectionList)
+        chosen = [str(v) for v in models.selected]
+        everything = len(chosen) == models.option_count
+        options = RetrainOptions(models=None if everything else chosen)
+        self._cancel = threading.Event()
+        self._outside = False
+        self._set_busy(True)
+        self._rows = {}
+        self._render_rows()
+        self._set_state("Retraining: retrieve, then train and compare if the data is new…")
+        self.query_one("#train-log", LogView).write_line(
+            f"— retrain {self.project.name}: "
+            + ("every model" if everything else ", ".join(chosen)),
+            "bold",
+        )
+        self._retrain(options, self._cancel)
+        self.query_one("#train-results", DataTable).focus()
+
+    @haj_work(group="train", failed=TrainFailed)
+    def _retrain(self, options: Any, cancel: threading.Event) -> Retrained | TrainCancelled:
+        def relay(event: events.Event) -> None:
+            self.post_message(EngineEvent(event, task="train"))
+
+        try:
+            return Retrained(self.project.retrain(options, on_event=relay, cancel=cancel))
+        except Cancelled as exc:
+            return TrainCancelled(str(exc))
 
     @on(Button.Pressed, "#train-cancel")
     def action_cancel(self) -> None:
@@ -299,9 +631,28 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 total=event.total, progress=event.done
             )
             return
+        if isinstance(event, events.RetrainStep):
+            mark = {"done": "✓", "skipped": "-", "failed": "✗", "cancelled": "✗"}
+            if event.status == "started":
+                self._set_state(f"Retraining: {event.step}…")
+                return
+            took = f" {event.seconds:.1f}s" if event.seconds is not None else ""
+            detail = f": {event.detail}" if event.detail else ""
+            self.query_one("#train-log", LogView).write_line(
+                f"retrain {event.step} {mark.get(event.status, event.status)}{took}{detail}",
+                "red" if event.status in ("failed", "cancelled") else "",
+            )
+            return
+        if isinstance(event, events.RunQueued):
+            self._engine_started = True
+            self._set_row(event.model, "queued", label=event.label)
+            row = self._rows[event.model]
+            row.estimate = self._pending_estimates.get(event.model)
+            return
         if isinstance(event, events.RunStarted):
             self._set_row(event.model, "running", label=event.label)
-        elif isinstance(event, events.RunFinished):
+            return
+        if isinstance(event, events.RunFinished):
             self._set_row(
                 event.model,
                 event.status,
@@ -313,26 +664,6 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 self.query_one("#train-log", LogView).write_event(event)
             return
         self.query_one("#train-log", LogView).write_event(event)
-
-    def _set_row(
-        self,
-        model: str,
-        status: str,
-        label: str | None = None,
-        metrics: dict[str, float] | None = None,
-        duration: float | None = None,
-    ) -> None:
-        table = self.query_one("#train-results", DataTable)
-        if model not in table.rows:  # a model.py model the checklist had not listed yet
-            table.add_row(model, key=model)
-        if label:
-            table.update_cell(model, "model", label)
-        table.update_cell(model, "status", Text(status, style=STATUS_STYLE.get(status, "")))
-        for key, value in (metrics or {}).items():
-            if key in self.catalog.metrics:
-                table.update_cell(model, key, f"{value:.4f}")
-        if duration is not None:
-            table.update_cell(model, "time", seconds(duration))
 
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
@@ -346,12 +677,38 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 self._mark_unfinished("cancelled")
                 self._set_state("Cancelled: unfinished runs were recorded as cancelled.")
                 self.query_one("#train-log", LogView).write_line(said, "magenta")
+            case Retrained(result=result):
+                message.stop()
+                self._set_busy(False)
+                decision = result.decision or result.status
+                self._set_state(f"Retrain {decision}: {result.reason}")
+                self.query_one("#train-log", LogView).write_line(
+                    f"retrain {decision}: {result.reason}", "bold"
+                )
+                self.app.notify(f"Retrain {decision}: {result.reason}", timeout=10)
             case Trained(result=result):
                 message.stop()
                 self._set_busy(False)
                 runs = result.get("runs", [])
                 done = sum(1 for run in runs if run.get("status") == "finished")
-                self._set_state(f"Done: {done} finished, {len(runs) - done} failed (Runs tab: 5)")
+                best = self._best()
+                self._set_state(
+                    f"Done: {done} finished, {len(runs) - done} failed"
+                    + (f"; best {best}" if best else "")
+                    + " (Runs tab: 5)"
+                )
+
+    def _best(self) -> str:
+        finished = [
+            row
+            for row in self._rows.values()
+            if row.status == "finished" and self.catalog.metric in row.metrics
+        ]
+        if not finished:
+            return ""
+        row = min(finished, key=self._sort_key)
+        value = metric_text(self.catalog.metric, row.metrics[self.catalog.metric])
+        return f"{row.label} {self.catalog.metric}={value}"
 
     @on(ExtrasFailed)
     def _extras_failed(self, message: ExtrasFailed) -> None:
@@ -360,22 +717,31 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
 
     @on(TrainFailed)
     def _work_failed(self, message: TrainFailed) -> None:
+        """The app has notified why; the state line says it once, with the key to press (no
+        data: r), and only the runs that were queued are marked failed."""
         message.stop()
         self._set_busy(False)
-        self._mark_unfinished("failed")
-        self._set_state(str(message.error).splitlines()[0][:90], error=True)
-        self.query_one("#train-log", LogView).write_line(str(message.error), "bold red")
+        if self._engine_started:
+            self._mark_unfinished("failed")
+        else:  # nothing was queued: the reason is said once, below
+            self._rows = {}
+            self._render_rows()
+        error = message.error
+        said = hints.render(error) if isinstance(error, HajError) else str(error)
+        self._set_state(said.splitlines()[0][:120], error=True)
+        self.query_one("#train-log", LogView).write_line(str(error), "bold red")
 
     def _mark_unfinished(self, status: str) -> None:
-        table = self.query_one("#train-results", DataTable)
-        for key in list(table.rows):
-            current = str(table.get_cell(key, "status"))
-            if current in ("queued", "running"):
-                table.update_cell(key, "status", Text(status, style=STATUS_STYLE[status]))
+        for row in self._rows.values():
+            if row.status in ("queued", "running"):
+                row.status = status
+        self._render_rows()
 
     def _set_busy(self, busy: bool) -> None:
         if not busy:
             self._cancel = None
+            # train.log holds what the events showed: read on from its end
+            _, self._log_offset = self.project.train_log(self._log_offset)
             self._load_extras()  # skipped if training started before the tab was first shown
             self._fill_data_choices()  # training may have processed a new version
         self.query_one("#train-start", Button).disabled = busy

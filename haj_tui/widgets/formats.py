@@ -1,9 +1,18 @@
-"""How figures read on screen, the same in every tab: sizes, times, numbers, run statuses."""
+"""How figures read on screen, the same in every tab: times, durations, run statuses.
+
+Numbers (a metric's precision, a data column's) are the engine's: engine.api.metric_text,
+column_format, summary_texts, fit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from textual.widgets import DataTable
+
+from engine.api import duration_text
 
 STATUS_STYLE = {
     "queued": "dim",
@@ -24,14 +33,50 @@ def short_time(iso: str | None) -> str:
         return iso
 
 
-def number(value: Any) -> str:
-    """A table figure: 4 significant digits for floats, blank when missing."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"
-    return str(value)
-
-
 def seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}s"
+    """A duration as every face writes it (engine.api.duration_text)."""
+    return duration_text(value)
+
+
+def columns_that_fit(
+    widths: list[int], room: int, priority: list[int] | None = None, required: int = 1
+) -> list[int]:
+    """The indices (in display order) of the columns to show in `room` cells: the first
+    `required` of `priority` (default: display order) always, then the others in that order
+    while they fit whole. A DataTable column takes its width plus one cell of padding each
+    side. A column is shown entirely or not at all, so no number is cut at a panel's edge;
+    everything when the room is not known (a hidden table)."""
+    order = list(range(len(widths))) if priority is None else priority
+    if room <= 0:
+        return list(range(len(widths)))
+    chosen: set[int] = set()
+    used = 0
+    for rank, index in enumerate(order):
+        need = widths[index] + 2
+        if rank >= required and used + need > room:
+            continue
+        chosen.add(index)
+        used += need
+    return sorted(chosen)
+
+
+def cell_width(cell: object) -> int:
+    from rich.text import Text
+
+    return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
+
+
+class FittingTable(DataTable):  # type: ignore[type-arg]
+    """A DataTable that calls `refit()` after its width changes, so its owner can choose
+    again the columns that fit (columns_that_fit)."""
+
+    def __init__(self, *args: Any, refit: Callable[[], None] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.refit = refit
+        self._fitted = -1
+
+    def on_resize(self) -> None:
+        if self.size.width != self._fitted and self.size.width > 0:
+            self._fitted = self.size.width
+            if self.refit is not None:
+                self.call_after_refresh(self.refit)
