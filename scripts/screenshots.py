@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from textual.pilot import Pilot  # noqa: E402
 
 from engine import workspace  # noqa: E402
+from engine.api import Workspace  # noqa: E402
 from haj_tui.app import HajApp  # noqa: E402
 from haj_tui.screens.project import TABS, ProjectScreen  # noqa: E402
 
@@ -65,7 +66,7 @@ async def shoot(
 ) -> None:
     """Run `steps`, save the screen as NAME.svg, then run `after` (clean-up, e.g. stop a server)."""
     os.environ["TEXTUAL_ANIMATIONS"] = "none"
-    app = HajApp(home)
+    app = HajApp(Workspace(home))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         for step in steps:
@@ -122,7 +123,9 @@ async def serve_and_ask(pilot: Pilot[Any]) -> None:
         )
         await pilot.pause(0.2)
     await until(
-        pilot, lambda: (tab.stats or {}).get("counts", {}).get("requests", 0) >= 5, "the counters"
+        pilot,
+        lambda: tab.stats is not None and tab.stats.counts.get("requests", 0) >= 5,
+        "the counters",
     )
     await pilot.pause(1.2)  # one more poll: the latency history
 
@@ -155,8 +158,7 @@ def keys(*pressed: str) -> Step:
 def open_tab(project: str, tab: str) -> Step:
     async def step(pilot: Pilot[Any]) -> None:
         app = pilot.app
-        root = app.root  # type: ignore[attr-defined]
-        await app.push_screen(ProjectScreen(root, workspace.get_project(root, project)))
+        await app.push_screen(ProjectScreen(app.workspace.project(project)))  # type: ignore[attr-defined]
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
