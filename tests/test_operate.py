@@ -120,7 +120,10 @@ async def test_runs_tab_scores_the_selected_run_crowns_it_and_rolls_back(home: P
         board.move_cursor(row=board.get_row_index(other["id"]))
         await pilot.press("v")
         await wait_for(pilot, lambda: "Score the run" in screen_text(app), what="the prompt")
-        await pilot.press(*str(new), "enter")
+        from textual.widgets import Input
+
+        app.screen.query_one("#value", Input).value = str(new)
+        await pilot.press("enter")
         await wait_for_text(pilot, "truth \\ predicted", timeout=60)
         assert f"{other['label']} on flipped.csv" in screen_text(app)
         await pilot.press("g")

@@ -3,6 +3,7 @@ engine (tests/tui_fake.py): the Runs, Train and Data tabs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -261,3 +262,29 @@ async def test_data_tab_lists_the_files_of_a_folder_version(tmp_path: Path) -> N
                 break
         assert table.display and table.row_count == 2
         assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["feb.csv", "jan.csv"]
+
+
+async def test_projects_list_shows_a_crowning_made_elsewhere_within_2_s(tmp_path: Path) -> None:
+    """The Projects list is not a snapshot: a champion crowned by another process's store
+    write (here: the store directly, as `haj evaluate` in a shell would) appears on its own."""
+    from engine.api import Workspace
+    from engine.store import Store
+    from tests.support import call_haj
+
+    home = tmp_path / "home"
+    assert call_haj(home, "init", "p", "-p", "classification").code == 0
+    app = HajApp(Workspace(home))
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.screen.query_one("#projects-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="the project")
+        assert str(table.get_row_at(0)[5]) == "-"  # no champion yet
+        await pilot.pause(1.2)  # the list has taken its first stamp
+        with Store(home / "p" / "haj.db") as store:
+            (run,) = store.start_runs(session="s", models=[("knn", {})],
+                                      prediction="classification", data_version=None)  # fmt: skip
+            store.finish_run(run.id, status="finished", metrics={"acc": 0.9})
+            store.crown(run.id, "acc", 0.9)
+        started = time.monotonic()
+        await wait_for(pilot, lambda: str(table.get_row_at(0)[5]) == "knn", timeout=5,
+                       what="the crowning")  # fmt: skip
+        assert time.monotonic() - started < 2.5

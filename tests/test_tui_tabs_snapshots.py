@@ -85,11 +85,11 @@ def on_tab(root: Path, tab: str, ready: Any = None) -> Any:
         screen = pilot.app.screen
         assert isinstance(screen, ProjectScreen)
         screen.action_show_tab(tab)
-        await wait_for(pilot, lambda: screen.shown_tab == tab, 20, f"the {tab} tab")
+        await wait_for(pilot, lambda: screen.shown_tab == tab, 60, f"the {tab} tab")
         widget = screen.tab(tab)
         await pilot.app.workers.wait_for_complete()
         if ready is not None:
-            await wait_for(pilot, lambda: ready(widget), 20, f"the {tab} tab")
+            await wait_for(pilot, lambda: ready(widget), 60, f"the {tab} tab")
         screen.sub_title = "~/ml_projects/cancer"  # the temp dir differs on every run
         await pilot.pause()
 

@@ -28,7 +28,7 @@ def screen_text(app: App[object]) -> str:
 async def wait_for(
     pilot: Pilot[object],
     condition: Callable[[], object],
-    timeout: float = 20.0,
+    timeout: float = 60.0,  # a loaded CI machine (4 workers on 2 cores, Docker builds)
     what: str = "condition",
 ) -> None:
     """Let the app run until `condition()` is true; fail with the screen text after `timeout`."""
@@ -39,5 +39,5 @@ async def wait_for(
         await pilot.pause(0.02)
 
 
-async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 20.0) -> None:
+async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 60.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, what=repr(text))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from engine.api import ProjectRow, ProjectStatus, Workspace
 
 COLUMNS = ("Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server")
+POLL_SECONDS = 1.0  # how often the list asks whether a project changed (refreshed within 2 s)
+PID_CHECK_POLLS = 5  # and re-read every this many polls: a server that dies changes no file
 
 
 def _score(row: ProjectRow) -> str:
@@ -137,9 +139,28 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
             table.add_column(column, key=column.lower())
         self.reload()
         table.focus()
+        self._stamp: Any = None
+        self._polls = 0
+        self.set_interval(POLL_SECONDS, self._poll, name="projects-poll")
 
     def on_screen_resume(self) -> None:
         self.reload()
+
+    def _poll(self) -> None:
+        """Read again when a project changed on disk (a server started from a shell, a run
+        finished by the CLI or a schedule, a crowning elsewhere), within POLL_SECONDS; and every
+        PID_CHECK_POLLS polls anyway, since a server that dies changes no file."""
+        if not self.is_current:
+            return
+        self._polls += 1
+        try:
+            stamp, changed = self.workspace.changed_since(self._stamp)
+        except (HajError, AttributeError):  # a workspace without a stamp (an old fake)
+            return
+        first = self._stamp is None
+        self._stamp = stamp
+        if (changed and not first) or self._polls % PID_CHECK_POLLS == 0:
+            self.reload()
 
     # ---- data ----------------------------------------------------------------------------
     def reload(self, select: str | None = None) -> None:

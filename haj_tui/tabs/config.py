@@ -225,7 +225,12 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
         for field in FIELDS:
             widget = self.query_one(f"#cfg-{field.id}")
             if isinstance(widget, Select):
-                values[field.id] = str(widget.selection or "")
+                # no selection yet: the Select is still taking the loaded value (a loaded
+                # machine can show the tab first), which is not a change the user made
+                selection = widget.selection
+                values[field.id] = (
+                    str(selection) if selection is not None else self._loaded.get(field.id, "")
+                )
             else:
                 assert isinstance(widget, Input)
                 values[field.id] = widget.value

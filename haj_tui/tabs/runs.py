@@ -19,13 +19,14 @@ score to the best (engine-independent plotting: haj_tui/widgets/charts.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -487,6 +488,11 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
 
     # ---- crowning ----------------------------------------------------------------------------
     @on(Button.Pressed, "#runs-crown")
+    def _crown_pressed(self) -> None:
+        """The button goes the way c goes: asked first when a server runs (it swaps what the
+        server serves)."""
+        self.screen.action_tab_action("runs", "crown")
+
     def action_crown(self) -> None:
         self.query_one("#runs-crown", Button).disabled = True
         self.query_one("#runs-board", DataTable).focus()
@@ -502,8 +508,7 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         if run_id is None:
             self.app.notify("Select a run first.", severity="warning")
             return
-        self.query_one("#runs-crown", Button).disabled = True
-        self._crown_chosen(run_id, self.metric)
+        self._after_confirming(lambda: self._crown_chosen(run_id, self.metric))
 
     @haj_work(group="runs", failed=CrownFailed)
     def _crown_chosen(self, run_id: str, metric: str | None) -> Crowned:
@@ -511,8 +516,17 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
 
     def action_rollback(self) -> None:
         """Crown the previous champion again (z)."""
+        self._after_confirming(lambda: self._rollback(self.metric))
+
+    @work(group="runs-confirm")
+    async def _after_confirming(self, crown: Callable[[], object]) -> None:
+        """Run `crown` once the screen has asked (when a server runs: crowning swaps the model
+        it serves), as c does."""
+        confirmed = getattr(self.screen, "_crown_confirmed", None)
+        if confirmed is not None and not await confirmed():
+            return
         self.query_one("#runs-crown", Button).disabled = True
-        self._rollback(self.metric)
+        crown()
 
     @haj_work(group="runs", failed=CrownFailed)
     def _rollback(self, metric: str | None) -> Crowned:
