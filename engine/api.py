@@ -17,6 +17,7 @@ need them: importing this module is as cheap as `haj list` needs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -159,11 +160,42 @@ class ServerStats:
     health: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
     latency: dict[str, Any] = field(default_factory=dict)
+    # one point a second, kept by the server (so a chart survives the app's restart):
+    # [unix time, requests so far, errors so far, p50 ms, p95 ms]
+    history: list[list[Any]] = field(default_factory=list)
 
     @property
     def window(self) -> dict[str, Any]:
         """Latency over the recent requests (p50_ms, p95_ms, p99_ms, mean_ms)."""
         return dict(self.latency.get("window") or {})
+
+    def latency_series(self) -> dict[str, tuple[list[float], list[float]]]:
+        """p50 and p95 ms over time, x in seconds before the last point (for a chart)."""
+        points = self.history
+        if not points:
+            return {}
+        now = points[-1][0]
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for name, column in (("p50 ms", 3), ("p95 ms", 4)):
+            kept = [(p[0] - now, p[column]) for p in points if p[column] is not None]
+            series[name] = ([x for x, _ in kept], [float(y) for _, y in kept])
+        return series
+
+    def rate_series(self) -> dict[str, tuple[list[float], list[float]]]:
+        """Scoring requests (and refused ones) per second over time, from the totals."""
+        points = self.history
+        if len(points) < 2:
+            return {}
+        now = points[-1][0]
+        xs, rates, errors = [], [], []
+        for before, after in itertools.pairwise(points):
+            seconds = after[0] - before[0]
+            if seconds <= 0:
+                continue
+            xs.append(after[0] - now)
+            rates.append(max(0.0, (after[1] - before[1]) / seconds))
+            errors.append(max(0.0, (after[2] - before[2]) / seconds))
+        return {"requests/s": (xs, rates), "refused/s": (xs, errors)}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

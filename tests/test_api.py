@@ -279,3 +279,19 @@ def test_the_container_status_keeps_its_json_shape() -> None:
         ],
         "image": {"image": "haj/a:1", "size": 5},
     }
+
+
+def test_server_stats_turn_the_servers_history_into_chart_series() -> None:
+    from engine.api import ServerStats
+
+    stats = ServerStats(
+        url="http://127.0.0.1:1",
+        ready=True,
+        history=[[100.0, 0, 0, None, None], [101.0, 10, 1, 2.0, 5.0], [103.0, 30, 1, 3.0, 6.0]],
+    )
+    assert stats.latency_series() == {"p50 ms": ([-2.0, 0.0], [2.0, 3.0]),
+                                      "p95 ms": ([-2.0, 0.0], [5.0, 6.0])}  # fmt: skip
+    rate = stats.rate_series()
+    assert rate["requests/s"] == ([-2.0, 0.0], [10.0, 10.0])
+    assert rate["refused/s"] == ([-2.0, 0.0], [1.0, 0.0])
+    assert ServerStats(url="u", ready=True).rate_series() == {}

@@ -402,3 +402,13 @@ def test_every_prediction_is_appended_to_the_prediction_log(
     assert entry["outputs"] == answer["predictions"]
     assert entry["latency_ms"] > 0 and entry["time"]
     assert entry["inputs"][0] == marker
+
+
+def test_history_keeps_one_point_a_second_of_requests_and_latency(client: httpx.Client) -> None:
+    """GET /history: what the app charts, kept by the server so a chart outlives the app."""
+    time.sleep(1.2)
+    points = client.get("/history").json()["points"]
+    assert points and all(len(point) == 5 for point in points)
+    times = [point[0] for point in points]
+    totals = [point[1] for point in points]
+    assert times == sorted(times) and totals == sorted(totals)  # totals only grow

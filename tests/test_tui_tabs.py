@@ -42,7 +42,7 @@ from haj_tui.tabs.data import DataTab
 from haj_tui.tabs.runs import RunsTab
 from haj_tui.tabs.serve import ServeTab
 from haj_tui.tabs.train import TrainTab
-from haj_tui.widgets.charts import ScoreChart
+from haj_tui.widgets.charts import ScoreChart, TimeChart
 from haj_tui.widgets.log_view import LogView
 from tests.tui_support import no_cursor_blink, screen_text, wait_for
 
@@ -406,7 +406,17 @@ async def test_serve_tab_start_counters_test_request_stop(ws: Path) -> None:
                 10,
                 "the counter",
             )
-            await wait_for(pilot, lambda: len(tab._p50) > 0, 10, "a latency point")
+            # the charts come from the server's own history (GET /history): latency of the
+            # answered request, and the request rate with its bump
+            latency = tab.query_one("#serve-latency-chart", TimeChart)
+            rate = tab.query_one("#serve-rate-chart", TimeChart)
+            await wait_for(
+                pilot, lambda: len(latency.series.get("p50 ms", ([], []))[1]) > 0, 10, "latency"
+            )
+            await wait_for(
+                pilot, lambda: max(rate.series.get("requests/s", ([], [0]))[1] or [0]) > 0, 10,
+                "the request rate",
+            )  # fmt: skip
             assert "predictions 1" in " ".join(screen_text(pilot.app).split())
 
             await pilot.press("s")

@@ -70,7 +70,7 @@ def create_app(
     plog_box: dict[str, PredictionLog] = {}  # the prediction log, opened when the app starts
     open_log = _prediction_log_opener(project_dir, settings, prediction_log)
     registry = _metrics_registry(monitor, holder, plog_box)
-    app = _new_app(project_dir, _lifespan(holder, plog_box, open_log))
+    app = _new_app(project_dir, _lifespan(holder, plog_box, open_log, monitor))
     app.state.holder = holder
     app.state.monitor = monitor
     _add_health_routes(app, holder, monitor)
@@ -147,7 +147,9 @@ def _metrics_registry(
     return registry
 
 
-def _lifespan(holder: ModelHolder, plog_box: dict[str, PredictionLog], open_log: Any) -> Any:
+def _lifespan(
+    holder: ModelHolder, plog_box: dict[str, PredictionLog], open_log: Any, monitor: Monitor
+) -> Any:
     """Start: open the prediction log and load the model (in the holder's thread); stop: stop
     watching the model and flush the log. In the lifespan, not at import, so each uvicorn
     worker does it in its own process."""
@@ -159,11 +161,21 @@ def _lifespan(holder: ModelHolder, plog_box: dict[str, PredictionLog], open_log:
 
         # inputs are checked finite (or NaN = missing, imputed) before they reach the model
         sklearn.set_config(assume_finite=True)
+        import asyncio
+
         plog_box["log"] = open_log()
         holder.start()
+
+        async def sample_every_second() -> None:
+            while True:
+                monitor.sample()
+                await asyncio.sleep(1.0)
+
+        sampler = asyncio.get_running_loop().create_task(sample_every_second())
         try:
             yield
         finally:
+            sampler.cancel()
             holder.stop()
             plog_box["log"].close()
 
@@ -268,6 +280,14 @@ def _add_monitoring_routes(app: Any, registry: Any, monitor: Monitor) -> None:
     @app.get("/latency", summary="Scoring latency percentiles in ms", response_model=None)
     async def latency() -> Response:
         return _json_response(monitor.latency())
+
+    @app.get(
+        "/history",
+        summary="Requests and latency, one point a second over the last ten minutes",
+        response_model=None,
+    )
+    async def history() -> Response:
+        return _json_response(monitor.history_points())
 
 
 def app_from_env() -> Any:

@@ -356,6 +356,7 @@ def fetch_stats(record: dict[str, Any], timeout: float = 1.0) -> dict[str, Any]:
             health = client.get(f"{url}/health")
             counts = client.get(f"{url}/predictions_count")
             latency = client.get(f"{url}/latency")
+            history = client.get(f"{url}/history")
     except httpx.HTTPError as exc:
         raise ServingError(f"the server at {url} does not answer: {type(exc).__name__}") from None
     return {
@@ -366,4 +367,6 @@ def fetch_stats(record: dict[str, Any], timeout: float = 1.0) -> dict[str, Any]:
         else {},
         "counts": counts.json(),
         "latency": latency.json(),
+        # a server from before /history answers 404: no history then
+        "history": history.json().get("points", []) if history.status_code == 200 else [],
     }

@@ -26,6 +26,7 @@ from typing import Any
 log = logging.getLogger("haj.serving")
 
 WINDOW = 1000
+HISTORY_POINTS = 600  # one sample a second: the last ten minutes, for the app's charts
 SCORING = ("/predict", "/invocations")
 # Prometheus buckets (seconds): sub-millisecond resolution where a good server lives.
 PROM_BUCKETS = (
@@ -72,6 +73,34 @@ class Monitor:
         self.max_seconds = 0.0
         # values training never saw, per (feature, "unseen" | "out_of_range")
         self.unknown: dict[tuple[str, str], int] = {}
+        # once a second (sample()): (unix time, scoring requests, errors, p50 ms, p95 ms)
+        from collections import deque
+
+        self.history: deque[tuple[float, int, int, float | None, float | None]] = deque(
+            maxlen=HISTORY_POINTS
+        )
+
+    def sample(self) -> None:
+        """Add the figures of this second to the history the app charts (requests so far and
+        the recent latency percentiles); called once a second by the server."""
+        window = self.latency()["window"]
+        self.history.append(
+            (
+                round(time.time(), 3),
+                self.scoring_requests,
+                self.scoring_errors,
+                window.get("p50_ms"),
+                window.get("p95_ms"),
+            )
+        )
+
+    def history_points(self) -> dict[str, Any]:
+        return {
+            "columns": ["time", "requests", "errors", "p50_ms", "p95_ms"],
+            "points": [list(point) for point in self.history],
+            "note": f"one point a second, the last {HISTORY_POINTS}; requests and errors are "
+            "totals since start",
+        }
 
     def count_flags(self, flags: list[dict[str, dict[str, Any]] | None]) -> None:
         """Count a batch's values outside what training saw (engine.serving.domain)."""

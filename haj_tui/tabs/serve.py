@@ -10,7 +10,6 @@ server is a state shown here, not an error to pop up every second.
 from __future__ import annotations
 
 import json
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +21,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Button, Label, Sparkline, Static
+from textual.widgets import Button, Label, Static
 
 from engine.api import ServerRecord, ServerStats, TestReply
 from engine.errors import HajError, ServingError
 from haj_tui import hints
 from haj_tui.messages import WorkFailed, WorkFinished
+from haj_tui.widgets.charts import TimeChart
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from engine.api import ProjectAPI
 
 POLL_SECONDS = 1.0
-HISTORY = 60  # latency points kept for the sparklines
 
 
 def _ms(value: Any) -> str:
@@ -83,8 +82,6 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self.record: ServerRecord | None = None
         self.stats: ServerStats | None = None
         self.unreachable: str | None = None
-        self._p50: deque[float] = deque(maxlen=HISTORY)
-        self._p95: deque[float] = deque(maxlen=HISTORY)
         self._row = 0
         self._timer: Timer | None = None
         self._switching = False
@@ -101,11 +98,10 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             counters.border_title = "Counters"
             yield counters
             with Vertical(id="serve-latency") as latency:
-                latency.border_title = "Latency, recent requests"
-                yield Label("p50 -", id="serve-p50-label", classes="spark-label")
-                yield Sparkline([], id="serve-p50")
-                yield Label("p95 -", id="serve-p95-label", classes="spark-label")
-                yield Sparkline([], id="serve-p95")
+                latency.border_title = "Latency and requests, last 10 min"
+                yield Label("p50 -  p95 -", id="serve-p50-label", classes="spark-label")
+                yield TimeChart(id="serve-latency-chart")
+                yield TimeChart(id="serve-rate-chart")
         with Horizontal(id="serve-test-box"):
             with VerticalScroll(id="serve-request-box") as request:
                 request.border_title = "Test request"
@@ -152,13 +148,6 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self.record = result.record
         self.stats = result.stats
         self.unreachable = result.unreachable
-        latency = self.stats.window if self.stats else {}
-        if self.record is None:
-            self._p50.clear()
-            self._p95.clear()
-        elif latency.get("p50_ms") is not None:
-            self._p50.append(float(latency["p50_ms"]))
-            self._p95.append(float(latency["p95_ms"]))
         self._show()
 
     # ---- display -----------------------------------------------------------------------------
@@ -182,13 +171,24 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             )
         self.query_one("#serve-counters", Static).update(self._counters())
         latency = self.stats.window if self.stats else {}
-        self.query_one("#serve-p50-label", Label).update(f"p50 {_ms(latency.get('p50_ms'))}")
-        self.query_one("#serve-p95-label", Label).update(f"p95 {_ms(latency.get('p95_ms'))}")
-        # A fixed-length timeline (zeros before the first request) so one point is not one
-        # bar stretched over the whole width, and the scale starts at 0 ms.
-        for name, points in (("#serve-p50", self._p50), ("#serve-p95", self._p95)):
-            padding = [0.0] * (HISTORY - len(points)) if points else []
-            self.query_one(name, Sparkline).data = padding + list(points)
+        self.query_one("#serve-p50-label", Label).update(
+            f"p50 {_ms(latency.get('p50_ms'))}  p95 {_ms(latency.get('p95_ms'))}"
+        )
+        # the server keeps one point a second (GET /history): the charts show the last ten
+        # minutes whenever the tab is opened, not only what this app saw
+        stats = self.stats
+        self.query_one("#serve-latency-chart", TimeChart).set_series(
+            stats.latency_series() if stats else {},
+            title="latency",
+            unit="ms",
+            empty="No answered request yet: press e to send one.",
+        )
+        self.query_one("#serve-rate-chart", TimeChart).set_series(
+            stats.rate_series() if stats else {},
+            title="requests per second",
+            unit="req/s",
+            empty="The server's request rate shows here once it runs.",
+        )
 
     def _counters(self) -> Table | Text:
         if self.record is None:
