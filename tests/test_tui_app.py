@@ -508,7 +508,12 @@ async def test_train_tab_rows_are_queued_until_the_engine_starts_them(fake: Fake
         ]
         project.train_gate.set()
         state = screen.query_one("#train-state", Label)
-        await wait_for(pilot, lambda: "Done: 2 finished" in str(state.render()), what="done")
+        # said at the end ("Done: ..."), then as the store's last session once the tab polls
+        await wait_for(
+            pilot,
+            lambda: any(t in str(state.render()) for t in ("Done: 2", "Last training: 2")),
+            what="done",
+        )
         assert str(results.get_cell("knn", "status")) == "finished"
 
 

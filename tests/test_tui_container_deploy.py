@@ -24,7 +24,7 @@ from haj_tui.widgets.log_view import LogView
 from tests.support.aws import FAKE_AWS
 from tests.support.docker import Built, project_id
 from tests.support.procs import free_port
-from tests.tui_support import no_cursor_blink, screen_text, wait_for
+from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +42,7 @@ async def open_tab(root: Path, tab: str, name: str = "cancer") -> AsyncIterator[
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
-        screen.action_show_tab(tab)
-        await pilot.pause()
+        await show_tab(pilot, screen, tab)
         widget = screen.tab(tab)
         assert widget is not None
         yield pilot, widget

@@ -20,7 +20,7 @@ from haj_tui.screens.project import ProjectScreen
 from haj_tui.widgets.charts import ScoreChart, bar_lengths
 from haj_tui.widgets.log_view import LogView
 from tests.tui_fake import FakeProject, FakeWorkspace
-from tests.tui_support import no_cursor_blink, screen_text, wait_for
+from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +43,7 @@ async def open_tab(
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
-        screen.action_show_tab(tab)
-        await wait_for(pilot, lambda: screen.shown_tab == tab, what=f"the {tab} tab")
+        await show_tab(pilot, screen, tab)
         await app.workers.wait_for_complete()
         await pilot.pause()
         yield pilot, screen.tab(tab)

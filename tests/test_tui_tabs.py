@@ -44,7 +44,7 @@ from haj_tui.tabs.serve import ServeTab
 from haj_tui.tabs.train import TrainTab
 from haj_tui.widgets.charts import ScoreChart, TimeChart
 from haj_tui.widgets.log_view import LogView
-from tests.tui_support import no_cursor_blink, screen_text, wait_for
+from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -93,8 +93,7 @@ async def open_tab(root: Path, tab: str, name: str = "iris") -> AsyncIterator[tu
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
-        screen.action_show_tab(tab)
-        await wait_for(pilot, lambda: screen.shown_tab == tab, what=f"the {tab} tab")
+        await show_tab(pilot, screen, tab)
         widget = screen.tab(tab)
         assert widget is not None
         first = next(w for w in widget.query("*") if w.focusable)

@@ -23,7 +23,7 @@ from engine import champion, data, events, store, training, workspace
 from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
-from tests.tui_support import no_cursor_blink, wait_for
+from tests.tui_support import no_cursor_blink, show_tab, wait_for
 
 SIZE = (100, 30)
 MODELS = ["logistic_regression", "decision_tree", "gaussian_nb"]
@@ -84,8 +84,7 @@ def on_tab(root: Path, tab: str, ready: Any = None) -> Any:
         await pilot.pause()
         screen = pilot.app.screen
         assert isinstance(screen, ProjectScreen)
-        screen.action_show_tab(tab)
-        await wait_for(pilot, lambda: screen.shown_tab == tab, 60, f"the {tab} tab")
+        await show_tab(pilot, screen, tab)
         widget = screen.tab(tab)
         await pilot.app.workers.wait_for_complete()
         if ready is not None:

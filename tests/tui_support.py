@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
@@ -41,3 +42,27 @@ async def wait_for(
 
 async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 60.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, what=repr(text))
+
+
+async def show_tab(pilot: Pilot[object], screen: Any, tab: str, timeout: float = 60.0) -> None:
+    """Show `tab` of a just-opened ProjectScreen as a user would: once the first tab is on
+    screen (a person cannot press a number before it), then wait until `tab` is shown. The key
+    is pressed again every 5 s: on a loaded CI machine a switch asked while the first tab is
+    still being built can be lost, which no person can do."""
+    first = screen.tabs
+    await wait_for(
+        pilot,
+        lambda: any(getattr(w, "is_mounted", False) for w in first.values()),
+        timeout,
+        "the first tab",
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        screen.action_show_tab(tab)
+        asked = time.monotonic()
+        while time.monotonic() - asked < 5 and screen.shown_tab != tab:
+            await pilot.pause(0.05)
+        if screen.shown_tab == tab:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for the {tab} tab\n{screen_text(pilot.app)}")

@@ -473,8 +473,15 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
 
 
 def _unsaved(widget: Widget) -> str | None:
+    """What a tab would lose if left (None: nothing). A tab still being built has nothing to
+    lose: a check that cannot run yet never blocks the switch."""
     check = getattr(widget, "unsaved_changes", None)
-    return check() if check is not None else None
+    if check is None:
+        return None
+    try:
+        return check()
+    except (LookupError, AttributeError):  # queried before its widgets and values are there
+        return None
 
 
 def _bind(function: Any, *args: Any) -> Any:

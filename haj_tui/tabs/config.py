@@ -296,6 +296,8 @@ class ConfigTab(ReportsWorkerErrors, Horizontal):
 
     # ---- unsaved changes (asked by the Project screen before leaving) -----------------------
     def unsaved_changes(self) -> str | None:
+        if not self._loaded:  # the form is not filled yet (shown and left at once): no change
+            return None
         try:
             dirty = not self._changes().empty()
         except FieldError:
