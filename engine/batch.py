@@ -638,14 +638,8 @@ def predict_file(
         out.abandon()
         raise
     finally:
-        if rejects is not None:
-            rejects.close()
-        if scorer.log is not None:
-            scorer.log.close()
-    result.rejects = str(rejects.path) if rejects is not None else None
-    result.unknown = dict(scorer.unknown)
-    result.seconds = time.perf_counter() - started
-    return result
+        _close(scorer, rejects)
+    return _finished(result, scorer, rejects, started)
 
 
 def predict_stream(
@@ -685,14 +679,8 @@ def predict_stream(
             result.rows += len(rows)
             result.rejected += len(refused)
     finally:
-        if rejects is not None:
-            rejects.close()
-        if scorer.log is not None:
-            scorer.log.close()
-    result.rejects = str(rejects.path) if rejects is not None else None
-    result.unknown = dict(scorer.unknown)
-    result.seconds = time.perf_counter() - started
-    return result
+        _close(scorer, rejects)
+    return _finished(result, scorer, rejects, started)
 
 
 def _score_csv(
@@ -720,6 +708,22 @@ def _score_csv(
             rejects.close()
         raise
     return rejects
+
+
+def _close(scorer: BatchScorer, rejects: RejectsFile | None) -> None:
+    if rejects is not None:
+        rejects.close()
+    if scorer.log is not None:
+        scorer.log.close()
+
+
+def _finished(
+    result: PredictResult, scorer: BatchScorer, rejects: RejectsFile | None, started: float
+) -> PredictResult:
+    result.rejects = str(rejects.path) if rejects is not None else None
+    result.unknown = dict(scorer.unknown)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 class RejectsFile:

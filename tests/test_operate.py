@@ -4,13 +4,13 @@ raw penguins table, its labels flipped in a new data version."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.raw_tables import penguin_rows, to_csv
 from tests.support import call_haj
+from tests.support.penguins import copy_home, train_penguins
 
 pytestmark = pytest.mark.integration  # trains real models (in the module's fixture)
 
@@ -20,29 +20,13 @@ TARGET = "Species"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("operate")
-    source = home / "penguins.csv"
-    source.write_text(to_csv(penguin_rows()))
-    for args in (
-        ["init", "penguins", "-p", "classification", "--url", str(source), "--target", TARGET],
-        ["retrieve", "penguins"],
-        ["train", "penguins", "-m", "logistic_regression", "decision_tree"],
-        ["evaluate", "penguins"],
-    ):
-        result = call_haj(home, *args)
-        assert result.code == 0, result.text
-        if args[0] == "init":
-            config = home / "penguins" / "config.toml"
-            config.write_text(config.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
+    train_penguins(home, ("logistic_regression", "decision_tree"))
     return home
 
 
 @pytest.fixture
 def home(trained: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "home"
-    shutil.copytree(trained, copy, symlinks=True)
-    config = copy / "penguins" / "config.toml"
-    config.write_text(config.read_text().replace(str(trained), str(copy)))
-    return copy
+    return copy_home(trained, tmp_path / "home")
 
 
 def flipped(path: Path) -> Path:

@@ -19,6 +19,7 @@ import pytest
 
 from tests.raw_tables import penguin_rows, to_csv
 from tests.support import call_haj
+from tests.support.penguins import train_penguins
 from tests.support.serving import Server, load_bundle, start_server
 
 TARGET = "Species"
@@ -27,21 +28,7 @@ TARGET = "Species"
 @pytest.fixture(scope="module")
 def penguins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained and crowned project on penguins.csv (the raw table of tests/raw_tables.py)."""
-    home = tmp_path_factory.mktemp("raw")
-    source = home / "penguins.csv"
-    source.write_text(to_csv(penguin_rows()))
-    for args in (
-        ["init", "penguins", "-p", "classification", "--url", str(source), "--target", TARGET],
-        ["retrieve", "penguins"],
-        ["train", "penguins", "-m", "logistic_regression", "random_forest"],
-        ["evaluate", "penguins"],
-    ):
-        result = call_haj(home, *args)
-        assert result.code == 0, result.text
-        if args[0] == "init":
-            config = home / "penguins" / "config.toml"
-            config.write_text(config.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
-    return home / "penguins"
+    return train_penguins(tmp_path_factory.mktemp("raw"))
 
 
 @pytest.fixture(scope="module")

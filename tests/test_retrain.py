@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from tests.fs_snapshot import changes, snapshot
 from tests.raw_tables import penguin_rows, to_csv
 from tests.support import ROOT, call_haj
+from tests.support.penguins import copy_home, train_penguins
 from tests.support.procs import free_port
 from tests.support.serving import start_server
 
@@ -41,29 +41,13 @@ def models():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("retrain")
-    source = home / "penguins.csv"
-    source.write_text(to_csv(penguin_rows()))
-    for args in (
-        ["init", "penguins", "-p", "classification", "--url", str(source), "--target", TARGET],
-        ["retrieve", "penguins"],
-        ["train", "penguins", "-m", "logistic_regression", "decision_tree"],
-        ["evaluate", "penguins"],
-    ):
-        result = call_haj(home, *args)
-        assert result.code == 0, result.text
-        if args[0] == "init":
-            config = home / "penguins" / "config.toml"
-            config.write_text(config.read_text().replace("n_jobs = -1", "n_jobs = 1", 1))
+    train_penguins(home, ("logistic_regression", "decision_tree"))
     return home
 
 
 @pytest.fixture
 def home(trained: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "home"
-    shutil.copytree(trained, copy, symlinks=True)
-    config = copy / "penguins" / "config.toml"
-    config.write_text(config.read_text().replace(str(trained), str(copy)))
-    return copy
+    return copy_home(trained, tmp_path / "home")
 
 
 def new_source(home: Path, *, flip: bool = False, seed: int = 3) -> None:
