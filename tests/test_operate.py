@@ -141,3 +141,36 @@ async def test_train_tab_retrain_shows_each_step_and_the_decision(home: Path) ->
         await wait_for_text(pilot, "Retrain promoted", timeout=120)
     history = Workspace(home).project("penguins").retrain_history()
     assert [r.decision for r in history] == ["promoted", "skipped"]
+
+
+async def test_serve_tab_scores_a_file_to_an_output_path(home: Path, tmp_path: Path) -> None:
+    """o on the Serve tab: a file in the data's own shape scored by the champion into a file,
+    as `haj predict` does (no server needed)."""
+    import pandas as pd
+    from textual.widgets import Input
+
+    from engine.api import Workspace
+    from haj_tui.app import HajApp
+    from tests.tui_support import screen_text, wait_for
+
+    source = tmp_path / "new.csv"
+    rows = [{k: v for k, v in r.items() if k != "Species"} for r in penguin_rows(30)]
+    source.write_text(to_csv(rows))
+    out = tmp_path / "scored.csv"
+    app = HajApp(Workspace(home))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("6")
+        await pilot.pause()
+        await pilot.press("o")
+        await wait_for(pilot, lambda: "Score a file" in screen_text(app), what="the prompt")
+        app.screen.query_one("#value", Input).value = str(source)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Write the predictions" in screen_text(app), what="output")
+        app.screen.query_one("#value", Input).value = str(out)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: out.exists(), what="the scored file")
+        await wait_for(pilot, lambda: "Scored 30 rows" in screen_text(app), what="the summary")
+    scored = pd.read_csv(out)
+    assert len(scored) == 30 and set(scored["prediction"]) <= {"Adelie", "Chinstrap", "Gentoo"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.json import JSON
@@ -23,7 +24,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Button, Label, Static
 
-from engine.api import ServerRecord, ServerStats, TestReply
+from engine.api import PredictResult, ServerRecord, ServerStats, TestReply
 from engine.errors import HajError, ServingError
 from haj_tui import hints
 from haj_tui.messages import WorkFailed, WorkFinished
@@ -74,7 +75,10 @@ class RequestFailed(WorkFailed):
 class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     """The project's prediction server: state, counters, latency, a test request."""
 
-    BINDINGS = [Binding("e", "test_request", "Test request")]
+    BINDINGS = [
+        Binding("e", "test_request", "Test request"),
+        Binding("o", "score_file", "Score a file"),
+    ]
 
     def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
@@ -265,6 +269,54 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         box.border_title = f"Answer: HTTP {reply.status} in {reply.ms:.0f} ms"
         box.set_class(not reply.ok, "error")
 
+    # ---- batch scoring: a file to an output path (haj predict) --------------------------------
+    def action_score_file(self) -> None:
+        """Score a file (or a data version) with the champion into an output file (o): the
+        rows in the data's own shape, checked and processed as the server does."""
+        from haj_tui.widgets.modals import PromptModal
+
+        def output_chosen(source: str, output: str | None) -> None:
+            if output:
+                self.app.notify(f"Scoring {source} → {output}…")
+                self._score_file(source, output)
+
+        def source_chosen(source: str | None) -> None:
+            if not source:
+                return
+            stem = Path(source).expanduser()
+            default = str(stem.with_name(stem.stem + ".scored.csv")) if stem.suffix else ""
+            self.app.push_screen(
+                PromptModal(
+                    "Score a file",
+                    "Write the predictions to (.csv, or .jsonl for JSON lines)",
+                    value=default,
+                    confirm="Score",
+                ),
+                lambda output: output_chosen(source, output),
+            )
+
+        self.app.push_screen(
+            PromptModal(
+                "Score a file",
+                "A CSV, JSON or JSON-lines file (or a data version id) in the data's own shape",
+                confirm="Next",
+            ),
+            source_chosen,
+        )
+
+    @haj_work(group="serve-score")
+    def _score_file(self, source: str, output: str) -> PredictResult:
+        return self.project.predict(source, Path(output).expanduser())
+
+    def _scored_file(self, result: PredictResult) -> None:
+        said = (
+            f"Scored {result.rows:,} rows with {result.model} in {result.seconds:.1f} s → "
+            f"{result.output}"
+        )
+        if result.rejected:
+            said += f" ({result.rejected:,} refused: {result.rejects})"
+        self.app.notify(said, timeout=10)
+
     # ---- worker outcomes ---------------------------------------------------------------------
     @on(WorkFinished)
     def _work_finished(self, message: WorkFinished) -> None:
@@ -282,6 +334,8 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                     self.app.notify("The server was not running.")
             case TestReply() as reply:
                 self._show_test(reply)
+            case PredictResult() as scored:
+                self._scored_file(scored)
             case _:
                 return
         message.stop()
