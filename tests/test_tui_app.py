@@ -456,10 +456,11 @@ async def test_keys_answered_within_100ms_while_training_runs(slow_cancer: Path)
         delays = await key_delays()
         assert worker.is_running  # every key was answered while the fit was still running
         # Training runs in a thread and a subprocess, never on the UI's loop: a key is answered
-        # in ms (the median under 100 ms, or within 5x the same keys with nothing running when
-        # other test workers load the machine), never after the fit (slow_a lasts until STOP).
+        # in ms (the median under 100 ms, or within 10x the same keys with nothing running
+        # when other test workers load the machine), never after the fit (slow_a lasts until
+        # STOP). bench/app_speed.py measures it on a quiet machine (README).
         anchor = statistics.median(idle)
-        assert statistics.median(delays) < max(0.1, 5 * anchor) and max(delays) < 3.0, (
+        assert statistics.median(delays) < max(0.1, 10 * anchor) and max(delays) < 3.0, (
             delays,
             idle,
         )

@@ -228,6 +228,7 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self._stamp: Stamp | None = None  # the store as last read (changed_since)
         self.fitted_width = 0  # the leaderboard's width its columns were chosen for
         self._history: list[dict[str, Any]] = []
+        self._scored: Scored | None = None  # the evaluation shown in the run panel, if any
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -463,6 +464,13 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         run = next((r for r in runs if r["id"] == run_id), None)
         if run is None:
             return
+        scored = self._scored
+        if scored is not None and scored.evaluation.run_id == run_id:
+            # the run just scored keeps its evaluation on screen when the store's change
+            # (that very evaluation) refreshes the leaderboard, until another run is selected
+            self._render_scored(scored)
+            return
+        self._scored = None
         self.query_one("#runs-detail", Static).update(run_detail(run, self._champion_id()))
         self.query_one("#runs-detail-box").border_title = f"Run {run['label']}"
 
@@ -586,15 +594,19 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def _show_scored(self, scored: Scored) -> None:
         """The evaluation in the run panel: metrics now and at training, and the confusion
         matrix as a heat table (or the residual summary)."""
-        self.query_one("#runs-detail", Static).update(evaluation_detail(scored))
-        self.query_one(
-            "#runs-detail-box"
-        ).border_title = f"{scored.label} on {Path(scored.evaluation.data).name}"
+        self._scored = scored
+        self._render_scored(scored)
         metric = self.board.metric if self.board else None
         value = scored.evaluation.metrics.get(metric) if metric else None
         if metric and value is not None:
             self.app.notify(f"{scored.label}: {metric} = {metric_text(metric, value)} on "
                             f"{scored.evaluation.rows:,} rows")  # fmt: skip
+
+    def _render_scored(self, scored: Scored) -> None:
+        self.query_one("#runs-detail", Static).update(evaluation_detail(scored))
+        self.query_one(
+            "#runs-detail-box"
+        ).border_title = f"{scored.label} on {Path(scored.evaluation.data).name}"
 
     @on(CrownFailed)
     def _crown_failed(self, message: CrownFailed) -> None:
