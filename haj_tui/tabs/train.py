@@ -142,6 +142,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def __init__(self, project: ProjectAPI) -> None:
         super().__init__()
         self.project = project
+        self._said_done: str | None = None  # the end of this tab's own training, kept on show
         try:
             self.catalog = Catalog.of(project)
         except HajError:  # a broken config.toml: refresh_data says so
@@ -418,7 +419,9 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             )
         self._outside = session.live
         self._render_rows()
-        if not session.live:
+        if not session.live and self._said_done:
+            self._set_state(self._said_done)  # this tab's own session: its summary stays
+        elif not session.live:
             done = sum(1 for run in session.runs if run.status == "finished")
             other = len(session.runs) - done
             self._set_state(
@@ -541,6 +544,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             return
         self._cancel = threading.Event()
         self._outside = False
+        self._said_done = None
         self._set_busy(True)
         # a row per chosen model at once, queued; the engine's events fill them in. If it
         # cannot start (no data), they go: not a "failed" row per model for one reason
@@ -692,11 +696,12 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 runs = result.get("runs", [])
                 done = sum(1 for run in runs if run.get("status") == "finished")
                 best = self._best()
-                self._set_state(
+                self._said_done = (
                     f"Done: {done} finished, {len(runs) - done} failed"
                     + (f"; best {best}" if best else "")
                     + " (Runs tab: 5)"
                 )
+                self._set_state(self._said_done)
 
     def _best(self) -> str:
         finished = [
