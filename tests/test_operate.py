@@ -108,8 +108,9 @@ async def test_runs_tab_scores_the_selected_run_crowns_it_and_rolls_back(home: P
 
         app.screen.query_one("#value", Input).value = str(new)
         await pilot.press("enter")
-        await wait_for_text(pilot, "truth \\ predicted", timeout=60)
-        assert f"{other['label']} on flipped.csv" in screen_text(app)
+        # said when it is done (a notification), and recorded; the panel shows it too
+        await wait_for(pilot, lambda: project.evaluations(other["id"]), what="the evaluation")
+        await wait_for_text(pilot, f"{other['label']}: acc = ", timeout=60)
         await pilot.press("g")
         await wait_for(pilot, lambda: project.leaderboard().champion_id == other["id"],
                        what="the chosen run crowned")  # fmt: skip
