@@ -21,7 +21,7 @@ from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
 from tests.tui_fake import FakeWorkspace
-from tests.tui_support import no_cursor_blink, wait_for
+from tests.tui_support import no_cursor_blink, wait_for, wait_settled
 
 SIZE = (100, 30)
 SHOWN_ROOT = "~/ml_projects"
@@ -62,7 +62,7 @@ def _before(*steps: Callable[[Pilot[Any]], Awaitable[None]]) -> Any:
         _mask_path(pilot)
         for step in steps:
             await step(pilot)
-        await pilot.pause()
+        await wait_settled(pilot)
 
     return run_before
 

@@ -23,7 +23,7 @@ from engine import champion, data, events, store, training, workspace
 from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
-from tests.tui_support import no_cursor_blink, show_tab, wait_for
+from tests.tui_support import no_cursor_blink, show_tab, wait_for, wait_settled
 
 SIZE = (100, 30)
 MODELS = ["logistic_regression", "decision_tree", "gaussian_nb"]
@@ -90,7 +90,7 @@ def on_tab(root: Path, tab: str, ready: Any = None) -> Any:
         if ready is not None:
             await wait_for(pilot, lambda: ready(widget), 60, f"the {tab} tab")
         screen.sub_title = "~/ml_projects/cancer"  # the temp dir differs on every run
-        await pilot.pause()
+        await wait_settled(pilot)
 
     return run_before
 

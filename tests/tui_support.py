@@ -66,3 +66,19 @@ async def show_tab(pilot: Pilot[object], screen: Any, tab: str, timeout: float =
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for the {tab} tab\n{screen_text(pilot.app)}")
+
+
+async def wait_settled(pilot: Pilot[object], quiet: float = 0.3, timeout: float = 30.0) -> None:
+    """Let the app run until the screen stays the same for `quiet` seconds: deferred work
+    (a table choosing the columns that fit its new width, a chart drawn at its size) can take
+    several frames on a loaded machine, and a snapshot must not catch it half-way."""
+    deadline = time.monotonic() + timeout
+    last = screen_text(pilot.app)
+    stable_since = time.monotonic()
+    while time.monotonic() - stable_since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen kept changing\n{last}")
+        await pilot.pause(0.05)
+        now = screen_text(pilot.app)
+        if now != last:
+            last, stable_since = now, time.monotonic()
