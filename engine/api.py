@@ -32,7 +32,9 @@ from engine.container import progress_text
 from engine.deploy.plan import Options, Plan
 from engine.errors import HajError, ServingError
 from engine.evaluation import CheckResult, Scored
+from engine.feedback import FeedbackResult
 from engine.metrics import check_metric, metrics_for
+from engine.monitor import MonitorResult
 from engine.numbers import (
     MISSING,
     column_format,
@@ -89,8 +91,10 @@ __all__ = [
     "DataVersion",
     "DeployDefaults",
     "DeploymentRecord",
+    "FeedbackResult",
     "ImageRecord",
     "Leaderboard",
+    "MonitorResult",
     "Options",
     "Plan",
     "PredictResult",
@@ -313,9 +317,7 @@ class Workspace:
 
         return workspace_stamp(self.root, self.names())
 
-    def changed_since(
-        self, stamp: WorkspaceStamp | None
-    ) -> tuple[WorkspaceStamp, frozenset[str]]:
+    def changed_since(self, stamp: WorkspaceStamp | None) -> tuple[WorkspaceStamp, frozenset[str]]:
         """(the stamp now, the projects that changed, appeared or went away since `stamp`):
         what a view polls to refresh within a second of any writer, this process or another."""
         now = self.stamp()
@@ -691,6 +693,36 @@ class ProjectAPI:
 
         return evaluation.check(self.project, data, metric, tolerance)
 
+    def monitor(
+        self,
+        current: str | None = None,
+        *,
+        since: str | None = None,
+        last: int | None = None,
+        method: str | None = None,
+        save: bool = True,
+    ) -> MonitorResult:
+        """Drift and quality of current inputs (live, the log, a data version or a file)
+        against the champion's training data; stored for `monitor_history`."""
+        from engine import monitor
+
+        return monitor.monitor(
+            self.project, current, since=since, last=last, method=method, save=save
+        )
+
+    def feedback(self, path: str, *, id_col: str, label_col: str) -> FeedbackResult:
+        """Join real outcomes to logged predictions by request id: live performance per served
+        run (stored with the evaluations) and the target's drift."""
+        from engine import feedback
+
+        return feedback.feedback(self.project, path, id_col, label_col)
+
+    def monitor_history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored drift reports' headline figures, oldest first."""
+        from engine import monitor
+
+        return monitor.history(self.project, limit)
+
     def run(self, ref: str) -> Run:
         """One run by id or MODEL-# (UsageError when there is none)."""
         from engine.data import open_store
@@ -749,6 +781,22 @@ class ProjectAPI:
         from engine import status
 
         return status.project_status(self.project)
+
+    def diagnose(
+        self,
+        live: Callable[[], dict[str, Any] | None] | None = None,
+        *,
+        index_timeout: float | None = None,
+    ) -> Any:
+        """The project's health (engine.diagnose.Diagnosis): missing values of the current data
+        and of live traffic (`live` supplies {"rows": N, "missing": {feature: count}}; by
+        default a running server's /diagnostics), step timings, outdated dependencies (the
+        package index is given `index_timeout` seconds), the champion's age, predictions per
+        day. A read: nothing in the project changes."""
+        from engine import diagnose
+
+        timeout = diagnose.INDEX_TIMEOUT if index_timeout is None else index_timeout
+        return diagnose.diagnose(self.project, live=live, index_timeout=timeout)
 
     # ---- serving -----------------------------------------------------------------------------
     def server(self) -> ServerRecord | None:

@@ -542,7 +542,6 @@ class Output:
             self.handle.write(text.getvalue().decode("utf-8"))
         self.header = False
 
-
     def write_records(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return

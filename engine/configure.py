@@ -26,6 +26,8 @@ class Changes:
     api_key: str | None = None
     dependencies: list[str] = field(default_factory=list)
     training: dict[str, object] = field(default_factory=dict)  # test_size, random_state, n_jobs
+    # any other key, "section.key" -> value (`haj config --set`), validated like the rest
+    settings: dict[str, object] = field(default_factory=dict)
 
     def empty(self) -> bool:
         # `is not None`: an empty value given on purpose (`-t ""`) is an error, not "show config".
@@ -39,6 +41,7 @@ class Changes:
                 self.api_key is not None,
                 self.dependencies,
                 self.training,
+                self.settings,
             )
         )
 
@@ -103,6 +106,10 @@ def apply(
     if changes.training:
         section_changes.setdefault("training", {}).update(changes.training)
         notes.extend(f"training.{k} = {v}" for k, v in changes.training.items())
+    for dotted, value in changes.settings.items():
+        section, key = dotted.split(".", 1)
+        section_changes.setdefault(section, {})[key] = value
+        notes.append(f"{dotted} = {value}")
     old_prediction = config["project"]["prediction"]
     switching = changes.prediction is not None and changes.prediction != old_prediction
     if changes.prediction is not None and not switching:
@@ -153,3 +160,36 @@ def _switch_model_file(project: Project, old: str, new: str) -> str:
         atomic_write_text(path, render_file(new, "model.py", {"name": project.name}))
         return f"model.py replaced by the {new} template"
     return f"model.py kept (you edited it): make sure its models() returns {new} estimators"
+
+
+SETTABLE = ("data", "training", "serving", "monitoring", "pipeline")
+# keys with a command of their own (they rename, switch templates or hold secrets)
+_OWN_OPTION = {
+    "project.name": "-t",
+    "project.title": "-t",
+    "project.prediction": "-p",
+    "data.url": "--url",
+    "data.target": "--target",
+}
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """'monitoring.drift_share=0.3' -> ("monitoring.drift_share", 0.3): the value read as TOML
+    (numbers, true/false, quoted or bare strings)."""
+    import tomllib
+
+    dotted, sep, raw = text.partition("=")
+    dotted = dotted.strip()
+    section, dot, key = dotted.partition(".")
+    if not sep or not dot or not key:
+        raise UsageError(f"not a setting: {text!r} (use SECTION.KEY=VALUE)")
+    if dotted in _OWN_OPTION:
+        raise UsageError(f"{dotted} has its own option: {_OWN_OPTION[dotted]}")
+    if section not in SETTABLE:
+        raise UsageError(f"unknown section {section!r}: one of {', '.join(SETTABLE)}")
+    raw = raw.strip()
+    try:
+        value: object = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: a string
+    return dotted, value

@@ -96,34 +96,11 @@ def labelled_matrix(model: Any, frame: Any, target: str, prediction: str) -> tup
     label are left out."""
     import numpy as np
 
-    from engine import intake
     from engine.features import to_matrix
 
     if target not in frame.columns:
         raise DataError(f"the data has no {target!r} column: scoring needs labels")
-    names = [f["name"] for f in model.features]
-    if all(name in frame.columns for name in names):
-        processed = frame
-    else:
-        raw = model.raw_intake
-        if raw is None:
-            missing = next(name for name in names if name not in frame.columns)
-            raise DataError(
-                f"the data lacks the model's feature {missing!r}, and this model takes only "
-                "processed columns (it cannot process raw rows)"
-            )
-        try:
-            if isinstance(raw.processor, intake.ProcessFunction):
-                processed = intake.call_process(raw.processor.process, frame, target, prediction)
-            else:
-                features = raw.processor.transform(frame)
-                keep = getattr(raw.processor, "training_rows", None)
-                processed = keep(features, quiet=True) if _takes_quiet(keep) else (
-                    keep(features) if callable(keep) else features
-                )  # fmt: skip
-        except Exception as exc:  # the user's processing may raise anything
-            text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            raise DataError(f"processor.py could not process the data: {text}") from None
+    processed = processed_frame(model, frame, target, prediction, training_rows=True)
     processed = processed[processed[target].notna()]
     if processed.empty:
         raise DataError(f"no row has a {target!r} value")
@@ -132,6 +109,37 @@ def labelled_matrix(model: Any, frame: Any, target: str, prediction: str) -> tup
     if prediction == "regression":
         y = y.astype(np.float64)
     return X, y
+
+
+def processed_frame(
+    model: Any, frame: Any, target: str, prediction: str, *, training_rows: bool
+) -> Any:
+    """`frame` in the model's processed columns: as it is when it has them, else through the
+    model's fitted processing. `training_rows` also applies the processor's row filters
+    (duplicates, unlabelled rows), as scoring on labels wants and monitoring inputs does not."""
+    from engine import intake
+
+    names = [f["name"] for f in model.features]
+    if all(name in frame.columns for name in names):
+        return frame
+    raw = model.raw_intake
+    if raw is None:
+        missing = next(name for name in names if name not in frame.columns)
+        raise DataError(
+            f"the data lacks the model's feature {missing!r}, and this model takes only "
+            "processed columns (it cannot process raw rows)"
+        )
+    try:
+        if isinstance(raw.processor, intake.ProcessFunction):
+            return intake.call_process(raw.processor.process, frame, target, prediction)
+        features = raw.processor.transform(frame)
+        keep = getattr(raw.processor, "training_rows", None)
+        if not training_rows or not callable(keep):
+            return features
+        return keep(features, quiet=True) if _takes_quiet(keep) else keep(features)
+    except Exception as exc:  # the user's processing may raise anything
+        text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        raise DataError(f"processor.py could not process the data: {text}") from None
 
 
 def _takes_quiet(function: Any) -> bool:
@@ -168,13 +176,25 @@ def score_run(project: Project, run_ref: str, labelled: Labelled) -> Scored:
 
 def measure(model: Any, X: Any, y: Any, prediction: str) -> tuple[dict[str, float], dict]:
     """(metrics as training computes them, details: a confusion matrix or residual summary)."""
-    import numpy as np
-
-    from engine.metrics import evaluate
     from engine.training import class_scores
 
     pipeline = model.pipeline
     y_pred = pipeline.predict(X)
+    if prediction == "regression":
+        return measure_predictions(y, y_pred, prediction)
+    y_score, _ = class_scores(pipeline, X)
+    classes = list(getattr(pipeline, "classes_", [])) or None
+    return measure_predictions(y, y_pred, prediction, y_score, classes)
+
+
+def measure_predictions(
+    y: Any, y_pred: Any, prediction: str, y_score: Any = None, classes: list[Any] | None = None
+) -> tuple[dict[str, float], dict]:
+    """measure() for predictions already made (a scored file, the prediction log)."""
+    import numpy as np
+
+    from engine.metrics import evaluate
+
     if prediction == "regression":
         metrics, _ = evaluate(prediction, y, y_pred)
         residuals = np.asarray(y, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)
@@ -191,8 +211,6 @@ def measure(model: Any, X: Any, y: Any, prediction: str) -> tuple[dict[str, floa
                 "max_abs": float(np.abs(residuals).max()),
             }
         }
-    y_score, _ = class_scores(pipeline, X)
-    classes = list(getattr(pipeline, "classes_", [])) or None
     metrics, _ = evaluate(prediction, y, y_pred, y_score, classes=classes)
     return metrics, {"confusion": confusion(y, y_pred, classes)}
 

@@ -170,3 +170,26 @@ def summary_texts(entry: dict[str, Any]) -> dict[str, str]:
     keys = ("min", "mean", "max")
     write = column_format(entry.get(key) for key in keys)
     return {key: write(entry.get(key)) for key in keys}
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Iterable[float | None]) -> str:
+    """A one-line chart of a series (min to max), a blank where a value is missing: the trend
+    of a stored figure in a terminal table."""
+    points = list(values)
+    present = [v for v in points if v is not None]
+    if not present:
+        return ""
+    low, high = min(present), max(present)
+    span = high - low
+    out = []
+    for value in points:
+        if value is None:
+            out.append(" ")
+        elif span == 0:
+            out.append(_BLOCKS[0] if high == 0 else _BLOCKS[len(_BLOCKS) // 2])
+        else:
+            out.append(_BLOCKS[round((value - low) / span * (len(_BLOCKS) - 1))])
+    return "".join(out)

@@ -37,7 +37,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "prediction_log_files": 5,
         "unknown_categories": "accept",
     },
-    "monitoring": {"tolerance": 0.05},
+    "monitoring": {
+        "tolerance": 0.05,
+        "drift_share": 0.5,
+        "min_rows": 100,
+        "method": "auto",
+        "live": True,
+    },
 }
 
 
@@ -292,6 +298,21 @@ def validate_config(config: dict[str, Any], where: str) -> None:
         raise ConfigError(
             f"{where}: monitoring.tolerance must be a number, 0 or more (0.05: 5 % worse)"
         )
+    share = config["monitoring"].get("drift_share")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise ConfigError(
+            f"{where}: monitoring.drift_share must be a number above 0 and at most 1 (0.5: half "
+            "of the features)"
+        )
+    min_rows = config["monitoring"].get("min_rows")
+    if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1:
+        raise ConfigError(f"{where}: monitoring.min_rows must be an integer, 1 or more")
+    from engine.drift import METHODS  # no heavy import at module level
+
+    if not isinstance(config["monitoring"].get("live"), bool):
+        raise ConfigError(f"{where}: monitoring.live must be true or false")
+    if config["monitoring"].get("method") not in METHODS:
+        raise ConfigError(f"{where}: monitoring.method must be one of {', '.join(METHODS)}")
 
 
 def mask(value: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 from engine.errors import StoreError
 from engine.procs import pid_alive
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 NOTES_KEY = "_haj_notes"  # a run's notes, inside its params JSON (see Run.notes)
 
 _MIGRATIONS: dict[int, str] = {
@@ -168,6 +168,26 @@ _MIGRATIONS: dict[int, str] = {
         details           TEXT
     );
     CREATE INDEX retrains_started ON retrains (started_at);
+    """,
+    # 7: drift and quality reports (`haj monitor`, engine.monitor): which run's reference, what
+    # was compared (live, the log, a data version or a file) over which window, the headline
+    # figures for trends (drift share, missing share, dataset drift) and the whole report (JSON).
+    7: """
+    CREATE TABLE monitor_reports (
+        id             TEXT PRIMARY KEY,
+        created_at     TEXT NOT NULL,
+        run_id         TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        window         TEXT NOT NULL,
+        rows           INTEGER NOT NULL,
+        too_small      INTEGER NOT NULL,
+        dataset_drift  INTEGER NOT NULL,
+        drift_share    REAL NOT NULL,
+        missing_share  REAL NOT NULL,
+        quality_issues INTEGER NOT NULL,
+        report         TEXT NOT NULL
+    );
+    CREATE INDEX monitor_reports_created ON monitor_reports (created_at);
     """,
 }
 _RETRAIN_COLUMNS = (
@@ -928,6 +948,54 @@ class Store:
             )
             for row in rows
         ]
+
+    # ---- drift reports (`haj monitor`) -------------------------------------------------------
+    def add_monitor_report(self, record: dict[str, Any]) -> str:
+        """Store one report (engine.monitor's record: headline figures and the report as a
+        dict); returns its id."""
+        report_id = uuid.uuid4().hex[:12]
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO monitor_reports (id, created_at, run_id, source, window, rows, "
+                "too_small, dataset_drift, drift_share, missing_share, quality_issues, report) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report_id,
+                    record.get("created_at") or now_iso(),
+                    record["run_id"],
+                    record["source"],
+                    record["window"],
+                    int(record["rows"]),
+                    int(bool(record["too_small"])),
+                    int(bool(record["dataset_drift"])),
+                    float(record["drift_share"]),
+                    float(record["missing_share"]),
+                    int(record["quality_issues"]),
+                    json.dumps(record["report"]),
+                ),
+            )
+        return report_id
+
+    def monitor_reports(self, limit: int | None = None, full: bool = False) -> list[dict[str, Any]]:
+        """Stored reports, oldest first (the last `limit`); the whole report only when `full`."""
+        columns = (
+            "id, created_at, run_id, source, window, rows, too_small, dataset_drift, "
+            "drift_share, missing_share, quality_issues" + (", report" if full else "")
+        )
+        sql = f"SELECT {columns} FROM monitor_reports ORDER BY created_at DESC, rowid DESC"
+        args: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (limit,)
+        out = []
+        for row in reversed(self._db.execute(sql, args).fetchall()):
+            record = dict(row)
+            record["too_small"] = bool(record["too_small"])
+            record["dataset_drift"] = bool(record["dataset_drift"])
+            if full:
+                record["report"] = json.loads(record["report"])
+            out.append(record)
+        return out
 
     # ---- retrains (`haj retrain`) -------------------------------------------------------------
     def record_retrain(self, record: dict[str, Any]) -> None:

@@ -117,6 +117,7 @@ def train_in_process(
     config fails before the first run is recorded."""
     from engine import catalog, validation
     from engine.features import value_domain
+    from engine.profile import reference_profile
 
     config = project.read_config()
     prediction = config["project"]["prediction"]
@@ -148,6 +149,14 @@ def train_in_process(
         "project": project.name,
         "intake": _intake_of(project, version),
         "domain": value_domain(split[0], spec),
+        # what the training data looked like: the reference every drift report compares with
+        "profile": reference_profile(
+            split[0],
+            spec,
+            target=split[1],
+            target_kind="categorical" if prediction == "classification" else "numeric",
+            seed=training["random_state"],
+        ),
         "cv": {"folds": cv, "random_state": training["random_state"]} if cv else None,
     }
     session = uuid.uuid4().hex[:12]
@@ -471,7 +480,7 @@ def fit_and_save(
             metrics, notes = _score(pipeline, task["prediction"], X_test, y_test)
             selection = _cross_validated(task, X_train, y_train, metrics, notes)
             path = Path(task["model_path"])
-            _save_bundle(_bundle(task, pipeline, metrics), path)
+            _save_bundle(_bundle(task, pipeline, metrics, _profile(task, pipeline, X_test)), path)
             sha256 = sha256_file(path)
         except Exception as exc:  # user models may raise anything: see the docstring
             message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
@@ -584,7 +593,24 @@ def class_scores(pipeline: Any, X: Any) -> tuple[Any, str | None]:
         return None, f"roc_auc not computed: predict_proba failed ({reason})"
 
 
-def _bundle(task: dict[str, Any], pipeline: Any, metrics: dict[str, float]) -> dict[str, Any]:
+def _profile(task: dict[str, Any], pipeline: Any, X_test: Any) -> dict[str, Any] | None:
+    """The session's reference profile with this model's own predictions on the holdout (what
+    prediction drift compares live predictions with)."""
+    from engine.profile import with_predictions
+
+    profile = task.get("profile")
+    if profile is None:
+        return None
+    kind = "categorical" if task["prediction"] == "classification" else "numeric"
+    return with_predictions(profile, pipeline.predict(X_test), kind)
+
+
+def _bundle(
+    task: dict[str, Any],
+    pipeline: Any,
+    metrics: dict[str, float],
+    profile: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What a model file holds: the fitted pipeline and everything the server needs to take raw
     feature values by name (features, target, classes), plus where it came from."""
     import sklearn
@@ -607,6 +633,7 @@ def _bundle(task: dict[str, Any], pipeline: Any, metrics: dict[str, float]) -> d
         "data_version": task["data_version"],
         "intake": task.get("intake"),  # the processing to apply to raw rows (engine.intake)
         "domain": task.get("domain"),  # what training saw per feature: unseen values are flagged
+        "profile": profile,  # the reference for drift (engine.profile), inside the bundle
         "metrics": metrics,
         "sklearn_version": sklearn.__version__,
         "trained_at": datetime.now().astimezone().isoformat(timespec="seconds"),

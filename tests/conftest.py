@@ -48,6 +48,7 @@ MODULE_TIERS = {
     "test_deps": "e2e",  # pip installs into project virtualenvs
     "test_serving": "e2e",  # a real server process
     "test_raw_serving": "e2e",  # a real server process on raw rows
+    "test_monitor_live": "e2e",  # a real server process, its live drift
     "test_serving_control": "e2e",  # `haj run`, servers, signals
     "test_tui_tmux": "e2e",  # the app in tmux
     "test_tui_container_deploy": "e2e",  # Docker and moto from the app
@@ -62,7 +63,12 @@ E2E_FIXTURES = {"built", "moto_url", "aws_env", "registry", "deployable", "stock
 # one xdist worker runs everything that shares moto, the registry or Docker ("docker"), tmux
 # ("tmux"), or a module's one server process (test_serving's module-scoped server)
 DOCKER_GROUP_FIXTURES = E2E_FIXTURES
-MODULE_GROUPS = {"test_tui_tmux": "tmux", "test_serving": "serving", "test_raw_serving": "raw"}
+MODULE_GROUPS = {
+    "test_tui_tmux": "tmux",
+    "test_serving": "serving",
+    "test_raw_serving": "raw",
+    "test_monitor_live": "monitor-live",
+}
 
 
 def _module_name(item: pytest.Item) -> str:

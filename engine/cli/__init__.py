@@ -26,8 +26,10 @@ COMMAND_MODULES = (
     "engine.cli.predict_cmds",
     "engine.cli.operate_cmds",
     "engine.cli.retrain_cmds",
+    "engine.cli.monitor_cmds",
     "engine.cli.container_cmds",
     "engine.cli.deploy_cmds",
+    "engine.cli.diagnose_cmds",
 )
 
 

@@ -86,6 +86,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--target", metavar="COLUMN", help="set the target column")
     p.add_argument("--metric", help="set the default metric for `haj evaluate`")
     p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="set any other key (e.g. monitoring.drift_share=0.3); repeatable",
+    )
+    p.add_argument(
         "--api-key",
         action="store_true",
         help="set the API key: hidden prompt on a terminal, else the first line of "
@@ -237,7 +244,7 @@ class CmdConfig(ProjectCommand):
 
     def run(self) -> int:
         from engine.cli import output
-        from engine.configure import Changes
+        from engine.configure import Changes, parse_setting
 
         args = self.args
         self.project.config()  # a corrupt config is an error before anything changes
@@ -250,6 +257,7 @@ class CmdConfig(ProjectCommand):
             metric=args.metric,
             api_key=_read_api_key() if args.api_key else None,
             dependencies=args.dependencies or [],
+            settings=dict(parse_setting(text) for text in args.set),
         )
         if changes.empty():
             return super().run()

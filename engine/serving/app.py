@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.serving import inputs
+from engine.serving.drift_routes import DriftCollector, LiveDrift, add_drift_routes
+from engine.serving.drift_routes import json_response as _json_response
+from engine.serving.live import LiveSketches
 from engine.serving.model import LoadedModel, ModelHolder
 from engine.serving.monitoring import Collector, Monitor, PredictionLog
 from engine.serving.scoring import PATHS as SCORING_PATHS
@@ -35,19 +38,23 @@ ENDPOINTS = (
     "/metrics",
     "/predictions_count",
     "/latency",
+    "/drift",
+    "/summary",
+    "/diagnostics",
     "/docs",
     "/openapi.json",
 )
 
 
-def serving_settings(project_dir: Path) -> dict[str, Any]:
-    """[serving] from config.toml when present (a container may ship without one)."""
+def serving_settings(project_dir: Path, section: str = "serving") -> dict[str, Any]:
+    """[serving] (or another section) from config.toml when present (a container may ship
+    without one)."""
     from engine.project import DEFAULTS, Project
 
     project = Project(Path(project_dir).name, Path(project_dir))
     if project.config_path.exists():
-        return dict(project.read_config()["serving"])
-    return dict(DEFAULTS["serving"])
+        return dict(project.read_config()[section])
+    return dict(DEFAULTS[section])
 
 
 def create_app(
@@ -67,14 +74,19 @@ def create_app(
     limit = int(float(max_body_mb or settings["max_body_mb"]) * 1024 * 1024)
     holder = ModelHolder(project_dir, poll_seconds=poll_seconds)
     monitor = Monitor()
+    watching = serving_settings(project_dir, "monitoring")
+    live = LiveSketches() if watching.get("live", True) else None
     plog_box: dict[str, PredictionLog] = {}  # the prediction log, opened when the app starts
-    open_log = _prediction_log_opener(project_dir, settings, prediction_log)
-    registry = _metrics_registry(monitor, holder, plog_box)
+    open_log = _prediction_log_opener(project_dir, settings, prediction_log, live)
+    drift = LiveDrift(live, holder, monitor, watching)
+    registry = _metrics_registry(monitor, holder, plog_box, drift)
     app = _new_app(project_dir, _lifespan(holder, plog_box, open_log, monitor))
     app.state.holder = holder
     app.state.monitor = monitor
+    app.state.live = live
     _add_health_routes(app, holder, monitor)
     _add_monitoring_routes(app, registry, monitor)
+    add_drift_routes(app, drift)
     _install_openapi(app, holder)
     scorer = Scorer(
         holder,
@@ -82,13 +94,14 @@ def create_app(
         lambda: plog_box.get("log"),
         limit,
         unknown_categories=str(settings.get("unknown_categories", "accept")),
+        live=live,
     )
     app.add_middleware(FrontMiddleware, monitor=monitor, scorer=scorer, limit=limit)
     return app
 
 
 def _prediction_log_opener(
-    project_dir: Path, settings: dict[str, Any], prediction_log: Path | None
+    project_dir: Path, settings: dict[str, Any], prediction_log: Path | None, live: Any = None
 ) -> Any:
     """A function opening the prediction log. With several workers (uvicorn --workers), each
     writes its own predictions-<pid>.jsonl and all of them share one cap on disk."""
@@ -102,13 +115,15 @@ def _prediction_log_opener(
     path = prediction_log
 
     def open_log() -> PredictionLog:
-        return PredictionLog(path, max_bytes=log_bytes, backups=log_files, shared_cap=shared_cap)
+        return PredictionLog(
+            path, max_bytes=log_bytes, backups=log_files, shared_cap=shared_cap, sketches=live
+        )
 
     return open_log
 
 
 def _metrics_registry(
-    monitor: Monitor, holder: ModelHolder, plog_box: dict[str, PredictionLog]
+    monitor: Monitor, holder: ModelHolder, plog_box: dict[str, PredictionLog], drift: LiveDrift
 ) -> Any:
     """The Prometheus registry of /metrics: haj's request and model figures, plus the standard
     process, platform and GC collectors. Its own registry, not the global one, so several apps
@@ -141,6 +156,7 @@ def _metrics_registry(
             },
         )
     )
+    registry.register(DriftCollector(drift))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -204,17 +220,6 @@ def _new_app(project_dir: Path, lifespan: Any) -> Any:
     if offline_docs is not None:
         _install_offline_docs(app, offline_docs)
     return app
-
-
-def _json_response(body: Any, status: int = 200) -> Any:
-    import orjson
-    from fastapi.responses import Response
-
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        media_type="application/json",
-    )
 
 
 def _add_health_routes(app: Any, holder: ModelHolder, monitor: Monitor) -> None:

@@ -165,6 +165,8 @@ class LoadedModel:
             self._raw.accepted if self._raw else self.name_set
         )  # names a record may carry ("records" is a field only when one of them)
         self.domain = Domain(bundle.get("domain"), self.names)
+        # the training data's reference profile, for drift (engine.profile); None before haj kept it
+        self.profile: dict[str, Any] | None = bundle.get("profile")
         self.prediction: str = bundle["prediction"]
         self.target: str = bundle.get("target", "target")
         self.run_id: str = bundle.get("run_id") or ref.run_id

@@ -312,8 +312,10 @@ class PredictionLog:
         backups: int = 5,
         max_queue: int = 10_000,
         shared_cap: int | None = None,
+        sketches: Any = None,
     ) -> None:
         self.path = Path(path)
+        self.sketches = sketches  # engine.serving.live.LiveSketches, fed off the request path
         self.max_bytes = max_bytes
         self.backups = backups
         self.max_queue = max_queue
@@ -336,9 +338,12 @@ class PredictionLog:
         labels: list[str],
         seconds: float,
         flags: list[Any] | None = None,
+        request_ids: list[str] | None = None,
+        matrix: Any = None,
     ) -> None:
         """Queue one request's record: microseconds, never blocks. `flags` marks, per row, the
-        values training never saw (engine.serving.domain)."""
+        values training never saw (engine.serving.domain); `matrix`, the model's input array,
+        feeds the live drift sketches in the writer thread."""
         if self._queue.qsize() >= self.max_queue:
             self.dropped += 1
             return
@@ -354,6 +359,8 @@ class PredictionLog:
                 labels,
                 seconds,
                 flags,
+                request_ids,
+                matrix,
             )
         )
 
@@ -383,6 +390,8 @@ class PredictionLog:
                         batch.append(item)
                 pending: list[bytes] = []
                 for entry in batch:
+                    if self.sketches is not None and entry[11] is not None:
+                        self.sketches.add(entry[0], entry[2], entry[11], entry[5])
                     line = _line(orjson, entry)
                     if size and size + len(line) > self.max_bytes:
                         handle.write(b"".join(pending))
@@ -446,7 +455,10 @@ def _live_worker_file(path: Path) -> bool:
 
 
 def _line(orjson: Any, entry: tuple[Any, ...]) -> bytes:
-    stamp, endpoint, run_id, names, rows, outputs, probabilities, labels, seconds, flags = entry
+    stamp, endpoint, run_id, names, rows, outputs, probabilities, labels, seconds, flags = entry[
+        :10
+    ]
+    ids = entry[10]
     inputs = [row if type(row) is dict else dict(zip(names, row, strict=False)) for row in rows]
     record: dict[str, Any] = {
         "time": datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds"),
@@ -456,6 +468,8 @@ def _line(orjson: Any, entry: tuple[Any, ...]) -> bytes:
         "inputs": inputs,
         "outputs": outputs,
     }
+    if ids is not None:
+        record["request_ids"] = ids
     if flags is not None:  # per input: {"unseen": {...}, "out_of_range": {...}} or null
         record["unknown"] = flags
     if probabilities is not None:

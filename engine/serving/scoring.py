@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.serving import domain, inputs
 from engine.serving.inputs import InputError
+from engine.serving.live import LiveSketches
 from engine.serving.model import LoadedModel, ModelHolder
 from engine.serving.monitoring import Monitor, PredictionLog
 
@@ -32,6 +33,7 @@ class Scorer:
         prediction_log: Callable[[], PredictionLog | None],
         limit: int,
         unknown_categories: str = "accept",
+        live: LiveSketches | None = None,
     ) -> None:
         import orjson
 
@@ -40,6 +42,7 @@ class Scorer:
         self.monitor = monitor
         self.prediction_log = prediction_log
         self.limit = limit
+        self.live = live
         self._dumps = orjson.dumps
         self._numpy = orjson.OPT_SERIALIZE_NUMPY
 
@@ -55,6 +58,9 @@ class Scorer:
         if model is None:
             detail = self.holder.error or "the model is loading"
             return await self.send_json(send, 503, {"status": "unavailable", "detail": detail})
+        live = self.live
+        if live is not None and live.run_id != model.run_id:
+            live.serve(model.run_id, model.profile)  # a newly crowned champion: a new reference
         try:
             raw = await self.read_body(receive)
             if path == "/predict":
@@ -63,17 +69,21 @@ class Scorer:
                 rows = inputs.csv_rows(raw, model.input_names, model.input_kinds)
             else:
                 rows = inputs.invocation_rows(inputs.parse_json(raw))
-            preds, proba, flags = await self.score(model, rows)
+            preds, proba, flags, X = await self.score(model, rows)
         except InputError as exc:
+            if live is not None and exc.status == 422 and exc.field is not None:
+                live.refuse(exc.field)
             extra = [(b"connection", b"close")] if exc.status == 413 else None
             return await self.send_json(send, exc.status, exc.body(), extra)
         except ClientGone:
             return 499
+        ids = request_ids(_header(scope, b"x-request-id", lower=False), len(rows))
         if path == "/predict":
             body: dict[str, Any] = {
                 "run_id": model.run_id,
                 "model": model.model,
                 "predictions": preds,
+                "request_ids": ids,
             }
             if proba is not None:
                 labels = model.labels
@@ -94,12 +104,14 @@ class Scorer:
                 model.labels,
                 time.perf_counter() - started,
                 flags,
+                ids,
+                X if live is not None else None,
             )
-        return await self.send_json(send, 200, body)
+        return await self.send_json(send, 200, body, [(b"x-request-id", ids[0].encode())])
 
-    async def score(self, model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any, Any]:
+    async def score(self, model: LoadedModel, rows: list[Any]) -> tuple[list[Any], Any, Any, Any]:
         """(predictions, probabilities or None, per-row flags of values training never saw
-        or None)."""
+        or None, the model's input array)."""
         inline = model.scores_inline(len(rows))
         if inline or not model.takes_raw:
             X = model.matrix(rows)
@@ -114,10 +126,10 @@ class Scorer:
             self.monitor.count_flags(flags)
         try:
             if inline:
-                return (*model.predict(X), flags)
+                return (*model.predict(X), flags, X)
             from starlette.concurrency import run_in_threadpool
 
-            return (*await run_in_threadpool(model.predict_in_thread, X), flags)
+            return (*await run_in_threadpool(model.predict_in_thread, X), flags, X)
         except (ValueError, TypeError) as exc:
             message = f"the model rejected the input: {exc}".splitlines()[0][:300]
             raise InputError(message) from None
@@ -173,8 +185,26 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole body."""
 
 
-def _header(scope: dict[str, Any], name: bytes) -> bytes:
+def _header(scope: dict[str, Any], name: bytes, lower: bool = True) -> bytes:
     for key, value in scope["headers"]:
         if key == name:
-            return value.lower()
+            return value.lower() if lower else value
     return b""
+
+
+MAX_REQUEST_ID = 128
+
+
+def request_ids(header: bytes, rows: int) -> list[str]:
+    """One id per row: the client's X-Request-Id (suffixed -0, -1... for several rows), else
+    generated. They are answered and logged, so real outcomes can be joined to predictions
+    later (`haj feedback`)."""
+    import uuid
+
+    given = header.decode("latin-1").strip()[:MAX_REQUEST_ID]
+    if given and rows == 1:
+        return [given]
+    if given:
+        return [f"{given}-{i}" for i in range(rows)]
+    base = uuid.uuid4().hex
+    return [base] if rows == 1 else [f"{base}-{i}" for i in range(rows)]
