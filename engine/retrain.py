@@ -555,7 +555,7 @@ class _Retrain:
             if how == "server":
                 step.outcome, step.detail = self._switch_server(run_id)
             elif how == "container":
-                step.outcome, step.detail = self._restart_container()
+                step.outcome, step.detail = self._restart_container(run_id)
             else:
                 step.detail = self._deploy()
 
@@ -586,9 +586,13 @@ class _Retrain:
                 )
             time.sleep(0.2)
 
-    def _restart_container(self) -> tuple[str, str]:
+    def _restart_container(self, run_id: str) -> tuple[str, str]:
         """Build the new champion's image (as the last build was made); restart the running
-        container on its port and network, if one runs."""
+        container on its port and network, if one runs, and check its /health names the new
+        run (the image was built from the champion: anything else is a bug worth saying)."""
+        import httpx
+
+        from engine.errors import ContainerError
         from engine.store import Store
 
         running = self.api.container_status().running()
@@ -604,21 +608,41 @@ class _Retrain:
             network=str(record.get("network") or "bridge"),
             on_event=self.emit,
         )
-        return "done", f"built {image.image}; the container serves it at {started.url}"
+        try:
+            served = httpx.get(f"{started.url}/health", timeout=5.0).json().get("run_id")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            served = None
+        if served != run_id:
+            raise ContainerError(
+                f"the restarted container at {started.url} serves run {served}, not the new "
+                f"champion {run_id} (image {image.image})"
+            )
+        return "done", f"built {image.image}; the container at {started.url} serves run {run_id}"
 
-    def _deploy(self) -> str:
-        """Deploy the new champion to SageMaker, where the last deploy went (region, registry,
-        instance type and count), else with the defaults."""
+    def _deploy_options(self) -> Any:
+        """Where the last deploy went (region, registry, bucket, a role it was given, instance
+        type and count), else the defaults: the endpoint moves, nothing new is created beside
+        it. The role haj made (the record names it) is not "given": haj finds it by its name
+        and keeps its policy up to date."""
         previous = self.api.deployment()
         raw = previous.to_dict() if previous else {}
-        options = self.api.deploy_options(
+        role, made = raw.get("role_arn"), raw.get("role_name")
+        return self.api.deploy_options(
             region=raw.get("region"),
             registry=raw.get("registry"),
+            bucket=raw.get("bucket"),
+            role_arn=None if not role or (made and role.endswith(f"/{made}")) else role,
             instance_type=raw.get("instance_type"),
             instance_count=raw.get("instance_count"),
         )
-        record = self.api.deploy(options, on_event=self.emit)
-        return f"endpoint {record.endpoint_name} in {record.region} is {record.status}"
+
+    def _deploy(self) -> str:
+        """Deploy the new champion to SageMaker, with `_deploy_options`."""
+        record = self.api.deploy(self._deploy_options(), on_event=self.emit)
+        return (
+            f"endpoint {record.endpoint_name} in {record.region} is {record.status} with run "
+            f"{record.run_id}"
+        )
 
     # ---- a dry run ------------------------------------------------------------------------------
     def describe(self) -> None:
@@ -692,14 +716,44 @@ class _Retrain:
                 f"{SWITCH_SECONDS:.0f} s for its /health to name the new run"
             )
         if how == "container":
-            return first + "build its image (as the last build) and restart a running container"
+            return first + self._describe_container()
+        options = self._deploy_options()
         deployed = self.api.deployment()
-        where = (
-            f"move the endpoint {deployed.endpoint_name} in {deployed.region} to it"
-            if deployed and deployed.endpoint_name
-            else "deploy it to SageMaker (a new endpoint)"
+        pushed = f"the registry {options.registry}" if options.registry else "ECR"
+        how_many = f"{options.instance_count} x {options.instance_type}"
+        if deployed and deployed.endpoint_name:
+            return first + (
+                f"build and push its image to {pushed}, and move the endpoint "
+                f"{deployed.endpoint_name} in {deployed.region} to it ({how_many}), as "
+                "`haj deploy` does"
+            )
+        return first + (
+            f"deploy it to SageMaker: build and push its image to {pushed}, and create an "
+            f"endpoint ({how_many}), as `haj deploy` does"
         )
-        return first + where
+
+    def _describe_container(self) -> str:
+        """What `container` would build (the last build's settings) and which container it
+        would restart (Docker is asked which one runs; if it cannot answer, that is said)."""
+        settings = self.api.build_settings()
+        how = f"from {settings.base_image}" + (", wheelhouse" if settings.wheelhouse else "")
+        if settings.network == "host":
+            how += ", network host"
+        made = "as the last build" if self.api.last_build() else "haj build's defaults"
+        build = f"build its image ({how}, {made})"
+        try:
+            running = self.api.container_status().running()
+        except HajError as exc:
+            return (
+                f"{build} and restart the project's container if one runs; Docker cannot say "
+                f"now whether one does: {one_line(exc.message, 160)}"
+            )
+        if running is None:
+            return f"{build}; no container is running now: nothing to restart"
+        return (
+            f"{build} and restart the container {running.name} at {running.url} on its port "
+            "and network"
+        )
 
 
 # ---- the holdout --------------------------------------------------------------------------------
