@@ -8,9 +8,10 @@ anything else -> the error panel with its traceback, as Harlequin does). Nothing
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -22,6 +23,9 @@ from haj_tui.widgets.modals import ErrorModal
 
 if TYPE_CHECKING:
     from engine.api import Workspace
+
+
+OWN_COMMANDS = ("Quit", "Keys")  # Textual system commands that haj's palette has its own of
 
 
 class HajApp(App[None]):
@@ -51,6 +55,13 @@ class HajApp(App[None]):
             self.call_from_thread(self.notify, message, title="Waiting")
         except RuntimeError:  # already on the app's own thread
             self.notify(message, title="Waiting")
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's own palette entries, less those haj has its own of: Quit (haj's asks about
+        unsaved work) and Keys (haj's help, f1, lists every key), so no entry is repeated."""
+        for command in super().get_system_commands(screen):
+            if command.title not in OWN_COMMANDS:
+                yield command
 
     def get_default_screen(self) -> Screen[None]:
         from haj_tui.screens.projects import ProjectsScreen

@@ -24,11 +24,20 @@ class HajCommands(Provider):
     """haj's actions for the palette."""
 
     def _commands(self) -> Iterator[Command]:
+        """The screen's entries, then the app's; each action once (Textual's own Quit and Keys
+        are left out by HajApp.get_system_commands)."""
+        from haj_tui.screens.projects import ProjectsScreen
+
         app: HajApp = self.app  # type: ignore[assignment]
         screen_commands = getattr(self.screen, "palette_commands", None)
         if screen_commands is not None:
             yield from screen_commands()
-        yield ("Projects: go to the list of projects", app_go_home(app), "Close open projects")
+        if not isinstance(self.screen, ProjectsScreen):
+            yield (
+                "Projects: go to the list of projects",
+                app_go_home(app),
+                "Close the project (esc)",
+            )
         yield ("Project: new…", partial(app.run_action, "new_project"), "Create a project")
         try:
             names = app.workspace.names()

@@ -7,6 +7,7 @@ Each test here failed before the change it covers (see the docstrings)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -396,3 +397,101 @@ async def test_deploy_tab_undeploy_off_and_plan_names_whole(fake: FakeWorkspace)
         widest = max(len(line) for line in str(view.render()).split("\n"))
         assert view.size.width >= widest  # lines as wide as they are, never folded
         assert screen.query_one("#deploy-plan-box").max_scroll_x > 0  # the box scrolls sideways
+
+
+# ---- help and palette ---------------------------------------------------------------------------
+def _help_lines(text: str) -> list[str]:
+    """The help's lines as read on screen, the dialog's borders and scrollbar stripped."""
+    return [" ".join(line.strip(" █▌▐┃│▎▊▁▔▇▅▃").split()) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_help_is_sized_to_the_screen_and_every_key_can_be_reached(
+    fake: FakeWorkspace, size: tuple[int, int]
+) -> None:
+    """Failed before: the help was 84x28 whatever the screen, so at 80x24 its right side and its
+    Close button were off screen, and at 200x50 it scrolled in a small box in the middle."""
+    from haj_tui.screens.help import KEYS, HelpScreen, tab_keys
+
+    width, height = size
+    async with HajApp(fake).run_test(size=size) as pilot:
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="help")
+        await pilot.pause()
+        screen = pilot.app.screen
+        dialog = screen.query_one("#help")
+        scroll = screen.query_one("#help-keys")
+        close = screen.query_one("#close", Button)
+        assert dialog.region.right <= width and dialog.region.bottom <= height
+        assert close.region.height and close.region.bottom <= height  # Close stays on screen
+        assert scroll.max_scroll_x == 0  # nothing cut at the right edge
+        if size == (80, 24):  # a small screen: the help takes all of it, and scrolls
+            assert dialog.region.width == width and dialog.region.height == height
+            assert scroll.max_scroll_y > 0
+        else:  # a big one: capped, centred, everything in view at once
+            assert dialog.region.width < width and dialog.region.height < height
+            assert scroll.max_scroll_y == 0
+            assert abs(dialog.region.x - (width - dialog.region.right)) <= 1
+            assert abs(dialog.region.y - (height - dialog.region.bottom)) <= 1
+        seen: list[str] = []
+        scroll.focus()
+        while True:  # page through it as a user does
+            await pilot.pause()
+            seen += _help_lines(screen_text(pilot.app))
+            if scroll.scroll_y >= scroll.max_scroll_y:
+                break
+            await pilot.press("pagedown")
+        text = "\n".join(seen)
+        for _, key, does in (*KEYS, *tab_keys()):
+            key, start = " ".join(key.split()), " ".join(does.split()[:2])  # a long one wraps
+            assert any(key in line and start in line for line in seen), (key, does, text)
+        assert "The mouse works everywhere" in " ".join(text.split())
+
+
+async def _palette_titles(pilot: Pilot[None]) -> list[str]:
+    """Every entry the command palette lists before anything is typed, as titled on screen."""
+    from textual.command import CommandList, CommandPalette
+
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CommandPalette), what="palette")
+    entries = pilot.app.screen.query_one(CommandList)
+    await wait_for(
+        pilot,
+        lambda: entries.option_count > 0 and not entries.has_class("--populating"),
+        what="palette entries",
+    )
+    await pilot.app.workers.wait_for_complete()  # every provider has answered
+    titles = [str(entries.get_option_at_index(i).hit.text) for i in range(entries.option_count)]
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: not isinstance(pilot.app.screen, CommandPalette))
+    return titles
+
+
+def _repeated(titles: list[str]) -> list[str]:
+    """Entries that say the same thing twice: the same title, the same words in another order
+    ("Project: open cancer" / "Open project cancer"), two ways to the keys or to the list."""
+    words = [" ".join(sorted(re.sub(r"\(.*?\)|[^\w\s]", " ", t.lower()).split())) for t in titles]
+    repeated = [t for t, w in zip(titles, words, strict=True) if words.count(w) > 1]
+    for kind in (r"\bkeys\b", r"^projects: (back|go to)"):
+        same = [t for t in titles if re.search(kind, t.lower())]
+        repeated += same if len(same) > 1 else []
+    return repeated
+
+
+async def test_palette_entries_are_not_repeated(fake: FakeWorkspace) -> None:
+    """Failed before: Textual's own Quit and Keys beside haj's Quit and Help: keys, "Project:
+    open cancer" beside "Open project cancer", two ways back to the list on a project."""
+    async with HajApp(fake).run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        on_projects = await _palette_titles(pilot)
+        assert "Open project cancer" in on_projects and "Quit" in on_projects
+        assert _repeated(on_projects) == [], on_projects
+        app = pilot.app
+        await app.push_screen(ProjectScreen(fake.project("cancer")))  # type: ignore[arg-type]
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ProjectScreen)
+        await show(pilot, screen, "2", "code")  # the Code tab adds its own entries
+        on_project = await _palette_titles(pilot)
+        assert "Tab: Code (2)" in on_project and "Code: save (ctrl+s)" in on_project
+        assert _repeated(on_project) == [], on_project

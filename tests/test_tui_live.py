@@ -172,8 +172,6 @@ async def test_no_number_is_cut_at_the_tables_edge(
         tables = list(tab.query(DataTable))
         assert tables
         for table in tables:
-            if table.id == "data-head":  # sample rows scroll sideways (every column is a peer)
-                continue
             assert columns_fit(table), (table.id, screen_text(pilot.app))
         if tab_id == "runs":  # the sort metric and the status are kept
             keys = [key.value for key in tab.query_one("#runs-board", DataTable).columns]
@@ -181,6 +179,65 @@ async def test_no_number_is_cut_at_the_tables_edge(
         if tab_id == "train":
             keys = [key.value for key in tab.query_one("#train-results", DataTable).columns]
             assert keys[:3] == ["model", "status", "acc"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_projects_list_keeps_the_score_and_the_server(
+    ws: FakeWorkspace, size: tuple[int, int]
+) -> None:
+    """Failed before: at 80x24 the Server column was cut at the screen's edge (the table
+    scrolled sideways). Now the lower-priority columns (Title, Data, Runs first) give way."""
+    async with HajApp(ws).run_test(size=size) as pilot:
+        table = pilot.app.screen.query_one("#projects-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 3, what="the projects")
+        # the columns are chosen again once the table has its width (a loaded machine: later)
+        await wait_for(pilot, lambda: columns_fit(table), 10, "the columns that fit")
+        await pilot.pause()
+        keys = [key.value for key in table.columns]
+        assert {"name", "score", "server"} <= set(keys), keys
+        assert columns_fit(table), screen_text(pilot.app)
+        assert table.max_scroll_x == 0
+        text = screen_text(pilot.app)
+        assert "acc 0.9825" in text and "127.0.0.1:8000" in text
+        if size == (80, 24):  # what gives way first: the title, the data and run counts
+            assert keys == ["name", "type", "champion", "score", "server"]
+        else:
+            assert len(keys) == 8
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_data_first_rows_show_whole_columns_and_say_how_many_are_hidden(
+    ws: FakeWorkspace, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    """Failed before: the First rows table showed all 14 columns and cut the last one in view
+    at the panel's edge (mid-number), saying nothing of the others."""
+    import pandas as pd
+
+    cancer = ws.project("cancer")
+    real = cancer.preview
+    wide = pd.DataFrame(
+        {f"feature {n}": [1234.5678 * (n + 1), None, -0.001234 * n] for n in range(12)}
+        | {"label": ["benign", "malignant", "benign"], "target": [0, 1, 0]}
+    )
+
+    def preview(version_id: str, rows: int = 20) -> dict[str, Any]:
+        return {**real(version_id, rows), "head": wide}
+
+    monkeypatch.setattr(cancer, "preview", preview)
+    async with open_tab(cancer, "data", size) as (pilot, tab):
+        head = tab.query_one("#data-head", DataTable)
+        await wait_for(pilot, lambda: head.row_count == 3, what="the first rows")
+        await wait_for(pilot, lambda: head.border_subtitle, 10, "the hidden columns said")
+        await pilot.pause()
+        shown = [str(column.label) for column in head.columns.values()]
+        assert shown == list(wide.columns[: len(shown)]) and 0 < len(shown) < 14
+        assert columns_fit(head) and head.max_scroll_x == 0, screen_text(pilot.app)
+        hidden = 14 - len(shown)
+        assert head.border_subtitle == f"{hidden} columns hidden"
+        assert f"{hidden} columns hidden" in screen_text(pilot.app)  # whole, in the border
+        values = [str(cell) for cell in head.get_row_at(0)]
+        assert values[0] == "1235" and values[1] == "2469"  # one precision a column, whole
+        assert str(head.get_row_at(1)[0]) == "NA"
 
 
 async def test_data_summary_shows_noise_as_zero_and_missing_explicitly(

@@ -1,5 +1,5 @@
 """Snapshot tests of the Projects screen, the New project dialog, the Config and Code tabs and
-the help screen and the command palette, at 100x30.
+the help screen and the command palette, at 100x30; the Projects screen also at 80x24.
 
 The pictures of screens are taken on the fake engine (tests/tui_fake.py: two trained projects
 and one just created, in memory, always the same scores), so they take no training. The Code
@@ -24,6 +24,7 @@ from tests.tui_fake import FakeWorkspace
 from tests.tui_support import no_cursor_blink, wait_for, wait_settled
 
 SIZE = (100, 30)
+SMALL = (80, 24)  # the smallest terminal the app is made for: no number cut, none scrolled away
 SHOWN_ROOT = "~/ml_projects"
 
 
@@ -87,6 +88,11 @@ def test_projects_empty_snapshot(snap_compare: Any) -> None:
 
 def test_projects_snapshot(snap_compare: Any, populated: HajApp) -> None:
     assert snap_compare(populated, terminal_size=SIZE, run_before=_before())
+
+
+def test_projects_80x24_snapshot(snap_compare: Any, populated: HajApp) -> None:
+    """The title, data and run counts give way: the score and the server stay whole."""
+    assert snap_compare(populated, terminal_size=SMALL, run_before=_before())
 
 
 def test_projects_filtered_snapshot(snap_compare: Any, populated: HajApp) -> None:

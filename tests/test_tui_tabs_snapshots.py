@@ -1,4 +1,4 @@
-"""Snapshot tests of the Data, Train, Runs and Serve tabs at 100x30.
+"""Snapshot tests of the Data, Train, Runs and Serve tabs at 100x30, and the Runs tab at 80x24.
 
 The workspace is built by the engine's own in-process functions (what the runner executes) on
 the breast_cancer example, with the clock, run ids and timers made deterministic, so every figure on
@@ -26,6 +26,7 @@ from haj_tui.screens.project import ProjectScreen
 from tests.tui_support import no_cursor_blink, show_tab, wait_for, wait_settled
 
 SIZE = (100, 30)
+SMALL = (80, 24)  # the smallest terminal the app is made for: no number cut
 MODELS = ["logistic_regression", "decision_tree", "gaussian_nb"]
 
 
@@ -120,6 +121,13 @@ def test_train_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
 def test_runs_tab_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
     assert snap_compare(
         HajApp(Workspace(frozen_ws)), terminal_size=SIZE, run_before=on_tab(frozen_ws, "runs")
+    )
+
+
+def test_runs_tab_80x24_snapshot(snap_compare: Any, frozen_ws: Path) -> None:
+    """The run, its sorting metric and its status stay whole; other columns give way."""
+    assert snap_compare(
+        HajApp(Workspace(frozen_ws)), terminal_size=SMALL, run_before=on_tab(frozen_ws, "runs")
     )
 
 

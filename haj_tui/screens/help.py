@@ -61,7 +61,13 @@ def keys_table() -> Table:
     return table
 
 
+CHROME = 5  # the dialog's rows around the keys: its border, title, and Close button
+
+
 class HelpScreen(ModalScreen[None]):
+    """Every key, sized to the screen: all of a small one (the keys scroll), capped and centred
+    on a big one (app.tcss, #help)."""
+
     BINDINGS = [Binding("escape,f1,question_mark,q", "close", "Close")]
 
     def __init__(self) -> None:
@@ -74,7 +80,13 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(keys_table())
                 yield Static(NOTE, classes="hint")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close (esc)", id="close", variant="primary")
+                yield Button("Close (esc)", id="close", variant="primary", compact=True)
+
+    def on_resize(self) -> None:
+        """The keys take what the screen leaves (height: auto alone would push the Close
+        button off a small screen)."""
+        keys = self.query_one("#help-keys", VerticalScroll)
+        keys.styles.max_height = max(3, self.size.height - CHROME)
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

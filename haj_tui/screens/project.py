@@ -468,8 +468,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
             extra = getattr(self.tabs.get(spec.id), "palette_commands", None)
             if extra is not None:
                 commands.extend(extra())
-        commands.append(("Projects: back (esc)", self.action_back, "Close this project"))
-        return commands
+        return commands  # back to the list: the app's entry (haj_tui/commands.py)
 
 
 def _unsaved(widget: Widget) -> str | None:

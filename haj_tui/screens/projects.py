@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, 
 from engine.api import Changes
 from engine.errors import HajError
 from haj_tui.commands import Command
+from haj_tui.widgets.formats import FittingTable, column_width, columns_that_fit
 from haj_tui.widgets.modals import ConfirmModal, PromptModal
 from haj_tui.widgets.work import ReportsWorkerErrors
 
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
     from engine.api import ProjectRow, ProjectStatus, Workspace
 
 COLUMNS = ("Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server")
+# which columns stay when the screen is narrow (80 columns): the name, score and server always,
+# then the champion and type; the title, run and data counts give way first (the detail pane
+# under the table shows them for the selected project)
+PRIORITY = [0, 6, 7, 5, 2, 4, 3, 1]
+SCROLLBAR = 2  # cells kept free for the table's vertical scrollbar, when many projects show it
 POLL_SECONDS = 1.0  # how often the list asks whether a project changed (refreshed within 2 s)
 PID_CHECK_POLLS = 5  # and re-read every this many polls: a server that dies changes no file
 
@@ -93,6 +99,20 @@ def detail_table(status: ProjectStatus) -> Table:
     return table
 
 
+def _cells(row: ProjectRow) -> tuple[str, ...]:
+    """A project's row, one text per column of COLUMNS."""
+    return (
+        row.name,
+        _title(row),
+        row.prediction,
+        str(row.data_versions),
+        str(row.runs),
+        row.champion or "-",
+        _score(row),
+        _server(row),
+    )
+
+
 def _server(row: ProjectRow) -> str:
     """host:port of the live server the engine found ('-': none), or the row's error."""
     if row.error:
@@ -122,7 +142,9 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         yield Header()
         with Vertical(id="projects-body"):
             yield Input(placeholder="Type to filter projects…", id="filter", select_on_focus=False)
-            yield DataTable(id="projects-table", cursor_type="row", zebra_stripes=True)
+            yield FittingTable(
+                id="projects-table", cursor_type="row", zebra_stripes=True, refit=self._refit
+            )
             yield Static(id="projects-empty")
             with Horizontal(id="project-detail"):
                 yield Static("", id="detail-text")
@@ -135,8 +157,6 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         self.title = "haj — projects"
         self.sub_title = str(self.workspace.root)
         table = self.query_one(DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column.lower())
         self.reload()
         table.focus()
         self._stamp: Any = None
@@ -177,22 +197,29 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
 
         return [row for row in self.rows if all(w in text(row).lower() for w in words)]
 
-    def _fill(self, select: str | None = None) -> None:
+    def _refit(self) -> None:
+        """The table's width changed: choose again the columns that fit."""
+        self._fill(self.selected_name(), detail=False)
+
+    def _fill(self, select: str | None = None, detail: bool = True) -> None:
+        """The visible rows, with the columns that fit whole (columns_that_fit): a column is
+        shown entirely or not at all, so a score or a server address is never cut. Widths are
+        those of every project, so the columns stay put while the filter is typed."""
         table = self.query_one(DataTable)
-        table.clear()
+        table.clear(columns=True)
+        cells = {row.name: _cells(row) for row in self.rows}
+        widths = [
+            column_width(title, (values[i] for values in cells.values()))
+            for i, title in enumerate(COLUMNS)
+        ]
+        shown = columns_that_fit(
+            widths, table.size.width - SCROLLBAR, priority=PRIORITY, required=3
+        )
+        for i in shown:
+            table.add_column(COLUMNS[i], width=widths[i], key=COLUMNS[i].lower())
         visible = self._visible_rows()
         for row in visible:
-            table.add_row(
-                row.name,
-                _title(row),
-                row.prediction,
-                str(row.data_versions),
-                str(row.runs),
-                row.champion or "-",
-                _score(row),
-                _server(row),
-                key=row.name,
-            )
+            table.add_row(*(cells[row.name][i] for i in shown), key=row.name)
         names = [row.name for row in visible]
         if select in names:
             table.move_cursor(row=names.index(select))
@@ -208,7 +235,8 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
         table.display = bool(visible)
         empty.display = not visible
         self.query_one("#project-detail").display = bool(visible)
-        self._read_detail()
+        if detail:
+            self._read_detail()
 
     # ---- detail of the selected project --------------------------------------------------
     @on(DataTable.RowHighlighted, "#projects-table")
@@ -369,9 +397,8 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
     def palette_commands(self) -> list[Command]:
         name = self.selected_name()
         commands: list[Command] = [("Projects: filter", self.action_filter, "Type to filter")]
-        if name:
+        if name:  # opening it: the app's "Open project <name>", listed for every project
             commands += [
-                (f"Project: open {name}", self.action_open, "Open the selected project"),
                 (f"Project: rename {name}…", self.action_rename, "Rename the selected project"),
                 (f"Project: delete {name}…", self.action_delete, "Delete the selected project"),
             ]

@@ -25,7 +25,13 @@ from engine.api import MISSING, column_format, summary_texts
 from engine.errors import Cancelled, HajError
 from engine.units import human_size, transfer_text
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
-from haj_tui.widgets.formats import FittingTable, cell_width, columns_that_fit, short_time
+from haj_tui.widgets.formats import (
+    FittingTable,
+    cell_width,
+    columns_that_fit,
+    hidden_columns,
+    short_time,
+)
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
 from haj_tui.widgets.work import ReportsWorkerErrors, haj_work
@@ -107,7 +113,7 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         versions.border_title = "Versions"
         yield versions
         with Horizontal(id="data-detail"):
-            head = DataTable(id="data-head", zebra_stripes=True)
+            head = FittingTable(id="data-head", zebra_stripes=True, refit=self._fill_head)
             head.border_title = "First rows"
             yield head
             summary = FittingTable(id="data-summary", zebra_stripes=True, refit=self._fill_summary)
@@ -151,7 +157,8 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         shown = columns_that_fit(
             widths, table.size.width - 3, priority=[0, 1, 3, 4, 5, 7, 2, 6], required=2
         )
-        table.add_columns(*(VERSION_COLUMNS[i] for i in shown))
+        for i in shown:
+            table.add_column(VERSION_COLUMNS[i], width=widths[i])
         for version, row in zip(reversed(rows), cells, strict=True):
             table.add_row(*(row[i] for i in shown), key=version["id"])
         if not rows:
@@ -194,7 +201,9 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self._shown = version_id
         if version_id is None:
             self._preview = None
-            self.query_one("#data-head", DataTable).clear(columns=True)
+            head = self.query_one("#data-head", DataTable)
+            head.clear(columns=True)
+            head.border_subtitle = ""
             self.query_one("#data-summary", DataTable).clear()
             return
         self._load_preview(version_id)
@@ -206,16 +215,8 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def _fill_preview(self, version_id: str, result: dict[str, Any]) -> None:
         if version_id != self._shown:
             return  # the user moved on while it loaded
-        head = self.query_one("#data-head", DataTable)
-        head.clear(columns=True)
-        frame = result["head"]
-        head.add_columns(*(str(c) for c in frame.columns))
-        # one precision a column (the engine's rule), numbers right-aligned, missing said
-        writers = [column_format(frame[c].tolist()) for c in frame.columns]
-        for row in frame.itertuples(index=False):
-            head.add_row(*(_cell(write(v)) for write, v in zip(writers, row, strict=True)))
-        head.border_title = f"First rows of {version_id}"
         self._preview = (version_id, result)
+        self._fill_head()
         self._fill_summary()
         summary = self.query_one("#data-summary", DataTable)
         summary.border_title = f"Columns of {version_id}"
@@ -241,6 +242,38 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         dropped = (record.get("ingest") or {}).get("duplicates_dropped")
         extra = f", {dropped} duplicate rows dropped" if dropped else ""
         table.border_title = f"Files of {version_id}{extra}"
+
+    def _fill_head(self) -> None:
+        """The first rows with the columns that fit whole, in the data's order: a number (or
+        the last column in view) is never cut at the panel's edge; the border says how many
+        columns are left out (the Columns panel beside it lists them all)."""
+        if self._preview is None:
+            return
+        version_id, result = self._preview
+        frame = result["head"]
+        titles = [str(c) for c in frame.columns]
+        # one precision a column (the engine's rule), numbers right-aligned, missing said
+        writers = [column_format(frame[c].tolist()) for c in frame.columns]
+        rows = [
+            [_cell(write(v)) for write, v in zip(writers, row, strict=True)]
+            for row in frame.itertuples(index=False)
+        ]
+        head = self.query_one("#data-head", DataTable)
+        widths = [
+            max([cell_width(title), *(cell_width(row[i]) for row in rows)])
+            for i, title in enumerate(titles)
+        ]
+        # its border, and its vertical scrollbar (20 rows seldom fit): what the columns have
+        room = head.size.width - head.styles.gutter.width - head.styles.scrollbar_size_vertical
+        shown = columns_that_fit(widths, room)
+        head.clear(columns=True)
+        for i in shown:
+            head.add_column(titles[i], width=widths[i])
+        for row in rows:
+            head.add_row(*(row[i] for i in shown))
+        head.border_title = f"First rows of {version_id}"
+        hidden = len(titles) - len(shown)
+        head.border_subtitle = hidden_columns(hidden)  # (the Columns panel lists them all)
 
     def _fill_summary(self) -> None:
         """The column summary with the columns that fit whole: the name, min, mean and max
@@ -270,7 +303,8 @@ class DataTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             widths, summary.size.width - 3, priority=[0, 3, 4, 5, 2, 1, 6], required=4
         )
         summary.clear(columns=True)
-        summary.add_columns(*(SUMMARY_COLUMNS[i] for i in shown))
+        for i in shown:
+            summary.add_column(SUMMARY_COLUMNS[i], width=widths[i])
         for row in rows:
             summary.add_row(*(row[i] for i in shown))
 

@@ -40,7 +40,9 @@ from haj_tui.widgets.formats import (
     STATUS_STYLE,
     FittingTable,
     cell_width,
+    column_width,
     columns_that_fit,
+    hidden_columns,
     seconds,
     short_time,
 )
@@ -355,12 +357,12 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         ]
         self.fitted_width = table.size.width
         shown = _columns_that_fit(columns, table.size.width - 3, required=3)
-        for key, title, _ in shown:
-            table.add_column(title, key=key)
+        for key, title, cells in shown:  # measured here: never drawn at the titles' widths
+            table.add_column(title, key=key, width=column_width(title, cells))
         for index, run in enumerate(board.runs):
             table.add_row(*(cells[index] for _, _, cells in shown), key=run["id"])
         hidden = len(columns) - len(shown)
-        table.border_subtitle = f"{hidden} more column(s): widen, or see the run" if hidden else ""
+        table.border_subtitle = hidden_columns(hidden, see="the run")
         table.border_title = f"Leaderboard by {board.metric} ({len(board.runs)} runs)"
         if board.other_runs or board.any_data or board.data_version != board.current_data:
             table.border_title = (
@@ -412,7 +414,8 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             for i, title in enumerate(titles)
         ]
         shown = columns_that_fit(widths, table.size.width - 3, required=3)
-        table.add_columns(*(titles[i] for i in shown))
+        for i in shown:
+            table.add_column(titles[i], width=widths[i])
         for row in rows:
             table.add_row(*(row[i] for i in shown))
 

@@ -6,7 +6,7 @@ column_format, summary_texts, fit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -60,15 +60,33 @@ def columns_that_fit(
     return sorted(chosen)
 
 
+def hidden_columns(count: int, see: str = "") -> str:
+    """A table's border subtitle for the columns that did not fit ('' when all did), short
+    enough for a panel at 80 columns: "6 columns hidden: see the run"."""
+    if not count:
+        return ""
+    said = f"{count} column{'s' * (count != 1)} hidden"
+    return f"{said}: see {see}" if see else said
+
+
 def cell_width(cell: object) -> int:
     from rich.text import Text
 
     return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
 
 
+def column_width(title: str, cells: Iterable[object]) -> int:
+    """A column's width: its widest cell or its title."""
+    return max([cell_width(title), *(cell_width(cell) for cell in cells)])
+
+
 class FittingTable(DataTable):  # type: ignore[type-arg]
     """A DataTable that calls `refit()` after its width changes, so its owner can choose
-    again the columns that fit (columns_that_fit)."""
+    again the columns that fit (columns_that_fit).
+
+    Its owner adds each column with the width it measured (`add_column(title, width=...)`):
+    a column left to size itself is drawn at its title's width until the table's next idle
+    moment, and a frame taken then (a busy machine, a screenshot) shows every number cut."""
 
     def __init__(self, *args: Any, refit: Callable[[], None] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
