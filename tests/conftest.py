@@ -57,6 +57,8 @@ MODULE_TIERS = {
     "test_tui_snapshots": "integration",
     "test_tui_tabs_snapshots": "integration",
     "test_tui_tabs_fake": "integration",  # the whole app, on the fake engine
+    "test_tui_monitor": "integration",  # the Monitor tab on a trained project
+    "test_schedule": "integration",  # a stand-in `crontab` program (its unit and e2e tests say so)
 }
 INTEGRATION_FIXTURES = {"haj", "trained_home", "trained_cache"}
 E2E_FIXTURES = {"built", "moto_url", "aws_env", "registry", "deployable", "stock_moto"}

@@ -90,7 +90,7 @@ async def test_a_tabs_keys_work_right_after_switching_to_it(fake: FakeWorkspace)
 async def test_tab_keys_work_with_the_focus_on_the_tab_strip(fake: FakeWorkspace) -> None:
     """Clicking the tab strip (or focus nowhere) keeps the visible tab's keys working."""
     async with project_screen(fake.project("cancer")) as (pilot, screen):
-        await show(pilot, screen, "8", "deploy")
+        await show(pilot, screen, "9", "deploy")
         screen.set_focus(None)
         await pilot.pause()
         assert "v Dry-run plan" in footer(pilot)
@@ -107,7 +107,7 @@ async def test_a_tab_number_focuses_the_tabs_main_widget_and_labels_carry_number
             "2": ("code", "code-files"),
             "3": ("data", "data-versions"),
             "5": ("runs", "runs-board"),
-            "7": ("container", "container-images"),
+            "8": ("container", "container-images"),
             "1": ("config", "config-form"),
         }
         for number, (tab, widget_id) in expected.items():
@@ -152,7 +152,7 @@ async def test_letters_typed_in_a_dropdown_or_a_field_fire_nothing(fake: FakeWor
         assert not [c for c in cancer.workspace.calls if c[0] in ("train", "retrieve", "build")]
         assert screen.shown_tab == "train"
         await pilot.press("escape")  # out of the field: keys again
-        await show(pilot, screen, "7", "container")
+        await show(pilot, screen, "8", "container")
         screen.query_one("#container-wheelhouse").focus()  # a checkbox is a field too
         await pilot.press("b", "l")
         await pilot.pause(0.2)
@@ -341,7 +341,7 @@ async def test_container_without_engine_refuses_b_and_says_why_in_words(
 
     monkeypatch.setattr(cancer, "container_status", no_engine)
     async with project_screen(cancer) as (pilot, screen):
-        await show(pilot, screen, "7", "container")
+        await show(pilot, screen, "8", "container")
         tab = screen.tab("container")
         await wait_for(pilot, lambda: tab.docker_problem is not None)  # type: ignore[union-attr]
         problem = str(tab.docker_problem)  # type: ignore[union-attr]
@@ -385,7 +385,7 @@ async def test_deploy_without_region_is_refused_before_the_confirmation(
 async def test_deploy_tab_undeploy_off_and_plan_names_whole(fake: FakeWorkspace) -> None:
     cancer = fake.project("cancer")
     async with project_screen(cancer) as (pilot, screen):
-        await show(pilot, screen, "8", "deploy")
+        await show(pilot, screen, "9", "deploy")
         assert screen.query_one("#deploy-remove", Button).disabled
         assert "u Undeploy" not in footer(pilot)
         region = screen.query_one("#deploy-region", Input)

@@ -31,6 +31,7 @@ from engine.api import (
     DeployDefaults,
     DeploymentRecord,
     ImageRecord,
+    MonitorResult,
     ProjectAPI,
     ProjectRow,
     ProjectStatus,
@@ -228,6 +229,7 @@ class FakeProject:
         self.train_gate: threading.Event | None = None
         self.editor: list[str] | None = None  # editor_command(); None: "not found"
         self.train_lines: list[str] = []  # logs/train.log (compacted), as train_log() reads it
+        self.monitor_reports: list[dict[str, Any]] = []  # monitor(save=True)'s headlines
 
     def __repr__(self) -> str:
         return f"FakeProject({self.name!r})"
@@ -684,6 +686,74 @@ class FakeProject:
 
     def champion_history(self) -> list[dict[str, Any]]:
         return [dict(self.champion)] if self.champion else []
+
+    # ---- monitoring (the Monitor tab) -------------------------------------------------------
+    def monitor(
+        self,
+        current: str | None = None,
+        *,
+        since: str | None = None,
+        last: int | None = None,
+        method: str | None = None,
+        save: bool = True,
+    ) -> MonitorResult:
+        """Two numeric features, neither drifted, over 200 rows of `current` (default: live
+        when serving, else the current raw version)."""
+        from engine.drift import ColumnDrift, DriftReport, Quality
+
+        if self.champion is None:
+            raise NoChampion("no champion to monitor", Hint("crown", self.name))
+        self._call("monitor", current, save)
+        raw = next((v["id"] for v in self.data if v["kind"] == "raw" and v["current"]), None)
+        source = current or ("live" if self.serving else raw or "log")
+        features = [
+            ColumnDrift(name, "numeric", "ks", 0.05, 0.05, 0.5, False, 200, 0.0, 0.0, 0)
+            for name in ("x1", "x2")
+        ]
+        report = DriftReport(
+            rows=200, reference_rows=400, min_rows=100, too_small=False, regime="tests",
+            features=features, drift_share=0.0, drift_share_threshold=0.5, dataset_drift=False,
+            prediction=None, target=None, quality=Quality(), missing_share=0.0,
+        )  # fmt: skip
+        result = MonitorResult(
+            report, str(self.champion["run_id"]), str(self.champion.get("model") or ""), source,
+            "all rows", f"2026-01-15T09:{len(self.monitor_reports):02d}:00+00:00",
+        )  # fmt: skip
+        if save:
+            self.monitor_reports.append(
+                {"created_at": result.created_at, "source": source, "window": "all rows",
+                 "rows": 200, "too_small": False, "dataset_drift": False, "drift_share": 0.0,
+                 "missing_share": 0.0, "quality_issues": 0}
+            )  # fmt: skip
+        return result
+
+    def monitor_history(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self.monitor_reports[-limit:] if limit else list(self.monitor_reports)
+
+    def evaluations(self, run: str | None = None) -> list[dict[str, Any]]:
+        return []
+
+    def run_artifacts(self, run: str) -> dict[str, Any]:
+        """No artifacts: the fake's runs have none, as runs trained before haj kept them."""
+        return {"run_id": run, "files": []}
+
+    def diagnose(self, live: Any = None, *, index_timeout: float | None = None) -> Any:
+        """An empty diagnosis: the fake has no files, no traffic and no package index."""
+        from engine.diagnose import Dependencies, Diagnosis
+
+        self._call("diagnose")
+        return Diagnosis(
+            project=self.name,
+            at="2026-01-15T09:30:00+00:00",
+            data_missing=None,
+            live_missing=None,
+            timings=[],
+            dependencies=Dependencies("python", [], [], False, "the fake has no package index"),
+            champion=None,
+            predictions=[],
+            notes={"data": "no data read by the fake", "live": "no live traffic",
+                   "timings": "nothing timed", "predictions": "no predictions logged"},
+        )  # fmt: skip
 
     # ---- status and serving ----------------------------------------------------------------
     def status(self) -> ProjectStatus:

@@ -20,7 +20,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("", "ctrl+n", "new project"),
     ("", "f2", "rename the selected project"),
     ("", "delete", "delete the selected project (asks first)"),
-    ("Project", "1 … 8", "tabs: Config Code Data Train Runs Serve Container Deploy"),
+    ("Project", "1 … 9", "tabs: Config Code Data Train Runs Serve Monitor Container Deploy"),
     ("", "r  p", "retrieve / process data"),
     ("", "t", "train models"),
     ("", "c", "crown the champion"),

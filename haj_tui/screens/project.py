@@ -76,6 +76,7 @@ TABS = (
     TabSpec("train", "Train", "haj_tui.tabs.train", "TrainTab", "#train-models"),
     TabSpec("runs", "Runs", "haj_tui.tabs.runs", "RunsTab", "#runs-board"),
     TabSpec("serve", "Serve", "haj_tui.tabs.serve", "ServeTab", "#serve-request-box"),
+    TabSpec("monitor", "Monitor", "haj_tui.tabs.monitor", "MonitorTab", "#monitor-quality-box"),
     TabSpec(
         "container", "Container", "haj_tui.tabs.container", "ContainerTab", "#container-images"
     ),

@@ -12,7 +12,13 @@ score's text is `engine.api.metric_text`, as in the tables).
 - `TimeChart`: lines over time (seconds on the x axis), e.g. latency and requests per second on
   the Serve tab: `set_series({"p95 ms": (times, values), ...}, title=..., unit=...)`. It keeps
   no history itself: the caller hands it the points (a server's history survives a restart only
-  if it comes from the engine).
+  if it comes from the engine). `xlabel` names the x axis when it is not seconds.
+- `ThresholdChart`: one horizontal bar per label from zero, with a threshold marked by a
+  vertical line; bars past it are drawn in the error colour (per-feature drift on the Monitor
+  tab: the caller puts every figure on a scale where longer means more drift).
+- `XYChart`: curves or points on two labelled axes, with y = x as an optional reference: a
+  run's ROC and precision-recall curves and predicted-vs-actual points (the Runs tab's run
+  panel).
 """
 
 from __future__ import annotations
@@ -168,6 +174,7 @@ class TimeChart(_Chart):
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.title = ""
         self.unit = ""
+        self.xlabel = "seconds"
         self.empty = "No figures yet."
 
     def set_series(
@@ -177,10 +184,12 @@ class TimeChart(_Chart):
         title: str = "",
         unit: str = "",
         empty: str = "",
+        xlabel: str = "seconds",
     ) -> None:
         self.series = {name: (list(xs), list(ys)) for name, (xs, ys) in series.items()}
         self.title = title
         self.unit = unit
+        self.xlabel = xlabel
         if empty:
             self.empty = empty
         self.refresh()
@@ -196,6 +205,168 @@ class TimeChart(_Chart):
             plt.plot(xs, ys, label=name, marker="braille")
         if self.title:
             plt.title(self.title)
-        plt.xlabel("seconds")
+        plt.xlabel(self.xlabel)
         if self.unit:
             plt.ylabel(self.unit)
+
+
+class ThresholdChart(_Chart):
+    """Bars from zero, one per label in the order given (top first), and a threshold drawn as a
+    vertical line; a bar marked (past the threshold) is drawn in the error colour. The caller
+    chooses a scale where a longer bar means more of what the threshold guards against, and
+    the axis' ticks (`ticks`: value -> text, the threshold's among them)."""
+
+    DEFAULT_CSS = """
+    ThresholdChart {
+        height: 1fr;
+        min-height: 5;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.bars: list[Bar] = []
+        self.threshold = 0.0
+        self.ticks: dict[float, str] = {}
+        self.xlabel = ""
+        self.empty = "Nothing to show yet."
+
+    def set_bars(
+        self,
+        bars: Sequence[Bar],
+        *,
+        threshold: float,
+        ticks: dict[float, str] | None = None,
+        xlabel: str = "",
+        empty: str = "",
+    ) -> None:
+        self.bars = list(bars)
+        self.threshold = threshold
+        self.ticks = dict(ticks or {})
+        self.xlabel = xlabel
+        if empty:
+            self.empty = empty
+        self.refresh()
+
+    def _has_data(self) -> bool:
+        return bool(self.bars)
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        shown = self.bars[: max(1, self.size.height - 3)]  # one row a bar, over the axis
+        label_width = max(6, min(22, self.size.width // 3))
+        labels = [
+            bar.label if len(bar.label) <= label_width else bar.label[: label_width - 1] + "…"
+            for bar in shown
+        ]
+        top = max([self.threshold * 1.5, *(bar.value for bar in shown)]) * 1.05
+        flagged = [bar.value if bar.marked else 0.0 for bar in shown]
+        fine = [0.0 if bar.marked else bar.value for bar in shown]
+        # plotext draws the first bar at the bottom: hand them over last first
+        plt.bar(labels[::-1], fine[::-1], orientation="horizontal", width=0.4,
+                color=self._theme_rgb("primary", "#0178D4"))  # fmt: skip
+        plt.bar(labels[::-1], flagged[::-1], orientation="horizontal", width=0.4,
+                color=self._theme_rgb("error", "#BA3C5B"))  # fmt: skip
+        plt.vline(self.threshold, self._theme_rgb("warning", "#FFA62B"))
+        plt.xlim(0, top)
+        width = max(1, self.size.width - label_width - 4)  # the plot's columns, about
+        ticks = self._ticks_that_fit(top, width)
+        if ticks:
+            plt.xticks(ticks, [self.ticks[value] for value in ticks])
+        if self.xlabel:
+            plt.xlabel(self.xlabel)
+
+    def _ticks_that_fit(self, top: float, width: int) -> list[float]:
+        """The ticks whose labels do not overlap (plotext would drop one at random), the
+        threshold's first."""
+        kept: list[tuple[float, float, float]] = []  # value, first and last column
+        for value in sorted(self.ticks, key=lambda v: (v != self.threshold, v)):
+            middle = value / top * width if top else 0.0
+            half = len(self.ticks[value]) / 2
+            span = (middle - half - 1, middle + half + 1)
+            if all(span[1] <= first or span[0] >= last for _, first, last in kept):
+                kept.append((value, *span))
+        return sorted(value for value, _, _ in kept)
+
+
+class XYChart(_Chart):
+    """Curves or points on two labelled axes: ROC and precision-recall curves (a line per
+    class), predicted against actual (points). `set_series({"name": (xs, ys)}, xlabel=...,
+    ylabel=..., points=False, diagonal=False, limits=None)`: `diagonal` draws y = x as a
+    reference (chance on a ROC curve, a perfect prediction on predicted-vs-actual); `limits`
+    fixes both axes (0..1 for rates), else they span the data. A legend only for two series
+    or more (the border names a single one)."""
+
+    DEFAULT_CSS = """
+    XYChart {
+        height: 14;
+        min-height: 6;
+    }
+    """
+
+    COLORS = ("primary", "success", "warning", "error", "accent", "secondary")
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.series: dict[str, tuple[list[float], list[float]]] = {}
+        self.xlabel = ""
+        self.ylabel = ""
+        self.points = False
+        self.diagonal = False
+        self.limits: tuple[float, float] | None = None
+        self.empty = "Nothing to draw."
+
+    def set_series(
+        self,
+        series: dict[str, tuple[Sequence[float], Sequence[float]]],
+        *,
+        xlabel: str = "",
+        ylabel: str = "",
+        points: bool = False,
+        diagonal: bool = False,
+        limits: tuple[float, float] | None = None,
+        empty: str = "",
+    ) -> None:
+        self.series = {name: (list(xs), list(ys)) for name, (xs, ys) in series.items()}
+        self.xlabel, self.ylabel = xlabel, ylabel
+        self.points, self.diagonal, self.limits = points, diagonal, limits
+        if empty:
+            self.empty = empty
+        self.refresh()
+
+    def _has_data(self) -> bool:
+        return any(xs for xs, _ in self.series.values())
+
+    def _span(self) -> tuple[float, float]:
+        if self.limits is not None:
+            return self.limits
+        values = [v for xs, ys in self.series.values() for v in (*xs, *ys)]
+        low, high = min(values), max(values)
+        pad = (high - low) * 0.02 or 1.0
+        return low - pad, high + pad
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        low, high = self._span()
+        if self.diagonal:
+            muted = self._theme_rgb("foreground-darken-2", "#777777")
+            plt.plot([low, high], [low, high], color=muted, marker="dot")
+        legend = len(self.series) > 1
+        for i, (name, (xs, ys)) in enumerate(self.series.items()):
+            variable = self.COLORS[i % len(self.COLORS)]
+            color = self._theme_rgb(variable, "#0178D4")
+            label = name if legend else None
+            if self.points:
+                plt.scatter(xs, ys, label=label, color=color, marker="braille")
+            else:
+                plt.plot(xs, ys, label=label, color=color, marker="braille")
+        plt.xlim(low, high)
+        plt.ylim(low, high)
+        if self.xlabel:
+            plt.xlabel(self.xlabel)
+        if self.ylabel:
+            plt.ylabel(self.ylabel)
