@@ -27,10 +27,11 @@ from typing import Any
 
 from engine import events
 from engine.batch import PredictResult
+from engine.compare import Comparison
 from engine.configure import Changes
 from engine.container import progress_text
 from engine.deploy.plan import Options, Plan
-from engine.errors import HajError, ServingError
+from engine.errors import HajError, ServingError, UsageError
 from engine.evaluation import CheckResult, Scored
 from engine.feedback import FeedbackResult
 from engine.metrics import check_metric, metrics_for
@@ -43,6 +44,7 @@ from engine.numbers import (
     metric_text,
     summary_texts,
 )
+from engine.pipeline import PipelineResult, StepResult
 from engine.project import (
     CODE_FILES,
     PREDICTION_TYPES,
@@ -51,6 +53,7 @@ from engine.project import (
     mask,
     validate_config,
 )
+from engine.rerun import RerunResult
 from engine.results import (
     ContainerRecord,
     ContainerRow,
@@ -67,8 +70,10 @@ from engine.results import (
 from engine.retrain import Options as RetrainOptions
 from engine.retrain import RetrainResult
 from engine.runs import Leaderboard, run_kind, score_text
+from engine.schedule import ScheduleStatus
 from engine.sessions import SessionRun, TrainSession, compact_line, elapsed_since, remaining
 from engine.store import Champion, CrownEvent, DataVersion, Run
+from engine.tags import Tagged
 from engine.watch import Stamp, WorkspaceStamp
 from engine.workspace import EXAMPLES
 
@@ -82,6 +87,7 @@ __all__ = [
     "Changes",
     "CheckResult",
     "CodeProblem",
+    "Comparison",
     "ContainerRecord",
     "ContainerRow",
     "ContainerStatus",
@@ -96,20 +102,25 @@ __all__ = [
     "Leaderboard",
     "MonitorResult",
     "Options",
+    "PipelineResult",
     "Plan",
     "PredictResult",
     "ProjectAPI",
     "ProjectRow",
     "ProjectStatus",
+    "RerunResult",
     "RetrainOptions",
     "RetrainResult",
     "Run",
     "RunnerUp",
+    "ScheduleStatus",
     "Scored",
     "ServerRecord",
     "ServerStats",
     "SessionRun",
     "Stamp",
+    "StepResult",
+    "Tagged",
     "TestReply",
     "TrainSession",
     "Workspace",
@@ -150,6 +161,7 @@ class ProjectRow:
     score: float | None = None
     server: str | None = None  # host:port of a live server
     error: str | None = None
+    schedule: str | None = None  # [pipeline] schedule as written (a cron expression), if any
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -358,6 +370,111 @@ class Workspace:
         with self.locked(project.path, "delete"):
             workspace.delete_project(self.root, name)
 
+    # ---- schedules (engine.schedule) -------------------------------------------------------
+    def schedules(self, name: str | None = None, *, crontab: bool = True) -> list[ScheduleStatus]:
+        """Every project's schedule (or `name`'s): the expression, its next three times, its
+        crontab line (the crontab read once, unless `crontab` is False), the workspace's
+        scheduler and the last pipeline run."""
+        from engine import schedule
+
+        projects = [self.project(name)] if name else [self.project(n) for n in self.names()]
+        table, error = schedule.crontab_or_error() if crontab else (None, None)
+        return [
+            schedule.status(
+                self.root, p.name, table=table, table_error=error, last_run=_last_pipeline(p)
+            )
+            for p in projects
+        ]
+
+    def scheduler(self) -> dict[str, Any] | None:
+        """The workspace's scheduler (`haj schedule run`): its record while it runs, else None."""
+        from engine import schedule
+
+        return schedule.scheduler(self.root)
+
+    def start_scheduler(self) -> dict[str, Any]:
+        """Start the workspace's scheduler in the background; its record."""
+        from engine import schedule
+
+        return schedule.start_detached(self.root)
+
+    def stop_scheduler(self) -> dict[str, Any] | None:
+        """Stop the workspace's scheduler (and the pipeline runs it started); its record, or
+        None when none ran."""
+        from engine import schedule
+
+        return schedule.stop(self.root)
+
+    # ---- a Dask cluster (engine.cluster) ------------------------------------------------------
+    def cluster(self) -> dict[str, Any] | None:
+        """The workspace's local Dask cluster (`haj cluster start`): its record while it runs."""
+        from engine import cluster
+
+        return cluster.status(self.root)
+
+    def start_cluster(self, workers: int, threads: int = 1, port: int = 8786) -> dict[str, Any]:
+        """Start a local Dask cluster on 127.0.0.1 in the background; its record."""
+        from engine import cluster
+
+        return cluster.start_detached(self.root, workers, threads, port)
+
+    def stop_cluster(self) -> dict[str, Any] | None:
+        """Stop the workspace's local Dask cluster; its record, or None when none ran."""
+        from engine import cluster
+
+        return cluster.stop(self.root)
+
+    def run_cluster(
+        self,
+        workers: int,
+        threads: int = 1,
+        port: int = 8786,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run a local Dask cluster in this process until SIGTERM / SIGINT."""
+        from engine import cluster
+
+        cluster.run_local(self.root, workers, threads, port, say=say)
+
+    def check_cluster(self, address: str | None = None, project: str | None = None) -> Any:
+        """The cluster's workers (cores, memory) and their packages beside this environment's
+        (haj's serving stack, dask; with `project`, its requirements.txt too): a
+        cluster.CheckReport. The address: the one given, else the project's [training]
+        scheduler, else $HAJ_DASK_SCHEDULER, else the workspace's local cluster."""
+        from engine import cluster
+
+        training: dict[str, Any] = {}
+        names, paths = cluster.wanted_packages(), []
+        if project is not None:
+            chosen = self.project(project)
+            training = chosen.config()["training"]
+            names, paths = cluster.project_packages(chosen.project)
+        return cluster.check(cluster.resolve(address, self.root, training), names, paths)
+
+    def run_scheduler(
+        self, say: Callable[[str], None] | None = None, log: str | None = None
+    ) -> None:
+        """Run the scheduler in this process until SIGTERM / SIGINT."""
+        from engine import schedule
+
+        schedule.run(self.root, say=say, log=log)
+
+
+def _last_pipeline(project: ProjectAPI) -> dict[str, Any] | None:
+    """The project's newest pipeline run (id, started_at, finished_at, trigger, status,
+    summary), or None: none yet, or no pipeline history to read."""
+    history = getattr(project, "pipeline_history", None)
+    try:
+        runs = history(1) if history is not None else []
+    except HajError:
+        return None
+    if not runs:
+        return None
+    run = runs[0]
+    data = run.to_dict() if hasattr(run, "to_dict") else dict(run)
+    keys = ("id", "started_at", "finished_at", "trigger", "status", "summary")
+    return {key: data.get(key) for key in keys}
+
 
 # ---- one project ---------------------------------------------------------------------------------
 class ProjectAPI:
@@ -553,12 +670,16 @@ class ProjectAPI:
         cv: int | None = None,
         on_event: events.Callback = events.ignore,
         cancel: threading.Event | None = None,
+        cluster: str | None = None,
     ) -> dict[str, Any]:
-        """Train (with `cv`-fold cross-validation on the training split when given)."""
+        """Train (with `cv`-fold cross-validation on the training split when given); on the
+        Dask cluster at `cluster` when given (else where [training] backend says)."""
         from engine import training
 
         with self._locked("training", cancel):
-            return training.train(self.project, models, on_event, cancel, data=data, cv=cv)
+            return training.train(
+                self.project, models, on_event, cancel, data=data, cv=cv, cluster=cluster
+            )
 
     def last_session(self) -> TrainSession | None:
         """The last training session, whichever process runs or ran it: queued, running and
@@ -590,12 +711,45 @@ class ProjectAPI:
         *,
         data: str | None = None,
         any_data: bool = False,
+        where: str | None = None,
     ) -> Leaderboard:
         """The runs scored on one data version (default: the current one; `data` another,
-        `any_data` all), ranked by `metric`."""
+        `any_data` all), ranked by `metric`; with `where`, only the runs matching that filter
+        (engine.run_filter: "model=knn tag.owner=ana acc>0.9")."""
         from engine import runs
 
-        return runs.leaderboard(self.project, metric, limit, include_all, data, any_data)
+        return runs.leaderboard(self.project, metric, limit, include_all, data, any_data, where)
+
+    # ---- finding, comparing, reproducing runs (engine.tags, engine.compare, engine.rerun) ----
+    def tag(self, run: str, assignments: Sequence[str] = ()) -> Tagged:
+        """Set (key=value) or remove (key=) the user's tags of `run` (an id or MODEL-#); with
+        none, read them. haj's automatic keys are refused."""
+        from engine import tags
+
+        if not assignments:
+            return tags.tag_run(self.project, run, ())
+        with self._locked("tagging"):
+            return tags.tag_run(self.project, run, tuple(assignments))
+
+    def compare(self, runs: Sequence[str]) -> Comparison:
+        """Two or more runs side by side: differing parameters, metric deltas to the first,
+        data versions, code and environment hashes, tags."""
+        from engine import compare
+
+        return compare.compare(self.project, tuple(runs))
+
+    def rerun(
+        self,
+        run: str,
+        on_event: events.Callback = events.ignore,
+        cancel: threading.Event | None = None,
+    ) -> RerunResult:
+        """Train `run` again with its data version, parameters, seed and test split; say
+        whether its metrics match and, when not, what differs."""
+        from engine import rerun
+
+        with self._locked("rerunning", cancel):
+            return rerun.rerun(self.project, run, on_event, cancel)
 
     def crown(
         self, metric: str | None = None, *, data: str | None = None, any_data: bool = False
@@ -628,6 +782,42 @@ class ProjectAPI:
 
         with self._locked("finalizing", cancel):
             return finalize.finalize(self.project, on_event, cancel)
+
+    def tune(
+        self,
+        model: str,
+        *,
+        trials: int | None = None,
+        timeout: float | None = None,
+        metric: str | None = None,
+        cv: int | None = None,
+        study: str | None = None,
+        jobs: int | None = None,
+        on_event: events.Callback = events.ignore,
+        cancel: threading.Event | None = None,
+        cluster: str | None = None,
+    ) -> dict[str, Any]:
+        """Tune `model`'s parameters with Optuna (engine.tuning): `trials` more trials of the
+        study `study` (new when absent), each scored by `cv`-fold CV of `metric` on the
+        training split; the best refit and scored on the holdout as a normal run. `cluster`:
+        the Dask scheduler whose workers run the folds (engine.cluster)."""
+        from engine import tuning
+
+        tuning.check_options(trials, timeout, cv, jobs, study)  # said before the lock is waited for
+        with self._locked("tuning", cancel):
+            return tuning.tune(
+                self.project,
+                model,
+                trials=trials,
+                timeout=timeout,
+                metric=metric,
+                cv=cv,
+                study=study,
+                jobs=jobs,
+                on_event=on_event,
+                cancel=cancel,
+                cluster=cluster,
+            )
 
     def predict(
         self,
@@ -742,6 +932,15 @@ class ProjectAPI:
 
         return evaluation.evaluations(self.project, run)
 
+    def run_artifacts(self, run: str) -> dict[str, Any]:
+        """A run's artifacts kept at training (engine.artifacts): the confusion matrix,
+        per-class scores and ROC / precision-recall curves, or the residual summary and
+        predicted-vs-actual points, and the feature importances; just {"run_id", "files"}
+        for a run without them (UsageError when there is no such run)."""
+        from engine import artifacts
+
+        return artifacts.of_run(self.project, run)
+
     def champion_history(self) -> list[dict[str, Any]]:
         from engine import champion
 
@@ -769,11 +968,81 @@ class ProjectAPI:
         with self._locked("retrain", cancel):
             return retrain.retrain(self, options, on_event, cancel)
 
+    def pipeline_run(
+        self,
+        steps: list[str] | None = None,
+        *,
+        force: bool = False,
+        trigger: str = "manual",
+        on_event: events.Callback = events.ignore,
+        cancel: threading.Event | None = None,
+    ) -> PipelineResult:
+        """Run the project's pipeline ([pipeline] steps, or `steps`), recorded step by step.
+        The lock is refused at once when another writer holds it ("already running since
+        ..." when it is another pipeline run), never waited for."""
+        from engine import pipeline
+
+        with pipeline.exclusive(self.project, cancel):
+            return pipeline.run(
+                self, steps, force=force, trigger=trigger, on_event=on_event, cancel=cancel
+            )
+
+    def pipeline_history(self, limit: int | None = None) -> list[PipelineResult]:
+        """Past pipeline runs, newest first."""
+        from engine import pipeline
+
+        return pipeline.history(self.project, limit)
+
+    def notifications(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest notifications, sent or not, newest first."""
+        from engine import notify
+
+        return notify.recent(self.project, limit)
+
     def retrain_history(self, limit: int | None = None) -> list[RetrainResult]:
         """The recorded retrains, newest first."""
         from engine import retrain
 
         return retrain.history(self.project, limit)
+
+    # ---- schedule (engine.schedule) ----------------------------------------------------------
+    def set_schedule(self, expr: str) -> tuple[ScheduleStatus, list[str]]:
+        """Set `[pipeline] schedule` to a cron expression ("off" clears it); a crontab line
+        already installed follows (replaced, or removed with "off"). The schedule as it is now,
+        and what was done to the crontab, in words."""
+        from engine import cron, schedule
+
+        text = "" if cron.is_off(expr) else cron.check(expr)
+        root = self.workspace.root
+        table, _ = schedule.crontab_or_error()  # no crontab command: no line to follow
+        line = schedule.installed_line(root, self.name, table) if table is not None else None
+        with self._locked("schedule"):
+            self.project.update_config({"pipeline": {"schedule": text}})
+        notes = []
+        if line is not None and text:
+            schedule.install(root, self.name, text)
+            notes.append("its crontab line now runs the new schedule")
+        elif line is not None:
+            schedule.remove(root, self.name)
+            notes.append("its crontab line was removed")
+        return self.workspace.schedules(self.name, crontab=table is not None)[0], notes
+
+    def install_schedule(self) -> str:
+        """Add (or replace) the project's line in the user's crontab; the line."""
+        from engine import schedule
+
+        expr = schedule.configured(self.project.path)
+        if not expr:
+            raise UsageError(
+                f'{self.name} has no schedule: `haj schedule set {self.name} "0 3 * * *"` first'
+            )
+        return schedule.install(self.workspace.root, self.name, expr)
+
+    def remove_schedule(self) -> str | None:
+        """Take the project's line out of the user's crontab; the line, or None if none."""
+        from engine import schedule
+
+        return schedule.remove(self.workspace.root, self.name)
 
     # ---- status ------------------------------------------------------------------------------
     def status(self) -> ProjectStatus:
@@ -797,6 +1066,50 @@ class ProjectAPI:
 
         timeout = diagnose.INDEX_TIMEOUT if index_timeout is None else index_timeout
         return diagnose.diagnose(self.project, live=live, index_timeout=timeout)
+
+    def report(
+        self,
+        output: Path | None = None,
+        *,
+        since: str = "30d",
+        write: bool = True,
+        index_timeout: float | None = None,
+    ) -> Any:
+        """A report of the project (engine.report.Written: the file, its pages, the Report's
+        data): champion, confusion matrix or residuals, leaderboard, data, drift, trends over
+        `since`, diagnostics, the live server. `output` .pdf / .md / .html, by default
+        reports/report-<time>.pdf (the last [pipeline] keep_reports kept); `write=False`
+        gathers only. A read: nothing else changes."""
+        from engine import report
+
+        return report.make(self, output, since=since, write=write, index_timeout=index_timeout)
+
+    def export_mlflow(
+        self,
+        uri: str,
+        *,
+        runs: list[str] | None = None,
+        experiment: str | None = None,
+        data: str | None = None,
+        any_data: bool = False,
+        on_event: events.Callback = events.ignore,
+    ) -> Any:
+        """Copy runs to the MLflow tracking server at `uri` (engine.export_mlflow.ExportResult):
+        the runs named (ids or MODEL-#), else the finished runs of one data version (default:
+        the current one; `any_data`: all) and the champion. Params, metrics, tags, the champion's
+        mark and the model; a run already exported (its haj.run_id tag) is not added twice. A
+        read: nothing in the project changes. Needs the `mlflow` extra (DependencyError)."""
+        from engine import export_mlflow
+
+        return export_mlflow.export(
+            self.project,
+            uri,
+            runs=runs,
+            experiment=experiment,
+            data=data,
+            any_data=any_data,
+            on_event=on_event,
+        )
 
     # ---- serving -----------------------------------------------------------------------------
     def server(self) -> ServerRecord | None:

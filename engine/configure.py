@@ -24,6 +24,7 @@ class Changes:
     target: str | None = None
     metric: str | None = None
     api_key: str | None = None
+    notify_url: str | None = None  # a secret (a webhook's URL carries its token): .env only
     dependencies: list[str] = field(default_factory=list)
     training: dict[str, object] = field(default_factory=dict)  # test_size, random_state, n_jobs
     # any other key, "section.key" -> value (`haj config --set`), validated like the rest
@@ -39,6 +40,7 @@ class Changes:
                 self.target is not None,
                 self.metric is not None,
                 self.api_key is not None,
+                self.notify_url is not None,
                 self.dependencies,
                 self.training,
                 self.settings,
@@ -82,6 +84,10 @@ def check_changes(
         raise UsageError("the target column cannot be empty")
     if changes.api_key is not None and (not changes.api_key or "\n" in changes.api_key):
         raise UsageError("the API key must be one non-empty line")
+    if changes.notify_url is not None and not changes.notify_url.startswith(
+        ("http://", "https://")
+    ):
+        raise UsageError("the notification URL must be an http:// or https:// webhook URL")
     for package in changes.dependencies:
         parse_requirement(package)
 
@@ -108,7 +114,14 @@ def apply(
         notes.extend(f"training.{k} = {v}" for k, v in changes.training.items())
     for dotted, value in changes.settings.items():
         section, key = dotted.split(".", 1)
-        section_changes.setdefault(section, {})[key] = value
+        if "." in key:  # a key of a sub-table: pipeline.retries.retrieve
+            table, sub = key.split(".", 1)
+            current = section_changes.get(section, {}).get(table, config[section].get(table))
+            if not isinstance(current, dict):
+                raise UsageError(f"{section}.{table} is not a table: set {section}.{table} itself")
+            section_changes.setdefault(section, {})[table] = {**current, sub: value}
+        else:
+            section_changes.setdefault(section, {})[key] = value
         notes.append(f"{dotted} = {value}")
     old_prediction = config["project"]["prediction"]
     switching = changes.prediction is not None and changes.prediction != old_prediction
@@ -134,6 +147,9 @@ def apply(
     if changes.api_key is not None:
         project.set_secret("HAJ_API_KEY", changes.api_key)
         notes.append("HAJ_API_KEY saved to .env")
+    if changes.notify_url is not None:
+        project.set_secret("HAJ_NOTIFY_URL", changes.notify_url)
+        notes.append("HAJ_NOTIFY_URL saved to .env")
     if changes.dependencies:
         added = deps.install(project, changes.dependencies, on_event)
         notes.append(f"requirements.txt: added {', '.join(added) or 'nothing new'}")

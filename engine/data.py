@@ -440,9 +440,10 @@ def _receive(
     try:
         result = _call_retriever(retrieve_fn, config, secrets, download)
     except Exception as exc:
-        raise DataError(
-            _scrub(f"retriever.py failed: {type(exc).__name__}: {exc}", secrets)
-        ) from None
+        from engine.errors import TransientError, is_transient
+
+        error = TransientError if is_transient(exc) else DataError
+        raise error(_scrub(f"retriever.py failed: {type(exc).__name__}: {exc}", secrets)) from None
     files = None
     if folder.is_file_list(result):
         result, files = folder.combine(

@@ -144,6 +144,11 @@ class DataError(HajError):
     exit_code = 6
 
 
+class TransientError(DataError):
+    """A failure worth trying again: the network (refused, reset, timed out) or a server's
+    5xx, as opposed to a bug in the user's code. The pipeline retries only these."""
+
+
 class NoChampion(HajError):
     exit_code = 8
 
@@ -166,7 +171,37 @@ class DeployError(HajError):
     exit_code = 12
 
 
+class ClusterError(HajError):
+    """A Dask cluster cannot take the work: unreachable, no workers, or workers whose packages
+    differ from haj's environment (engine.cluster)."""
+
+    exit_code = 14
+
+
 class Cancelled(HajError):
     """The user stopped long work (Ctrl-C, the TUI's cancel)."""
 
     exit_code = 130
+
+
+_TRANSIENT_NAMES = frozenset(
+    {
+        "ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeout", "TimeoutException",
+        "ConnectError", "ReadError", "RemoteProtocolError", "PoolTimeout", "ChunkedEncodingError",
+        "IncompleteRead", "RemoteDisconnected", "URLError",
+    }
+)  # fmt: skip
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for network failures and HTTP 5xx answers, from the standard library, requests or
+    httpx (recognised by class name: a retriever may use any of them)."""
+    status = getattr(exc, "code", None)  # urllib.error.HTTPError
+    response = getattr(exc, "response", None)  # requests / httpx
+    if response is not None and isinstance(getattr(response, "status_code", None), int):
+        status = response.status_code
+    if isinstance(status, int) and type(exc).__name__ in ("HTTPError", "HTTPStatusError"):
+        return status >= 500
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)

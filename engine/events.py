@@ -93,6 +93,53 @@ class RetrainStep(Event):
 
 
 @dataclass
+class PipelineStep(Event):
+    """A step of `haj pipeline run` (engine.pipeline) began ("started"), is tried again
+    ("retrying", with the attempt and the error in `detail`) or ended ("done", "skipped",
+    "failed", "cancelled")."""
+
+    step: str
+    status: str
+    attempt: int = 1
+    seconds: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class TrainBackend(Event):
+    """Where a training's fits run: "local" (haj's worker processes) or "dask" (the cluster at
+    `address`, engine.cluster); said at its start and whenever the cluster's workers change."""
+
+    backend: str
+    workers: int
+    threads: int = 0
+    address: str = ""
+
+
+@dataclass
+class TrialFinished(Event):
+    """A trial of `haj tune` (engine.tuning) ended: "finished" (its score is the folds' mean,
+    `std` their spread), "pruned" (stopped after `folds` folds, below the median of earlier
+    trials there), "failed" or "cancelled"; with the study's best so far."""
+
+    study: str
+    trial: int
+    run_id: str
+    label: str
+    status: str
+    metric: str
+    value: float | None = None
+    std: float | None = None
+    higher_is_better: bool = True  # the metric's direction: what "best" means
+    folds: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    duration_seconds: float | None = None
+    best_trial: int | None = None
+    best_value: float | None = None
+    error: str | None = None
+
+
+@dataclass
 class Failed(Event):
     """The runner stopped on a user error: re-raised in the parent as the same HajError type."""
 
@@ -117,6 +164,9 @@ _NAMES: dict[type, str] = {
     RunStarted: "run_started",
     RunFinished: "run_finished",
     RetrainStep: "retrain_step",
+    PipelineStep: "pipeline_step",
+    TrainBackend: "train_backend",
+    TrialFinished: "trial_finished",
     Failed: "failed",
     Result: "result",
 }

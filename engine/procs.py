@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 
 def pid_alive(pid: int) -> bool:
@@ -27,21 +28,37 @@ def pid_alive(pid: int) -> bool:
 def server_process_alive(pid: int) -> bool:
     """True if `pid` runs and is a haj server: a zombie, or a pid the system gave to another
     program after the server died, counts as dead (so `haj stop` never signals a stranger)."""
-    if pid <= 0 or not pid_alive(pid):
+    return process_alive(pid, b"engine.serving")
+
+
+def process_alive(pid: int, marker: bytes) -> bool:
+    """True if `pid` runs (not a zombie) and its command line holds `marker` (arguments are
+    joined by NUL bytes there): a pid reused by another program counts as dead."""
+    if not running(pid):
         return False
-    proc = f"/proc/{pid}"
     if not os.path.isdir("/proc/self"):
         return True  # no procfs (macOS): trust the pid
     try:
-        with open(f"{proc}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-        if state in (b"Z", b"X"):
-            return False
-        with open(f"{proc}/cmdline", "rb") as handle:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
             cmdline = handle.read()
+    except OSError:
+        return False
+    return marker in cmdline
+
+
+def running(pid: int) -> bool:
+    """True if `pid` exists and is not a zombie (a dead process its parent has not collected:
+    one whose parent is gone waits for init, which may take its time)."""
+    if pid <= 0 or not pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return not os.path.isdir("/proc/self")  # gone, unless there is no procfs (macOS)
     except (OSError, IndexError):
         return False
-    return b"engine.serving" in cmdline
+    return state not in (b"Z", b"X")
 
 
 def kill_group(pgid: int) -> None:
@@ -55,3 +72,25 @@ def reap_child(pid: int) -> None:
     """Collect a child's exit status (when we started it) so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def terminate(pid: int, timeout: float) -> None:
+    """SIGTERM `pid`, wait up to `timeout` s for it to go (reaping it when it is our child),
+    then SIGKILL it. Nothing if it is already gone; PermissionError if it is another user's."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reap_child(pid)
+        if not running(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        reap_child(pid)
+        if not running(pid):
+            return
+        time.sleep(0.02)

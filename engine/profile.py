@@ -104,6 +104,9 @@ def _as_labels(values: Any) -> Any:
     """Object array of str labels, None where missing (NaN, None)."""
     import numpy as np
 
+    values = np.asarray(values)
+    if values.dtype.kind in "iuU":  # no missing value possible: one vectorised conversion
+        return values.astype(str).astype(object)
     out = np.empty(len(values), dtype=object)
     for i, value in enumerate(values.tolist()):
         if value is None or (isinstance(value, float) and value != value):

@@ -28,7 +28,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timeout": 60,
         "dedupe": False,
     },
-    "training": {"test_size": 0.2, "random_state": 42, "n_jobs": -1, "metric": ""},
+    "training": {
+        "test_size": 0.2,
+        "random_state": 42,
+        "n_jobs": -1,
+        "metric": "",
+        "backend": "local",  # or "dask": fits as tasks of a Dask cluster (engine.cluster)
+        "scheduler": "",  # the Dask scheduler's address; "" = $HAJ_DASK_SCHEDULER
+    },
     "serving": {
         "host": "127.0.0.1",
         "port": 8000,
@@ -43,6 +50,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "min_rows": 100,
         "method": "auto",
         "live": True,
+    },
+    # `haj pipeline run` (engine.pipeline validates it)
+    "pipeline": {
+        "steps": ["retrieve", "process", "check", "retrain", "monitor"],
+        "when": "new-data",
+        "min_improvement": 0.0,
+        "redeploy": "server",
+        "models": [],
+        "backoff_seconds": 10.0,
+        "retries": {"retrieve": 3},
+        "keep_reports": 10,  # the report step keeps the last N reports/report-*.pdf
+        "schedule": "",  # when it runs by itself: a cron expression (engine.cron), "" = never
     },
 }
 
@@ -258,6 +277,7 @@ def validate_config(config: dict[str, Any], where: str) -> None:
     n_jobs = training.get("n_jobs")
     if not isinstance(n_jobs, int) or n_jobs == 0:
         raise ConfigError(f"{where}: training.n_jobs must be a non-zero integer (-1 = all cores)")
+    _validate_backend(training, where)
     metric = training.get("metric")
     if metric:
         from engine.metrics import check_metric
@@ -307,12 +327,43 @@ def validate_config(config: dict[str, Any], where: str) -> None:
     min_rows = config["monitoring"].get("min_rows")
     if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1:
         raise ConfigError(f"{where}: monitoring.min_rows must be an integer, 1 or more")
+    from engine import pipeline_config
     from engine.drift import METHODS  # no heavy import at module level
 
+    pipeline_config.validate(pipeline_config.settings(config, DEFAULTS["pipeline"]), where)
+    _validate_schedule(config, where)
     if not isinstance(config["monitoring"].get("live"), bool):
         raise ConfigError(f"{where}: monitoring.live must be true or false")
     if config["monitoring"].get("method") not in METHODS:
         raise ConfigError(f"{where}: monitoring.method must be one of {', '.join(METHODS)}")
+
+
+def _validate_backend(training: dict[str, Any], where: str) -> None:
+    """[training] backend ("local" or "dask") and scheduler (a Dask scheduler's address, or
+    empty); engine.cluster reads them."""
+    if training.get("backend", "local") not in ("local", "dask"):
+        raise ConfigError(f'{where}: training.backend must be "local" or "dask"')
+    scheduler = training.get("scheduler", "")
+    address = r"((tcp|tls)://)?(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+)(:\d{1,5})?"
+    if not isinstance(scheduler, str) or (scheduler and not re.fullmatch(address, scheduler)):
+        raise ConfigError(
+            f'{where}: training.scheduler must be a Dask scheduler address ("tcp://HOST:8786")'
+        )
+
+
+def _validate_schedule(config: dict[str, Any], where: str) -> None:
+    """[pipeline] schedule: empty (none) or a cron expression cron itself understands."""
+    section = config.get("pipeline")
+    schedule = section.get("schedule", "") if isinstance(section, dict) else ""
+    if not isinstance(schedule, str):
+        raise ConfigError(f'{where}: pipeline.schedule must be a cron expression ("0 3 * * *")')
+    from engine.cron import check, is_off  # cronsim is imported only when a schedule is set
+
+    if not is_off(schedule):
+        try:
+            check(schedule)
+        except UsageError as exc:
+            raise ConfigError(f"{where}: pipeline.schedule: {exc}") from None
 
 
 def mask(value: str) -> str:

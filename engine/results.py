@@ -273,6 +273,9 @@ class ProjectStatus(_RawRecord):
     container_record: ContainerRecord | None = None
     deployment_record: DeploymentRecord | None = None
     champion_notice: str | None = None  # the champion was trained on other data than the current
+    # [pipeline] schedule: {schedule, explain, next (three local ISO times), scheduler, error},
+    # None when the project has none (engine.schedule.brief)
+    schedule: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -307,6 +310,7 @@ class ProjectStatus(_RawRecord):
             container_record=ContainerRecord.from_dict(container) if container else None,
             deployment_record=DeploymentRecord.from_dict(deployment) if deployment else None,
             champion_notice=data.get("champion_notice"),
+            schedule=copy.deepcopy(data.get("schedule")),
             raw=copy.deepcopy(data),
         )
 
@@ -343,4 +347,6 @@ class ProjectStatus(_RawRecord):
             status["deployment"] = self.deployment
         if self.champion_notice:
             status["champion_notice"] = self.champion_notice
+        if self.schedule:
+            status["schedule"] = copy.deepcopy(self.schedule)
         return status

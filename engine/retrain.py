@@ -66,6 +66,7 @@ class Options:
     models: list[str] | None = None
     min_improvement: float = 0.0
     redeploy: str = "none"
+    retrieved: bool = False  # the caller (the pipeline) has just retrieved: no retrieve step
 
     def check(self) -> None:
         if self.when not in WHEN:
@@ -303,7 +304,8 @@ class _Retrain:
     # ---- running --------------------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self._retrieve()
+            if not self.options.retrieved:
+                self._retrieve()
             if self.options.when == "degraded":
                 self._check()
             version = self._process()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import schedule
 from engine.procs import pid_alive, server_process_alive
 from engine.project import Project
 from engine.results import ProjectStatus
@@ -82,6 +83,9 @@ def project_status(project: Project) -> ProjectStatus:
         status["champion_history"] = history  # newest first, the last 10 crownings
         _add_container_and_deployment(status, records)
     status["server"] = live_server(project)
+    planned = schedule.brief(project.path)
+    if planned:  # like container and deployment: absent when there is none
+        status["schedule"] = planned
     return ProjectStatus.from_dict(status)
 
 

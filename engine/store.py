@@ -27,7 +27,7 @@ from typing import Any
 from engine.errors import StoreError
 from engine.procs import pid_alive
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 9
 NOTES_KEY = "_haj_notes"  # a run's notes, inside its params JSON (see Run.notes)
 
 _MIGRATIONS: dict[int, str] = {
@@ -188,6 +188,54 @@ _MIGRATIONS: dict[int, str] = {
         report         TEXT NOT NULL
     );
     CREATE INDEX monitor_reports_created ON monitor_reports (created_at);
+    """,
+    # 8: pipeline runs (`haj pipeline run`, engine.pipeline): when, by whom (manual or the
+    # schedule), how it ended, a one-line summary, and each step with its attempts, seconds,
+    # outcome and reason (JSON); and every notification sent or not (engine.notify).
+    8: """
+    CREATE TABLE pipeline_runs (
+        id          TEXT PRIMARY KEY,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        trigger     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        summary     TEXT,
+        steps       TEXT NOT NULL DEFAULT '[]',
+        pid         INTEGER
+    );
+    CREATE INDEX pipeline_runs_started ON pipeline_runs (started_at);
+    CREATE TABLE notifications (
+        id          TEXT PRIMARY KEY,
+        created_at  TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        attempts    INTEGER NOT NULL,
+        error       TEXT,
+        pipeline_id TEXT
+    );
+    CREATE INDEX notifications_created ON notifications (created_at);
+    """,
+    # 9: experiment depth. Tags per run, set by the user (`haj tag`) or by haj (user, host,
+    # haj version, git commit, code hashes, study and trial); artifacts per run: files under
+    # the run's folder (a confusion matrix, curves, importances, the environment), listed here.
+    9: """
+    CREATE TABLE run_tags (
+        run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        source  TEXT NOT NULL DEFAULT 'user',
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE INDEX run_tags_key ON run_tags (key, value);
+    CREATE TABLE run_artifacts (
+        run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        path       TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
     """,
 }
 _RETRAIN_COLUMNS = (
@@ -997,6 +1045,109 @@ class Store:
             out.append(record)
         return out
 
+    # ---- run tags and artifacts ----------------------------------------------------------------
+    def set_tags(self, run_id: str, tags: dict[str, str], source: str = "user") -> None:
+        """Set (or replace) tags of a run; an empty value removes the tag."""
+        with self._transaction() as db:
+            for key, value in tags.items():
+                if value == "":
+                    db.execute("DELETE FROM run_tags WHERE run_id = ? AND key = ?", (run_id, key))
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO run_tags (run_id, key, value, source) "
+                        "VALUES (?, ?, ?, ?)",
+                        (run_id, key, str(value), source),
+                    )
+
+    def tags(self, run_ids: list[str] | None = None) -> dict[str, dict[str, str]]:
+        """run id -> {key: value} (of the given runs, else of every run)."""
+        sql = "SELECT run_id, key, value FROM run_tags"
+        args: tuple[Any, ...] = ()
+        if run_ids is not None:
+            if not run_ids:
+                return {}
+            sql += f" WHERE run_id IN ({', '.join('?' for _ in run_ids)})"
+            args = tuple(run_ids)
+        out: dict[str, dict[str, str]] = {}
+        for row in self._db.execute(sql + " ORDER BY key", args).fetchall():
+            out.setdefault(row["run_id"], {})[row["key"]] = row["value"]
+        return out
+
+    def add_artifact(self, run_id: str, name: str, kind: str, path: str) -> None:
+        """List a file (relative to the project) as one of a run's artifacts."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO run_artifacts (run_id, name, kind, path, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_id, name, kind, path, now_iso()),
+            )
+
+    def artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT name, kind, path, created_at FROM run_artifacts WHERE run_id = ? ORDER BY name",
+            (run_id,),
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    # ---- pipeline runs and notifications ----------------------------------------------------
+    def record_pipeline_run(self, record: dict[str, Any]) -> None:
+        """Insert or replace one pipeline run (steps: a list, stored as JSON)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO pipeline_runs (id, started_at, finished_at, trigger, "
+                "status, summary, steps, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record["id"],
+                    record["started_at"],
+                    record.get("finished_at"),
+                    record["trigger"],
+                    record["status"],
+                    record.get("summary"),
+                    json.dumps(record.get("steps") or []),
+                    record.get("pid"),
+                ),
+            )
+
+    def pipeline_runs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Pipeline runs, newest first."""
+        sql = "SELECT * FROM pipeline_runs ORDER BY started_at DESC, rowid DESC"
+        args: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (limit,)
+        out = []
+        for row in self._db.execute(sql, args).fetchall():
+            record = dict(row)
+            record["steps"] = json.loads(record["steps"] or "[]")
+            out.append(record)
+        return out
+
+    def add_notification(self, record: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO notifications (id, created_at, event, text, status, attempts, "
+                "error, pipeline_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    uuid.uuid4().hex[:12],
+                    record.get("created_at") or now_iso(),
+                    record["event"],
+                    record["text"],
+                    record["status"],
+                    int(record["attempts"]),
+                    record.get("error"),
+                    record.get("pipeline_id"),
+                ),
+            )
+
+    def notifications(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Notifications, newest first."""
+        sql = "SELECT * FROM notifications ORDER BY created_at DESC, rowid DESC"
+        args: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (limit,)
+        return [dict(row) for row in self._db.execute(sql, args).fetchall()]
+
     # ---- retrains (`haj retrain`) -------------------------------------------------------------
     def record_retrain(self, record: dict[str, Any]) -> None:
         """Insert or replace one retrain, as engine.retrain made it (steps and details: JSON)."""
@@ -1151,8 +1302,9 @@ def _link_derivation(
 def _finished_where(
     metric: str, prediction: str, data_version: str | None
 ) -> tuple[str, tuple[Any, ...]]:
-    """The WHERE clause (over metrics m JOIN runs r) of the finished runs crowning compares."""
-    where = "m.key = ? AND r.status = 'finished' AND r.prediction = ?"
+    """The WHERE clause (over metrics m JOIN runs r) of the finished runs crowning compares:
+    those with a model file (a tuning trial is scored by CV only and keeps no model)."""
+    where = "m.key = ? AND r.status = 'finished' AND r.prediction = ? AND r.model_path IS NOT NULL"
     args: tuple[Any, ...] = (metric, prediction)
     if data_version:
         where += " AND r.data_version = ?"

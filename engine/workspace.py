@@ -182,11 +182,13 @@ def summarize(project: Project) -> dict[str, Any]:
         "score": None,
         "error": None,
         "server": None,
+        "schedule": None,
     }
     try:
         config = tomllib.loads(project.config_path.read_text(encoding="utf-8"))
         row["title"] = config.get("project", {}).get("title") or project.name
         row["prediction"] = config.get("project", {}).get("prediction", "?")
+        row["schedule"] = _schedule_text(config.get("pipeline"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         row["error"] = f"config.toml: {exc}"
     if project.db_path.exists():
@@ -210,6 +212,16 @@ def summarize(project: Project) -> dict[str, Any]:
                 row["metric"] = champion["metric"]
                 row["score"] = champion["value"]
     return row
+
+
+def _schedule_text(section: object) -> str | None:
+    """`[pipeline] schedule` as written, for listings (not parsed: `haj list` stays fast)."""
+    from engine.cron import is_off  # a leaf: cronsim is not imported
+
+    value = section.get("schedule") if isinstance(section, dict) else None
+    if not isinstance(value, str) or is_off(value):
+        return None
+    return " ".join(value.split())
 
 
 def list_projects(root: Path) -> list[dict[str, Any]]:

@@ -58,6 +58,7 @@ MODULE_TIERS = {
     "test_tui_tabs_snapshots": "integration",
     "test_tui_tabs_fake": "integration",  # the whole app, on the fake engine
     "test_tui_monitor": "integration",  # the Monitor tab on a trained project
+    "test_cluster": "e2e",  # a real local Dask cluster (processes on 127.0.0.1)
     "test_schedule": "integration",  # a stand-in `crontab` program (its unit and e2e tests say so)
 }
 INTEGRATION_FIXTURES = {"haj", "trained_home", "trained_cache"}
@@ -70,6 +71,7 @@ MODULE_GROUPS = {
     "test_serving": "serving",
     "test_raw_serving": "raw",
     "test_monitor_live": "monitor-live",
+    "test_cluster": "cluster",  # one local Dask cluster for the module
 }
 
 

@@ -100,7 +100,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_data(tmp_path: Path) -> Non
     path = tmp_path / "haj.db"
     version_1_database(path)
     with Store(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 7
+        assert store.schema_version() == SCHEMA_VERSION == 9
         assert [v.id for v in store.data_versions()] == ["raw-0001", "raw-0002", "proc-0001"]
         raw1 = store.data_version("raw-0001")
         assert raw1 is not None and raw1.last_retrieved_at == raw1.created_at

@@ -22,14 +22,21 @@ COMMAND_MODULES = (
     "engine.cli.projects",
     "engine.cli.data_cmds",
     "engine.cli.train_cmds",
+    "engine.cli.tune_cmds",
+    "engine.cli.experiment_cmds",
     "engine.cli.serve_cmds",
     "engine.cli.predict_cmds",
     "engine.cli.operate_cmds",
     "engine.cli.retrain_cmds",
     "engine.cli.monitor_cmds",
+    "engine.cli.pipeline_cmds",
+    "engine.cli.schedule_cmds",
     "engine.cli.container_cmds",
     "engine.cli.deploy_cmds",
     "engine.cli.diagnose_cmds",
+    "engine.cli.cluster_cmds",
+    "engine.cli.report_cmds",
+    "engine.cli.export_cmds",
 )
 
 

@@ -98,6 +98,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="set the API key: hidden prompt on a terminal, else the first line of "
         "stdin; written to .env only",
     )
+    p.add_argument(
+        "--notify-url",
+        action="store_true",
+        help="set the webhook the pipeline notifies (Slack-compatible): hidden prompt on a "
+        "terminal, else the first line of stdin; written to .env only",
+    )
     p.add_argument("--json", action="store_true", help="print the config as JSON")
     p.set_defaults(func=CmdConfig)
 
@@ -156,7 +162,7 @@ class CmdList(Command):
             return
         output.fast_table(
             f"Projects in {root}",
-            ["Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server"],
+            ["Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server", "Schedule"],
             [
                 [
                     r.name,
@@ -169,6 +175,7 @@ class CmdList(Command):
                     if r.score is not None and r.metric
                     else "-",
                     r.server or "-",
+                    r.schedule or "-",
                 ]
                 for r in rows
             ],
@@ -231,11 +238,11 @@ class CmdDelete(ProjectCommand):
         return 0
 
 
-def _read_api_key() -> str:
+def _read_api_key(prompt: str = "API key") -> str:
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass("API key (input hidden): ").strip()
+        return getpass.getpass(f"{prompt} (input hidden): ").strip()
     return sys.stdin.readline().strip()
 
 
@@ -256,6 +263,7 @@ class CmdConfig(ProjectCommand):
             target=args.target,
             metric=args.metric,
             api_key=_read_api_key() if args.api_key else None,
+            notify_url=_read_api_key("Notification webhook URL") if args.notify_url else None,
             dependencies=args.dependencies or [],
             settings=dict(parse_setting(text) for text in args.set),
         )
@@ -369,6 +377,27 @@ class CmdStatus(ProjectCommand):
         for key, line in (("container", info.container), ("deployment", info.deployment)):
             if line:
                 console.print(f"  {key:<10} {line}", markup=False)
+        console.print(
+            f"  schedule   {_schedule_line(info.schedule)}", markup=False, highlight=False
+        )
+
+
+def _schedule_line(schedule: dict[str, Any] | None) -> str:
+    """`haj status`'s schedule line: the expression, in words, when next, who runs it."""
+    if not schedule:
+        return "none (`haj schedule set NAME CRON`)"
+    if schedule.get("error"):
+        return f"{schedule['schedule']}: {schedule['error']}"
+    from datetime import datetime
+
+    from engine.cli.schedule_cmds import when
+
+    text = schedule["schedule"] + (f" ({schedule['explain']})" if schedule.get("explain") else "")
+    if schedule.get("next"):
+        text += f"; next {when(datetime.fromisoformat(schedule['next'][0]))}"
+    if schedule.get("scheduler"):
+        text += f"; the scheduler runs it (pid {schedule['scheduler']['pid']})"
+    return text + "; `haj schedule status` says more"
 
 
 class CmdDemo(Command):

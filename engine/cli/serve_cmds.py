@@ -30,12 +30,31 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "stop",
         parents=[common],
-        help="stop a project's detached server",
+        help="stop a project's detached server (or, with --scheduler, the workspace's scheduler)",
         description="Stop the server started with `haj run NAME --detach` (SIGTERM, then SIGKILL "
-        "if it has not stopped within 10 s).",
+        "if it has not stopped within 10 s); `haj stop --scheduler` stops the scheduler of "
+        "`haj schedule run`, as `haj schedule stop` does.",
     )
-    p.add_argument("name")
-    p.set_defaults(func=CmdStop)
+    p.add_argument("name", nargs="?")
+    p.add_argument(
+        "--scheduler", action="store_true", help="stop the workspace's scheduler instead"
+    )
+    p.set_defaults(func=_stop)
+
+
+def _stop(args: argparse.Namespace) -> Any:
+    """`haj stop NAME` (a server) or `haj stop --scheduler` (the workspace's scheduler)."""
+    from engine.errors import UsageError
+
+    if args.scheduler:
+        if args.name:
+            raise UsageError("--scheduler stops the workspace's scheduler: give no project name")
+        from engine.cli.schedule_cmds import CmdScheduleStop
+
+        return CmdScheduleStop(args)
+    if not args.name:
+        raise UsageError("give the project whose server to stop (or --scheduler)")
+    return CmdStop(args)
 
 
 class CmdRun(ProjectCommand):

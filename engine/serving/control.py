@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Hint, ServingError
-from engine.procs import pid_alive, reap_child, server_process_alive
+from engine.procs import pid_alive, server_process_alive, terminate
 from engine.project import Project
 
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
@@ -311,24 +311,9 @@ def stop(project: Project, timeout: float = STOP_TIMEOUT) -> bool:
 
 def _terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+        terminate(pid, timeout)
     except PermissionError:
         raise ServingError(f"cannot stop pid {pid}: it belongs to another user") from None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        reap_child(pid)
-        if not pid_alive(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    for _ in range(100):
-        reap_child(pid)
-        if not pid_alive(pid):
-            return
-        time.sleep(0.02)
 
 
 def _last_line(path: Path, offset: int) -> str:

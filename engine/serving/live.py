@@ -47,8 +47,27 @@ class LiveSketches:
             self.recent_rows = 0
             self._seen.clear()
 
+    def add_many(self, scored: list[tuple[float, str, Any, Any]]) -> None:
+        """Requests written together by the log writer thread, (time, run id, X, predictions)
+        each: added as one batch per minute and run, so the cost is numpy's, not per request."""
+        import numpy as np
+
+        groups: dict[tuple[int, str], list[tuple[Any, Any]]] = {}
+        for stamp, run_id, X, predictions in scored:
+            if X is not None and len(X):
+                groups.setdefault((int(stamp // 60), run_id), []).append((X, predictions))
+        for (minute, run_id), parts in groups.items():
+            X = parts[0][0] if len(parts) == 1 else np.concatenate([x for x, _ in parts])
+            outputs: list[Any] | None = []
+            for _, predictions in parts:
+                if predictions is None or outputs is None:
+                    outputs = None
+                else:
+                    outputs.extend(predictions)
+            self.add(minute * 60.0, run_id, X, outputs)
+
     def add(self, stamp: float, run_id: str, X: Any, predictions: Any) -> None:
-        """One scored batch (called by the log writer thread)."""
+        """One scored batch."""
         if self.profile is None or run_id != self.run_id or X is None or not len(X):
             return
         batch = WindowSketch(self.profile)
@@ -77,15 +96,17 @@ class LiveSketches:
             self.refused[field] = self.refused.get(field, 0) + 1
 
     def _duplicates(self, X: Any) -> int:
+        """Rows of X already seen (among the last DUPLICATES_TRACKED distinct rows)."""
+        keys = _row_keys(X)
+        seen = self._seen
         found = 0
-        for row in X.tolist():
-            key = hash(tuple(row))
-            if key in self._seen:
+        for key in keys:
+            if key in seen:
                 found += 1
             else:
-                self._seen[key] = None
-                if len(self._seen) > DUPLICATES_TRACKED:
-                    self._seen.popitem(last=False)
+                seen[key] = None
+        while len(seen) > DUPLICATES_TRACKED:
+            seen.popitem(last=False)
         return found
 
     def window(self, seconds: float | None = None, last: int | None = None) -> WindowSketch | None:
@@ -124,3 +145,28 @@ class LiveSketches:
                 window.merge(self.total)
             window.refused = dict(self.refused)
             return window
+
+
+def _row_keys(X: Any) -> list[int]:
+    """A 64-bit key per row: for a float matrix a vectorised hash of the values' bits (a
+    collision between two different rows is one in 2**64); otherwise Python's hash of the row."""
+    import numpy as np
+
+    if X.dtype == np.float64 and X.ndim == 2:
+        bits = np.ascontiguousarray(X).view(np.uint64)
+        weights = _weights(X.shape[1])
+        with np.errstate(over="ignore"):
+            return (bits * weights).sum(axis=1, dtype=np.uint64).tolist()
+    return [hash(tuple(row)) for row in X.tolist()]
+
+
+_WEIGHTS: dict[int, Any] = {}
+
+
+def _weights(width: int) -> Any:
+    import numpy as np
+
+    if width not in _WEIGHTS:
+        rng = np.random.default_rng(0x4A4A)
+        _WEIGHTS[width] = rng.integers(1, 2**63, size=width, dtype=np.uint64) | np.uint64(1)
+    return _WEIGHTS[width]

@@ -28,6 +28,7 @@ log = logging.getLogger("haj.serving")
 WINDOW = 1000
 HISTORY_POINTS = 600  # one sample a second: the last ten minutes, for the app's charts
 SCORING = ("/predict", "/invocations")
+SKETCH_SECONDS = 1.0  # the live drift sketches lag the traffic by at most this much
 # Prometheus buckets (seconds): sub-millisecond resolution where a good server lives.
 PROM_BUCKETS = (
     0.00025,
@@ -376,6 +377,8 @@ class PredictionLog:
         self._prune()
         handle = open(self.path, "ab")  # noqa: SIM115 - held open for the server's life
         size = handle.tell()
+        scored: list[tuple[Any, ...]] = []  # for the live sketches, added once a second
+        sketch_due = time.monotonic() + SKETCH_SECONDS
         try:
             while True:
                 # wake a few times a second and write what piled up: no wake-up per request
@@ -389,9 +392,14 @@ class PredictionLog:
                     if item is not None:
                         batch.append(item)
                 pending: list[bytes] = []
+                if self.sketches is not None:
+                    scored.extend((e[0], e[2], e[11], e[5]) for e in batch if e[11] is not None)
+                    if scored and (closing or time.monotonic() >= sketch_due):
+                        # one sketch update a second, not one per request: numpy per batch
+                        self.sketches.add_many(scored)
+                        scored = []
+                        sketch_due = time.monotonic() + SKETCH_SECONDS
                 for entry in batch:
-                    if self.sketches is not None and entry[11] is not None:
-                        self.sketches.add(entry[0], entry[2], entry[11], entry[5])
                     line = _line(orjson, entry)
                     if size and size + len(line) > self.max_bytes:
                         handle.write(b"".join(pending))

@@ -152,19 +152,28 @@ def download(
                 done += len(chunk)
                 progress(done, total)
         if total is not None and done < total:
-            raise RuntimeError(f"the download from {shown} stopped at {done} of {total} bytes")
+            raise SourceUnavailable(f"the download from {shown} stopped at {done} of {total} bytes")
         return path
     except BaseException as exc:
         path.unlink(missing_ok=True)
+        if isinstance(exc, SourceUnavailable):
+            raise
         if isinstance(exc, urllib.error.HTTPError):
-            raise RuntimeError(f"HTTP {exc.code} {exc.reason} from {shown}") from None
+            # a server error may pass (retried by `haj pipeline`); a 4xx is the request's fault
+            error = SourceUnavailable if exc.code >= 500 else RuntimeError
+            raise error(f"HTTP {exc.code} {exc.reason} from {shown}") from None
         if isinstance(exc, urllib.error.URLError):
-            raise RuntimeError(f"cannot reach {shown}: {exc.reason}") from None
+            raise SourceUnavailable(f"cannot reach {shown}: {exc.reason}") from None
         if isinstance(exc, TimeoutError):
-            raise RuntimeError(f"no answer from {shown} within {timeout:g} seconds") from None
+            raise SourceUnavailable(f"no answer from {shown} within {timeout:g} seconds") from None
         if isinstance(exc, OSError):
-            raise RuntimeError(f"the download from {shown} failed: {exc}") from None
+            raise SourceUnavailable(f"the download from {shown} failed: {exc}") from None
         raise
+
+
+class SourceUnavailable(ConnectionError):
+    """The source could not be reached, timed out or answered 5xx: worth trying again (the
+    pipeline retries it; a bug in this file is not retried)."""
 
 
 class _SecretRedirects(urllib.request.HTTPRedirectHandler):
