@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -1026,6 +1027,18 @@ class ProjectAPI:
             schedule.remove(root, self.name)
             notes.append("its crontab line was removed")
         return self.workspace.schedules(self.name, crontab=table is not None)[0], notes
+
+    @staticmethod
+    def preview_schedule(expr: str, count: int = 3) -> tuple[str, str, list[datetime]]:
+        """A schedule as it is typed, before it is saved: (the expression as set_schedule
+        would store it, in words, its next `count` local times); ("", "", []) for "off" or
+        empty. A bad one raises the UsageError set_schedule would, in one line."""
+        from engine import cron
+
+        if cron.is_off(expr):
+            return "", "", []
+        text = cron.check(expr)
+        return text, cron.explain(text), cron.next_times(text, count=count)
 
     def install_schedule(self) -> str:
         """Add (or replace) the project's line in the user's crontab; the line."""

@@ -91,15 +91,9 @@ def load_project_models(model_file: Path, prediction: str) -> dict[str, Any]:
     A name of the built-in catalog of `prediction` is a ConfigError: it would silently replace
     the built-in model (and make the runs of both one leaderboard line).
     """
-    if not model_file.exists():
+    module = _project_module(model_file)
+    if module is None:
         return {}
-    spec = importlib.util.spec_from_file_location("haj_project_model", model_file)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ConfigError(f"model.py failed to load: {type(exc).__name__}: {exc}") from None
     factory: Callable[[], Any] | None = getattr(module, "models", None)
     if factory is None:
         return {}
@@ -122,6 +116,52 @@ def load_project_models(model_file: Path, prediction: str) -> dict[str, Any]:
         if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
             raise ConfigError(f"model.py: {name!r} is not an estimator (needs fit and predict)")
     return extra
+
+
+_loaded: dict[Path, tuple[bytes, Any]] = {}
+
+
+def _project_module(model_file: Path) -> Any:
+    """model.py executed as a module (None when there is none), once per content of the file:
+    load_project_models and project_metrics share it, so training runs it once."""
+    try:
+        code = model_file.read_bytes()
+    except FileNotFoundError:
+        return None
+    key, stamp = model_file.resolve(), code
+    cached = _loaded.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    spec = importlib.util.spec_from_file_location("haj_project_model", model_file)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(f"model.py failed to load: {type(exc).__name__}: {exc}") from None
+    _loaded[key] = (stamp, module)
+    return module
+
+
+def project_metrics(model_file: Path) -> dict[str, Any] | None:
+    """model.py's custom metrics: {"function": metrics, "higher_is_better": {name: bool}}, or
+    None when it defines no `metrics(y_true, y_pred, y_score) -> dict[str, float]`.
+
+    `HIGHER_IS_BETTER = {"name": False}` (module level) gives a metric's direction; a name it
+    does not list is higher-is-better. The function travels to joblib's workers with the task
+    (cloudpickle stores it by value: model.py is not importable by name there)."""
+    module = _project_module(model_file)
+    function = getattr(module, "metrics", None) if module is not None else None
+    if function is None:
+        return None
+    if not callable(function):
+        raise ConfigError("model.py: metrics must be a function (y_true, y_pred, y_score)")
+    directions = getattr(module, "HIGHER_IS_BETTER", None) or {}
+    if not isinstance(directions, dict) or not all(
+        isinstance(k, str) and isinstance(v, bool) for k, v in directions.items()
+    ):
+        raise ConfigError('model.py: HIGHER_IS_BETTER must be a dict like {"name": True}')
+    return {"function": function, "higher_is_better": dict(directions)}
 
 
 def project_model_names(project: Project) -> list[str]:

@@ -21,7 +21,7 @@ from engine.fsutil import atomic_write_text, sha256_file
 from engine.metrics import check_metric
 from engine.project import Project
 from engine.results import CrownResult, RunnerUp
-from engine.runs import DataScope, data_scope, stale_champion
+from engine.runs import DataScope, custom_metrics, data_scope, stale_champion
 from engine.store import TIE_RULE, Run, Store
 
 NOISY_METRICS = ("acc", "precision", "recall", "f1")  # shares of test rows: binomial noise
@@ -35,7 +35,8 @@ def crown(
     are broken by TIE_RULE and said, as is a margin within the noise. Returns what happened."""
     config = project.read_config()
     prediction = config["project"]["prediction"]
-    chosen = check_metric(metric or config["training"]["metric"], prediction)
+    custom = custom_metrics(project, prediction)  # model.py's metrics rank too
+    chosen = check_metric(metric or config["training"]["metric"], prediction, custom)
     if not project.db_path.exists():
         raise NoChampion("no runs yet", Hint("train", project.name))
     with Store(project.db_path) as store:
@@ -87,7 +88,8 @@ def crown_run(
     score: the user's choice. `metric` (default: the project's) is the score recorded with it."""
     config = project.read_config()
     prediction = config["project"]["prediction"]
-    chosen = check_metric(metric or config["training"]["metric"], prediction)
+    custom = custom_metrics(project, prediction)  # model.py's metrics rank too
+    chosen = check_metric(metric or config["training"]["metric"], prediction, custom)
     if not project.db_path.exists():
         raise NoChampion("no runs yet", Hint("train", project.name))
     with Store(project.db_path) as store:

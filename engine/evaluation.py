@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DataError, NoChampion, UsageError
+from engine.metrics import confusion, residual_summary  # shared with engine.artifacts
 from engine.project import Project
 from engine.store import Evaluation
 
@@ -191,43 +192,13 @@ def measure_predictions(
     y: Any, y_pred: Any, prediction: str, y_score: Any = None, classes: list[Any] | None = None
 ) -> tuple[dict[str, float], dict]:
     """measure() for predictions already made (a scored file, the prediction log)."""
-    import numpy as np
-
     from engine.metrics import evaluate
 
     if prediction == "regression":
         metrics, _ = evaluate(prediction, y, y_pred)
-        residuals = np.asarray(y, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)
-        quantiles = np.quantile(residuals, [0.05, 0.25, 0.5, 0.75, 0.95])
-        return metrics, {
-            "residuals": {
-                "mean": float(residuals.mean()),
-                "std": float(residuals.std()),
-                "p05": float(quantiles[0]),
-                "p25": float(quantiles[1]),
-                "median": float(quantiles[2]),
-                "p75": float(quantiles[3]),
-                "p95": float(quantiles[4]),
-                "max_abs": float(np.abs(residuals).max()),
-            }
-        }
+        return metrics, {"residuals": residual_summary(y, y_pred)}
     metrics, _ = evaluate(prediction, y, y_pred, y_score, classes=classes)
     return metrics, {"confusion": confusion(y, y_pred, classes)}
-
-
-def confusion(y_true: Any, y_pred: Any, classes: list[Any] | None) -> dict[str, Any]:
-    """{"labels": [...], "matrix": rows = true label, columns = predicted label}."""
-    from sklearn.metrics import confusion_matrix
-
-    labels = list(classes or [])
-    for value in list(y_true) + list(y_pred):
-        if value not in labels:
-            labels.append(value)
-    matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    return {
-        "labels": [v.item() if hasattr(v, "item") else v for v in labels],
-        "matrix": matrix.tolist(),
-    }
 
 
 def score(

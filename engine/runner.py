@@ -42,7 +42,13 @@ def _train(project: Project, options: dict[str, Any], emit: events.Callback) -> 
     from engine import training
 
     return training.train_in_process(
-        project, options.get("models") or None, emit, data=options.get("data"), cv=options.get("cv")
+        project,
+        options.get("models") or None,
+        emit,
+        data=options.get("data"),
+        cv=options.get("cv"),
+        redo=options.get("redo"),  # haj rerun (engine.rerun)
+        cluster=options.get("cluster"),  # a Dask scheduler's address (engine.cluster)
     )
 
 
@@ -50,6 +56,12 @@ def _finalize(project: Project, options: dict[str, Any], emit: events.Callback) 
     from engine import finalize
 
     return finalize.finalize_in_process(project, options["run_id"], emit)
+
+
+def _tune(project: Project, options: dict[str, Any], emit: events.Callback) -> dict[str, Any]:
+    from engine import tuning
+
+    return tuning.tune_in_process(project, options, emit)
 
 
 def _models(project: Project, options: dict[str, Any], emit: events.Callback) -> dict[str, Any]:
@@ -65,6 +77,7 @@ COMMANDS: dict[str, Command] = {
     "process": _process,
     "train": _train,
     "finalize": _finalize,
+    "tune": _tune,
     "models": _models,
 }
 

@@ -83,6 +83,20 @@ def data_scope(
     return DataScope(version.id, chosen=True, **base)
 
 
+def custom_metrics(project: Project, prediction: str) -> dict[str, bool]:
+    """The custom metrics (model.py's `metrics()`) the project's runs of `prediction` recorded:
+    name -> higher is better ({} before any). Read from the store, not from model.py: ranking
+    runs needs no project code, and the direction is the one they were trained with."""
+    from engine.metrics import CUSTOM_RECORD
+    from engine.store import Store
+
+    if not project.db_path.exists():
+        return {}
+    with Store(project.db_path) as store:
+        record = store.get_record(CUSTOM_RECORD) or {}
+    return dict(record.get(prediction) or {})
+
+
 def stale_champion(champion: Run | None, scope: DataScope) -> str | None:
     """A sentence when the champion was trained on other data than the current, else None."""
     if champion is None or scope.current_raw is None or champion.data_version == scope.current:
@@ -123,6 +137,8 @@ class Leaderboard:
     other_runs: int = 0
     stale: str | None = None
     tie_rule: str = TIE_RULE
+    filter: str = ""  # the filter the runs matched (engine.run_filter), as written
+    filtered_out: int = 0  # runs of the scope the filter left out
 
     @property
     def champion_id(self) -> str | None:
@@ -171,16 +187,25 @@ def leaderboard(
     include_all: bool = True,
     data: str | None = None,
     any_data: bool = False,
+    where: str | None = None,
 ) -> Leaderboard:
+    """The leaderboard; `where` is a filter (engine.run_filter): a run must match all its terms.
+    A filter on `data` looks at every data version (unless `data` chooses one), and one on
+    `status` at every status."""
+    from engine import run_filter
     from engine.errors import UsageError
     from engine.store import Store
 
     if limit is not None and limit < 1:
         raise UsageError("the limit must be a positive number")
+    wanted = run_filter.parse(where)  # a bad term is said before anything is read
+    any_data = any_data or (wanted.mentions("data") and not data)
+    include_all = include_all or wanted.mentions("status")
     config = project.read_config()
     prediction = config["project"]["prediction"]
-    chosen = check_metric(metric or config["training"]["metric"], prediction)
-    board = Leaderboard(chosen.name, chosen.higher_is_better, list(metrics_for(prediction)))
+    custom = custom_metrics(project, prediction)
+    chosen = check_metric(metric or config["training"]["metric"], prediction, custom)
+    board = Leaderboard(chosen.name, chosen.higher_is_better, [*metrics_for(prediction), *custom])
     if not project.db_path.exists():
         if data:
             from engine.errors import DataError, Hint
@@ -196,15 +221,24 @@ def leaderboard(
                 metric=chosen.name,
                 higher_is_better=chosen.higher_is_better,
                 status=None if include_all else "finished",
-                limit=limit,
+                limit=None if wanted else limit,
                 data_version=None if scope.every else scope.version,
             )
+        # every tag at once past SQLite's parameter limit (a few small rows per run)
+        tags = store.tags([r.id for r in runs] if len(runs) <= 900 else None) if runs else {}
         counts = store.run_counts_by_data_version(prediction)
         champion = store.champion()
         champion_run = store.run(champion.run_id) if champion else None
     board.runs = [
-        {**r.to_dict(), "label": r.label} for r in runs if include_all or r.prediction == prediction
+        {**r.to_dict(), "label": r.label, "tags": tags.get(r.id, {})}
+        for r in runs
+        if include_all or r.prediction == prediction
     ]
+    if wanted:
+        wanted.check_metrics([*board.metrics, *(m for r in board.runs for m in r["metrics"])])
+        matched = wanted.apply(board.runs)
+        board.filter, board.filtered_out = wanted.text, len(board.runs) - len(matched)
+        board.runs = matched[:limit] if limit else matched
     board.champion = champion.to_dict() if champion else None
     board.data_version = scope.version
     board.current_data = scope.current

@@ -2,9 +2,10 @@
 
 `train()` is the API (CLI, TUI): it starts `engine.runner train` and relays its events.
 `train_in_process()` runs inside that runner: it picks the data version, splits once, fans the
-models out with joblib (so a Dask backend can take over later), and records each result in its own
-transaction the moment it arrives. Ctrl-C / cancel marks the unfinished runs cancelled; a killed
-runner leaves them 'running' with its pid, and the store reaps them as failed.
+models out with joblib, or as a Dask cluster's tasks (engine.cluster_train), and records each
+result in its own transaction the moment it arrives. Ctrl-C / cancel marks the unfinished runs
+cancelled; a killed runner leaves them 'running' with its pid, and the store reaps them as
+failed.
 """
 
 from __future__ import annotations
@@ -32,18 +33,28 @@ def train(
     cancel: threading.Event | None = None,
     data: str | None = None,
     cv: int | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     """Train on `data` (a raw or processed version id; default: the current raw version), with
     `cv`-fold cross-validation on the training split when given; returns {"session",
-    "data_version", "runs": [...]} with each run's outcome."""
+    "data_version", "runs": [...]} with each run's outcome. `cluster`: a Dask scheduler's
+    address for this training (else `[training] backend` and `scheduler` say where it runs)."""
     from engine import runner_client
+    from engine.cluster import configured_address, normalize, probe
     from engine.data import select_version
     from engine.validation import check_folds
 
-    project.read_config()
+    config = project.read_config()
     check_folds(cv)
     select_version(project, data)  # no data, or no such version: said at once, not by a runner
-    options = {"models": models or [], "data": data, "cv": cv}
+    address = (
+        normalize(cluster)
+        if cluster
+        else configured_address(config["training"], project.path.parent)
+    )
+    if address:
+        probe(address)  # a scheduler nobody answers: one line within 3 s, before any runner
+    options = {"models": models or [], "data": data, "cv": cv, "cluster": address}
     return runner_client.run(project, "train", options, on_event, cancel)
 
 
@@ -111,17 +122,21 @@ def train_in_process(
     emit: events.Callback,
     data: str | None = None,
     cv: int | None = None,
+    redo: dict[str, Any] | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     """Train the `wanted` models (default: all) on `data` inside the runner; returns
     {"session", "data_version", "runs": [...]}. Everything that can fail on the user's data or
-    config fails before the first run is recorded."""
-    from engine import catalog, validation
+    config fails before the first run is recorded. `redo` (haj rerun, engine.rerun): the
+    seed, test split, parameters and tags of the run trained again."""
+    from engine import catalog, tags, validation
     from engine.features import value_domain
     from engine.profile import reference_profile
 
     config = project.read_config()
     prediction = config["project"]["prediction"]
     training = config["training"]
+    training.update((redo or {}).get("training", {}))
     extra = catalog.load_project_models(project.code_path("model"), prediction)
     names = catalog.select(prediction, extra, wanted)  # an unknown name fails before any write
 
@@ -138,6 +153,10 @@ def train_in_process(
         else catalog.build(prediction, name, training["random_state"])
         for name in names
     }
+    if redo:
+        from engine.rerun import restore_params
+
+        restore_params(estimators, redo.get("params") or {})
     project.models_dir.mkdir(parents=True, exist_ok=True)
     _remove_partial_models(project)
     common = {
@@ -158,10 +177,15 @@ def train_in_process(
             seed=training["random_state"],
         ),
         "cv": {"folds": cv, "random_state": training["random_state"]} if cv else None,
+        "custom_metrics": catalog.project_metrics(project.code_path("model")),  # or None
+        "random_state": training["random_state"],  # seeds the artifacts' samples
     }
     session = uuid.uuid4().hex[:12]
+    common["tags"] = {**tags.session_tags(project, config, session), **(redo or {}).get("tags", {})}
     log.start()
-    outcomes = _run_session(project, session, estimators, common, split, training, log, emit)
+    outcomes = _run_session(
+        project, session, estimators, common, split, training, log, emit, cluster=cluster
+    )
     finished = sum(1 for o in outcomes if o["status"] == "finished")
     log("session", version.id, f"done: {finished} finished, {len(outcomes) - finished} failed")
     log.close()
@@ -294,87 +318,142 @@ def _run_session(
     training: dict[str, Any],
     log: TrainLog,
     emit: events.Callback,
+    cluster: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Record the runs, fan the models out with joblib and record each result the moment it
-    arrives (in its own transaction). Ctrl-C records the unfinished runs as cancelled and stops
-    the workers; returns the results in the order they finished."""
-    from joblib import Parallel, delayed
-
+    """Record the runs, fan the models out and record each result the moment it arrives (in its
+    own transaction): with joblib's worker processes, or as the tasks of a Dask cluster
+    (engine.cluster_train) when `[training] backend = "dask"` or `cluster` (a scheduler's
+    address) says so; the cluster is reached and its workers' packages checked before any run
+    is recorded. Ctrl-C records the unfinished runs as cancelled and stops the workers (or
+    cancels the cluster's tasks); returns the results in the order they finished."""
+    from engine import tags
+    from engine.cluster import configured_address
     from engine.store import Store
 
+    address = cluster or configured_address(training, project.path.parent)
+    remote = _connect_cluster(project, address) if address else None
     version_id = common["data_version"]
     X_train, X_test = split[0], split[2]
-    with Store(project.db_path) as store:
-        store.reap_orphans()
-        runs = store.start_runs(
-            session=session,
-            models=[(name, _params_of(estimator)) for name, estimator in estimators.items()],
-            prediction=common["prediction"],
-            data_version=version_id,
-            pid=os.getpid(),
-        )
-        by_id = {run.id: run for run in runs}
-        n_jobs = training["n_jobs"]
-        cores = os.cpu_count() or 1
-        workers = min(len(runs), cores if n_jobs < 0 else n_jobs)
-        log(
-            "session",
-            version_id,
-            f"training {len(runs)} model(s) on {version_id} "
-            f"({len(X_train)} train / {len(X_test)} test rows, {len(common['spec'])} features) "
-            f"with {workers} worker(s)",
-        )
-        for run in runs:
-            emit(
-                events.RunQueued(
-                    run_id=run.id, model=run.model, label=run.label, data_version=version_id
-                )
+    try:
+        with Store(project.db_path) as store:
+            store.reap_orphans()
+            runs = store.start_runs(
+                session=session,
+                models=[(name, _params_of(estimator)) for name, estimator in estimators.items()],
+                prediction=common["prediction"],
+                data_version=version_id,
+                pid=os.getpid(),
             )
-            log(run.label, version_id, f"queued (run {run.id})")
-        emit(events.Progress(done=0, total=len(runs), label="training"))
-        tasks = [
-            delayed(fit_and_save)(_task(project, run, estimators, common), *split) for run in runs
-        ]
-        # Workers take the tasks one at a time in this order (batch_size=1), each the next one
-        # as it finishes its own: so the first `workers` start now, and one more with each
-        # result. Said as RunStarted and as a `started` line (engine.sessions reads it back).
-        waiting = iter(runs)
-
-        def start_next() -> None:
-            run = next(waiting, None)
-            if run is not None:
-                emit(
-                    events.RunStarted(
-                        run_id=run.id, model=run.model, label=run.label, data_version=version_id
-                    )
-                )
-                log(run.label, version_id, STARTED)
-
-        for _ in range(workers):
-            start_next()
-        outcomes: list[dict[str, Any]] = []
-        try:
-            parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
-            for result in parallel(tasks):
-                _record_result(project, store, by_id[result["run_id"]], result, version_id, log)
-                outcomes.append(result)
-                _emit_finished(emit, by_id[result["run_id"]], result)
-                emit(events.Progress(done=len(outcomes), total=len(runs), label="training"))
-                start_next()
-        except KeyboardInterrupt:
-            count = store.close_unfinished(session, "cancelled", "cancelled by the user")
+            tags.record(store, project, session, [run.id for run in runs], common.get("tags"))
+            by_id = {run.id: run for run in runs}
+            n_jobs = training["n_jobs"]
+            cores = os.cpu_count() or 1
+            workers = min(len(runs), cores if n_jobs < 0 else n_jobs)
+            where = f"with {workers} worker(s)" if remote is None else f"on {remote.describe()}"
             log(
                 "session",
                 version_id,
-                f"cancelled: {count} unfinished run(s) recorded as cancelled",
-                level="warning",
+                f"training {len(runs)} model(s) on {version_id} "
+                f"({len(X_train)} train / {len(X_test)} test rows, {len(common['spec'])} "
+                f"features) {where}",
             )
-            _kill_workers()
-            log.close()
-            raise
-        finally:
-            _remove_partial_models(project)
+            if remote is None:
+                emit(events.TrainBackend("local", workers=workers, threads=workers))
+            else:
+                emit(remote.backend_event())
+                log("session", version_id, remote.workers_line())
+            for run in runs:
+                emit(
+                    events.RunQueued(
+                        run_id=run.id, model=run.model, label=run.label, data_version=version_id
+                    )
+                )
+                log(run.label, version_id, f"queued (run {run.id})")
+            emit(events.Progress(done=0, total=len(runs), label="training"))
+            tasks = {run.id: _task(project, run, estimators, common) for run in runs}
+            if remote is None:
+                happenings = _local_fits(runs, tasks, split, workers)
+            else:
+                from engine.sessions import estimates
+
+                expected = estimates(project, list(estimators), version_id)
+                happenings = remote.fits(session, runs, tasks, common, split, expected)
+            outcomes: list[dict[str, Any]] = []
+            try:
+                for kind, subject, detail in happenings:
+                    if kind == "started":  # RunStarted and a `started` line (engine.sessions)
+                        emit(
+                            events.RunStarted(
+                                run_id=subject.id,
+                                model=subject.model,
+                                label=subject.label,
+                                data_version=version_id,
+                            )
+                        )
+                        log(subject.label, version_id, STARTED)
+                        if detail:
+                            log(subject.label, version_id, detail)
+                    elif kind == "workers":  # the cluster's workers changed
+                        log("session", version_id, subject, level="warning")
+                        emit(detail)
+                    else:
+                        run = by_id[subject["run_id"]]
+                        _record_result(project, store, run, subject, version_id, log)
+                        outcomes.append(subject)
+                        _emit_finished(emit, run, subject)
+                        emit(events.Progress(done=len(outcomes), total=len(runs), label="training"))
+            except KeyboardInterrupt:
+                count = store.close_unfinished(session, "cancelled", "cancelled by the user")
+                log(
+                    "session",
+                    version_id,
+                    f"cancelled: {count} unfinished run(s) recorded as cancelled",
+                    level="warning",
+                )
+                if remote is None:
+                    _kill_workers()
+                else:
+                    remote.cancel()
+                log.close()
+                raise
+            finally:
+                _remove_partial_models(project)
+    finally:
+        if remote is not None:
+            remote.close()
     return outcomes
+
+
+def _local_fits(
+    runs: list[Any],
+    tasks: dict[str, dict[str, Any]],
+    split: tuple[Any, Any, Any, Any],
+    workers: int,
+) -> Any:
+    """The local backend: joblib's worker processes fit the runs; yields ("started", run, "")
+    and ("finished", result, None) as _run_session takes them."""
+    import itertools
+
+    from joblib import Parallel, delayed
+
+    # Workers take the tasks one at a time in this order (batch_size=1), each the next one as it
+    # finishes its own: so the first `workers` start now, and one more with each result.
+    waiting = iter(runs)
+    for run in itertools.islice(waiting, workers):
+        yield "started", run, ""
+    parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
+    for result in parallel(delayed(fit_and_save)(tasks[run.id], *split) for run in runs):
+        yield "finished", result, None
+        run = next(waiting, None)
+        if run is not None:
+            yield "started", run, ""
+
+
+def _connect_cluster(project: Project, address: str) -> Any:
+    """The Dask backend for one session (engine.cluster_train), its workers checked."""
+    from engine.cluster_train import ClusterTraining, Functions
+
+    return ClusterTraining.connect(address, project, Functions(fit_and_save, _fit, _score))
 
 
 def _task(project: Project, run: Any, estimators: dict[str, Any], common: dict[str, Any]) -> dict:
@@ -414,6 +493,7 @@ def _record_result(
         cv_folds=result.get("cv_folds"),
         test_rows=result.get("test_rows"),
     )
+    _record_artifacts(project, store, run, result)
     if result["status"] == "finished":
         std = result.get("metrics_std") or {}
         scores = " ".join(
@@ -427,6 +507,20 @@ def _record_result(
         log(run.label, version_id, f"failed: {result['error']}", level="error")
     for line in result.get("warnings") or []:
         log(run.label, version_id, f"warning: {line}", level="warning")
+
+
+def _record_artifacts(project: Project, store: Any, run: Any, result: dict[str, Any]) -> None:
+    """A finished run's artifact files (engine.artifacts) listed in the store, and the
+    directions of model.py's metrics it recorded (merged into the project's record of them,
+    which the leaderboard and crowning read)."""
+    from engine.metrics import CUSTOM_RECORD
+
+    for name, kind, path in result.get("artifacts") or []:
+        store.add_artifact(run.id, name, kind, str(Path(path).relative_to(project.path)))
+    if result.get("custom_metrics"):
+        known = store.get_record(CUSTOM_RECORD) or {}
+        known[run.prediction] = {**known.get(run.prediction, {}), **result["custom_metrics"]}
+        store.set_record(CUSTOM_RECORD, known)
 
 
 def _emit_finished(emit: events.Callback, run: Any, result: dict[str, Any]) -> None:
@@ -477,11 +571,15 @@ def fit_and_save(
         warnings.simplefilter("always")
         try:
             pipeline, fit_seconds = _fit(task, X_train, y_train, started)
-            metrics, notes = _score(pipeline, task["prediction"], X_test, y_test)
+            custom = task.get("custom_metrics")
+            metrics, notes, *predicted = _predict_and_score(
+                pipeline, task["prediction"], X_test, y_test, custom
+            )
             selection = _cross_validated(task, X_train, y_train, metrics, notes)
             path = Path(task["model_path"])
             _save_bundle(_bundle(task, pipeline, metrics, _profile(task, pipeline, X_test)), path)
             sha256 = sha256_file(path)
+            kept, unkept = _artifacts(task, pipeline, metrics, (X_test, y_test, *predicted))
         except Exception as exc:  # user models may raise anything: see the docstring
             message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
             return {
@@ -491,9 +589,10 @@ def fit_and_save(
                 "duration_seconds": time.perf_counter() - started,
                 "warnings": _warning_lines(caught),
             }
-    base["warnings"] = _warning_lines(caught)
+    base["warnings"] = _warning_lines(caught) + unkept
     return {
         **base,
+        **kept,
         "status": "finished",
         "metrics": metrics,
         "notes": notes,
@@ -532,10 +631,13 @@ def _cross_validated(
     cv = task.get("cv")
     if not cv:
         return {}
+    from functools import partial
+
     from engine.validation import cross_validate
 
+    score = partial(_score, custom=task.get("custom_metrics"))  # model.py's metrics too
     means, stds, cv_notes = cross_validate(
-        task, X_train, y_train, cv["folds"], cv.get("random_state"), _fit, _score
+        task, X_train, y_train, cv["folds"], cv.get("random_state"), _fit, score
     )
     test = dict(metrics)
     metrics.clear()
@@ -557,9 +659,17 @@ def _fit(task: dict[str, Any], X_train: Any, y_train: Any, started: float) -> tu
 
 
 def _score(
-    pipeline: Any, prediction: str, X_test: Any, y_test: Any
+    pipeline: Any, prediction: str, X_test: Any, y_test: Any, custom: Any = None
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """(metrics, notes) on the test split; notes say why a metric is missing."""
+    """(metrics, notes) on the test split; notes say why a metric is missing. `custom`:
+    model.py's metrics() (catalog.project_metrics), whose metrics are recorded too."""
+    return _predict_and_score(pipeline, prediction, X_test, y_test, custom)[:2]
+
+
+def _predict_and_score(
+    pipeline: Any, prediction: str, X_test: Any, y_test: Any, custom: Any = None
+) -> tuple[dict[str, float], dict[str, str], Any, Any]:
+    """_score's (metrics, notes), and the predictions they came from: (y_pred, y_score)."""
     from engine.metrics import evaluate
 
     y_pred = pipeline.predict(X_test)
@@ -572,10 +682,40 @@ def _score(
         y_pred,
         y_score,
         classes=list(getattr(pipeline, "classes_", [])) or None,
+        custom=custom["function"] if custom else None,
     )
     if note and "roc_auc" not in metrics:
         notes.setdefault("roc_auc", note)
-    return metrics, notes
+    return metrics, notes, y_pred, y_score
+
+
+def _artifacts(
+    task: dict[str, Any],
+    pipeline: Any,
+    metrics: dict[str, float],
+    holdout: tuple[Any, Any, Any, Any],
+) -> tuple[dict[str, Any], list[str]]:
+    """The run's artifacts (engine.artifacts) on its `holdout` (X_test, y_test, y_pred,
+    y_score), written under its folder: ({"artifacts": [(name, kind, path)], "custom_metrics":
+    {name: higher is better}}, warning lines). Never raises: a run is not failed by what only
+    describes it."""
+    from engine import artifacts
+    from engine.metrics import METRICS
+
+    out: dict[str, Any] = {}
+    custom = task.get("custom_metrics")
+    if custom:
+        directions = custom["higher_is_better"]
+        out["custom_metrics"] = {m: directions.get(m, True) for m in metrics if m not in METRICS}
+    try:
+        found = artifacts.compute(
+            pipeline, task["prediction"], task["spec"], *holdout, seed=task.get("random_state")
+        )
+        path = artifacts.write(found, artifacts.run_folder(task["model_path"], task["run_id"]))
+    except Exception as exc:  # see the docstring
+        return out, [f"artifacts not kept: {type(exc).__name__}: {exc}".splitlines()[0][:300]]
+    out["artifacts"] = [(artifacts.FILE_NAME, artifacts.KIND, str(path))]
+    return out, []
 
 
 def class_scores(pipeline: Any, X: Any) -> tuple[Any, str | None]:

@@ -69,23 +69,55 @@ def cross_validate(
     and why is in notes."""
     import time
 
-    import numpy as np
-
     scores: list[dict[str, float]] = []
     notes: dict[str, str] = {}
     prediction = task["prediction"]
-    for rows, held in splitter(folds, y, prediction, random_state).split(X, y):
-        pipeline, _ = fit(task, _rows(X, rows), _rows(y, rows), time.perf_counter())
-        fold, fold_notes = score(pipeline, prediction, _rows(X, held), _rows(y, held))
+    # the folds' (scores, notes) when a cluster's tasks computed them (engine.cluster_train:
+    # an exception where the model failed on one); else each fold is fitted here, in order
+    done = (task.get("cv") or {}).get("done")
+    for index, (rows, held) in enumerate(splitter(folds, y, prediction, random_state).split(X, y)):
+        if done is not None:
+            if isinstance(done[index], BaseException):
+                raise done[index]
+            fold, fold_notes = done[index]
+        else:
+            pipeline, _ = fit(task, _rows(X, rows), _rows(y, rows), time.perf_counter())
+            fold, fold_notes = score(pipeline, prediction, _rows(X, held), _rows(y, held))
         scores.append(fold)
         for metric, why in fold_notes.items():
             notes.setdefault(metric, f"{why} (in a cross-validation fold)")
+    return summarize(scores, notes)
+
+
+def summarize(
+    scores: list[dict[str, float]], notes: dict[str, str]
+) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """(mean, std, notes) of the folds' `scores` (one dict of metrics per fold, at least one):
+    a metric missing from some fold is left out, and why is added to `notes` (in place)."""
+    import numpy as np
+
     common = [m for m in scores[0] if all(m in fold for fold in scores)]
     for metric in {m for fold in scores for m in fold} - set(common):
         notes.setdefault(metric, f"{metric} not computed: not defined on every fold")
     means = {m: float(np.mean([fold[m] for fold in scores])) for m in common}
     stds = {m: float(np.std([fold[m] for fold in scores])) for m in common}
     return means, stds, notes
+
+
+def fold(
+    task: dict[str, Any], X: Any, y: Any, index: int, fit: Fit, score: Score
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The `index`-th fold of task["cv"], fitted and scored as cross_validate does it: what a
+    cluster runs as one task (engine.cluster_train)."""
+    import time
+
+    cv, prediction = task["cv"], task["prediction"]
+    splits = splitter(cv["folds"], y, prediction, cv.get("random_state")).split(X, y)
+    for number, (rows, held) in enumerate(splits):
+        if number == index:
+            pipeline, _ = fit(task, _rows(X, rows), _rows(y, rows), time.perf_counter())
+            return score(pipeline, prediction, _rows(X, held), _rows(y, held))
+    raise IndexError(f"no fold {index} of {cv['folds']}")
 
 
 def _rows(values: Any, index: Any) -> Any:

@@ -107,6 +107,14 @@ async def train_all(pilot: Pilot[Any]) -> None:
     await until(pilot, lambda: not tab._busy(), "training to finish")
 
 
+async def check_drift(pilot: Pilot[Any]) -> None:
+    """The Monitor tab after `m`: a stored drift and quality report of the current data."""
+    tab = current_tab(pilot)
+    await until(pilot, lambda: tab.overview is not None, "the Monitor tab's overview")
+    await pilot.press("m")
+    await until(pilot, lambda: tab.result is not None and not tab.checking, "a drift report")
+
+
 async def serve_and_ask(pilot: Pilot[Any]) -> None:
     tab = current_tab(pilot)
     await pilot.press("s")
@@ -184,7 +192,11 @@ async def main(out: Path) -> None:
         await shoot(home, out, "palette", keys("ctrl+p"))
         serve_on_a_free_port(home)
         os.environ.setdefault("AWS_REGION", "eu-west-1")  # the Deploy tab's plan calls no AWS
-        at_work: dict[str, tuple[Step, ...]] = {"train": (train_all,), "serve": (serve_and_ask,)}
+        at_work: dict[str, tuple[Step, ...]] = {
+            "train": (train_all,),
+            "serve": (serve_and_ask,),
+            "monitor": (check_drift,),
+        }
         cleanup: dict[str, tuple[Step, ...]] = {"serve": (stop_server,)}
         for n, spec in enumerate(TABS, start=1):
             await shoot(

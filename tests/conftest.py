@@ -49,6 +49,7 @@ MODULE_TIERS = {
     "test_serving": "e2e",  # a real server process
     "test_raw_serving": "e2e",  # a real server process on raw rows
     "test_monitor_live": "e2e",  # a real server process, its live drift
+    "test_export_mlflow": "e2e",  # a real `mlflow server` (skipped without one)
     "test_serving_control": "e2e",  # `haj run`, servers, signals
     "test_tui_tmux": "e2e",  # the app in tmux
     "test_tui_container_deploy": "e2e",  # Docker and moto from the app
@@ -58,6 +59,7 @@ MODULE_TIERS = {
     "test_tui_tabs_snapshots": "integration",
     "test_tui_tabs_fake": "integration",  # the whole app, on the fake engine
     "test_tui_monitor": "integration",  # the Monitor tab on a trained project
+    "test_tui_pipeline_view": "integration",  # the Pipeline view runs a real pipeline
     "test_cluster": "e2e",  # a real local Dask cluster (processes on 127.0.0.1)
     "test_schedule": "integration",  # a stand-in `crontab` program (its unit and e2e tests say so)
 }

@@ -14,7 +14,8 @@ from engine.store import SCHEMA_VERSION, DataVersion, Recipe, Store
 
 
 def finished(store: Store, prediction: str, scores: dict[str, dict[str, float]]) -> dict[str, str]:
-    """Record one finished run per model with the given metrics; returns model -> run id."""
+    """Record one finished run per model with the given metrics (and a model file, as every
+    trained run has: crowning compares only those); returns model -> run id."""
     runs = store.start_runs(
         session="s1",
         models=[(model, {"alpha": 1}) for model in scores],
@@ -22,7 +23,8 @@ def finished(store: Store, prediction: str, scores: dict[str, dict[str, float]])
         data_version="proc-0001",
     )
     for run in runs:
-        store.finish_run(run.id, status="finished", metrics=scores[run.model])
+        path = f"models/{run.id}.joblib"
+        store.finish_run(run.id, status="finished", metrics=scores[run.model], model_path=path)
     return {run.model: run.id for run in runs}
 
 

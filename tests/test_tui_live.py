@@ -129,6 +129,10 @@ async def test_train_tab_tells_queued_from_running_with_elapsed_and_estimate(
         assert sorted(cells(table, "status")) == ["queued", "queued", "running"]
         assert "1 running, 2 queued, 0/3 done" in state(tab)
         assert "left" in state(tab)  # an estimate from earlier runs
+        # where the fits run (engine.cluster): the backend and the cluster's workers
+        backend = events.TrainBackend("dask", workers=3, threads=6, address="tcp://10.1.2.3:8786")
+        tab.post_message(EngineEvent(backend, "train"))
+        await wait_for(pilot, lambda: "Dask tcp://10.1.2.3:8786: 3 worker(s)" in state(tab))
         assert "~3.00s" in cells(table, "expect")
         await pilot.pause(1.2)  # the elapsed time ticks
         knn = table.get_row_index("knn")

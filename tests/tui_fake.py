@@ -594,6 +594,65 @@ class FakeProject:
             ],
         }
 
+    def tune(
+        self,
+        model: str,
+        *,
+        trials: int | None = None,
+        on_event: events.Callback = events.ignore,
+        cancel: threading.Event | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """engine.tuning's outcome, made up: trial n scores 0.80 + 0.01 * (7n mod 10), every
+        fourth is pruned; waits on train_gate before each trial, as train() does."""
+        self._call("tune", model, trials)
+        if model not in self.models():
+            raise UsageError(f"unknown model {model!r}")
+        if not self.data:
+            raise DataError("no data yet", Hint("retrieve", self.name))
+        metric = str(self.config()["training"]["metric"])
+        done: list[dict[str, Any]] = []
+        best: dict[str, Any] | None = None
+        for n in range(trials or 20):
+            if self.train_gate is not None:
+                while not self.train_gate.wait(0.01) and not (cancel and cancel.is_set()):
+                    pass
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("tune cancelled; unfinished work was recorded as cancelled")
+            value, status = 0.80 + 0.01 * ((7 * n) % 10), "pruned" if n % 4 == 3 else "finished"
+            trial = {"trial": n, "status": status, "value": value, "std": 0.01, "params": {}}
+            trial["params"] = {"C": 0.1 * (n + 1), "class_weight": None}
+            if status == "finished" and (best is None or value > best["value"]):
+                best = trial
+            done.append(trial)
+            on_event(
+                events.TrialFinished(
+                    study=f"{model}-1",
+                    trial=n,
+                    run_id=f"trial{n}",
+                    label=f"{model}-{n + 1}",
+                    status=status,
+                    metric=metric,
+                    value=value,
+                    std=0.01,
+                    folds=5 if status == "finished" else 2,
+                    params=trial["params"],
+                    duration_seconds=0.2,
+                    best_trial=best["trial"] if best else None,
+                    best_value=best["value"] if best else None,
+                )
+            )
+            on_event(events.Progress(n + 1, trials or 20, label="tuning"))
+        label = f"{model}-{len(done) + 1}"
+        refit = {"status": "finished", "label": label, "metrics": {metric: 0.9}}
+        return {
+            "study": f"{model}-1",
+            "metric": metric,
+            "trials": done,
+            "best": best,
+            "refit": refit,
+        }
+
     def last_session(self) -> TrainSession | None:
         """The runs of the last session (the fake's `session` key), queued ones included."""
         if not self.runs:

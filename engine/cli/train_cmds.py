@@ -42,6 +42,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="K-fold cross-validation on the training split: every metric as the folds' "
         "mean ± std, and runs rank by the mean",
     )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDR",
+        help="fit on the Dask cluster at ADDR (tcp://HOST:8786) this time, whatever "
+        "[training] backend says (see `haj cluster`)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=CmdTrain)
 
@@ -68,6 +74,20 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--show",
         metavar="RUN",
         help="one run in full (id or MODEL-#): parameters, metrics, notes and its evaluations",
+    )
+    p.add_argument(
+        "--filter",
+        metavar="TERMS",
+        help='only the runs matching every term, e.g. "model=random_forest tag.owner=ana '
+        'acc>0.9 data=proc-0002 status=finished": a metric, param.NAME, tag.KEY, model, status, '
+        "data, run or duration, then = != > >= < <= or ~ (contains), then the value",
+    )
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="RUN",
+        help="two or more runs side by side (ids or MODEL-#): the parameters that differ, metrics "
+        "and their deltas to the first, data versions, code and environment hashes, tags",
     )
     _data_scope_arguments(p)
     p.add_argument("--json", action="store_true")
@@ -124,9 +144,9 @@ def _data_scope_arguments(p: argparse.ArgumentParser) -> None:
 
 class CmdTrain(ProjectCommand):
     def result(self) -> dict[str, Any]:
-        cv = self.args.cv
+        cv, cluster = self.args.cv, self.args.cluster
         if self.json:
-            return self.project.train(self.args.models, data=self.args.data, cv=cv)
+            return self.project.train(self.args.models, data=self.args.data, cv=cv, cluster=cluster)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -156,7 +176,7 @@ class CmdTrain(ProjectCommand):
                     console.print(event.message, style=style, markup=False, soft_wrap=True)
 
             return self.project.train(
-                self.args.models, data=self.args.data, cv=cv, on_event=on_event
+                self.args.models, data=self.args.data, cv=cv, on_event=on_event, cluster=cluster
             )
 
     def show(self, result: dict[str, Any]) -> int:
@@ -188,7 +208,21 @@ class CmdRuns(ProjectCommand):
     def run(self) -> int:
         if self.args.show:
             return self.show_run(self.args.show)
+        if self.args.compare:
+            return self.compare(self.args.compare)
         return super().run()
+
+    def compare(self, refs: list[str]) -> int:
+        """`haj runs NAME --compare RUN RUN ...` (engine.compare)."""
+        from engine.cli import output
+        from engine.cli.experiment_cmds import show_comparison
+
+        comparison = self.project.compare(refs)
+        if self.json:
+            output.write_json(comparison)
+        else:
+            show_comparison(self.console, comparison)
+        return 0
 
     def show_run(self, ref: str) -> int:
         """`haj runs NAME --show RUN`: the run, then its evaluations (newest first)."""
@@ -197,8 +231,11 @@ class CmdRuns(ProjectCommand):
 
         run = self.project.run(ref)
         evaluations = self.project.evaluations(run.id)
+        artifacts = self.project.run_artifacts(run.id)
         if self.json:
-            output.write_json({"run": run.to_dict(), "evaluations": evaluations})
+            output.write_json(
+                {"run": run.to_dict(), "evaluations": evaluations, "artifacts": artifacts}
+            )
             return 0
         console = self.console
         console.print(
@@ -216,6 +253,7 @@ class CmdRuns(ProjectCommand):
             console.print(f"  note: {key}: {value}", highlight=False, markup=False)
         if run.error:
             console.print(f"  error: {run.error}", style="red", highlight=False, markup=False)
+        show_artifacts(console, artifacts)
         if not evaluations:
             console.print(f"No evaluation yet: `haj score {self.project.name} --run {run.label}`.")
         for evaluation in evaluations:
@@ -225,13 +263,26 @@ class CmdRuns(ProjectCommand):
     def result(self) -> Any:
         args = self.args
         return self.project.leaderboard(
-            args.metric, args.limit, include_all=args.all, data=args.data, any_data=args.any_data
+            args.metric,
+            args.limit,
+            include_all=args.all,
+            data=args.data,
+            any_data=args.any_data,
+            where=args.filter,
         )
 
     def show(self, board: Any) -> None:
         from engine.cli import output
         from engine.runs import run_kind, score_text
 
+        matching = f', matching "{board.filter}"' if board.filter else ""
+        if not board.runs and board.filter:
+            self.console.print(
+                f'No runs {board.scope} match "{board.filter}" ({board.filtered_out} do not).',
+                highlight=False,
+                markup=False,
+            )
+            return
         if not board.runs:
             self.console.print(self._no_runs(board), highlight=False, markup=False)
             self._say_stale(board)
@@ -242,7 +293,7 @@ class CmdRuns(ProjectCommand):
         errors = any(r["error"] for r in board.runs)
         output.table(
             f"Runs of {self.project.name} by {board.metric}, best first ({direction} is "
-            f"better), {board.scope}",
+            f"better), {board.scope}{matching}",
             ["#", "Run", "Model", "Status", *metric_names, "Data", "Duration"]
             + (["Error"] if errors else []),
             [
@@ -327,6 +378,93 @@ class CmdRuns(ProjectCommand):
             f"No finished runs to rank, but {len(hidden)} run(s) exist: {listed}. "
             f"See them and their errors with `haj runs {name} --all`."
         )
+
+
+def show_artifacts(console: Any, artifacts: dict[str, Any]) -> None:
+    """A run's artifacts kept at training (engine.artifacts), on its test split: the
+    confusion matrix and per-class scores, or the residual summary; the top importances."""
+    from engine.cli import output
+    from engine.cli.operate_cmds import show_confusion
+
+    say = console.print
+    if artifacts.get("missing"):
+        say(f"  artifacts: {artifacts['missing']} is missing", style="yellow", markup=False)
+    if "format" not in artifacts:
+        return
+    source = f" (of run {artifacts['from_run']})" if artifacts.get("from_run") else ""
+    say(f"On the test split ({artifacts['rows']:,} rows){source}:", style="bold", markup=False)
+    if "confusion" in artifacts:
+        show_confusion(console, artifacts["confusion"])
+        _per_class(console, artifacts)
+    if artifacts.get("curves_note"):
+        say(artifacts["curves_note"], highlight=False, markup=False)
+    if "residuals" in artifacts:
+        r = artifacts["residuals"]
+        say("residuals (truth - prediction): " + ", ".join(f"{k} {output.fmt(v)}"
+            for k, v in r.items()), highlight=False)  # fmt: skip
+    if "predicted_vs_actual" in artifacts:
+        points = artifacts["predicted_vs_actual"]
+        say(f"predicted vs actual: {len(points['actual'])} of {points['sampled_from']} points "
+            "kept (drawn in the app's run panel)", highlight=False)  # fmt: skip
+    _importances(console, artifacts.get("importances") or {})
+
+
+def _per_class(console: Any, artifacts: dict[str, Any]) -> None:
+    """Precision, recall, f1 and support per class, with each class's ROC AUC and average
+    precision (one-vs-rest; the positive class of a binary target)."""
+    from rich.table import Table
+
+    from engine.numbers import metric_text
+
+    auc = {str(c["label"]): c["auc"] for c in artifacts.get("roc") or []}
+    ap = {str(c["label"]): c["ap"] for c in artifacts.get("pr") or []}
+    table = Table(title="per class", title_justify="left", header_style="bold")
+    table.add_column("class")
+    for title in ("precision", "recall", "f1", "support", "roc_auc", "avg precision"):
+        table.add_column(title, justify="right")
+    for row in artifacts["per_class"]:
+        label = str(row["label"])
+        table.add_row(
+            label,
+            *(metric_text(key, row[key]) for key in ("precision", "recall", "f1")),
+            f"{row['support']:,}",
+            metric_text("roc_auc", auc.get(label)),
+            metric_text("precision", ap.get(label)),
+        )
+    console.print(table)
+
+
+def _importances(console: Any, importances: dict[str, Any], top: int = 10) -> None:
+    """The `top` most important input features as bars (longest: the most important)."""
+    from rich.bar import Bar
+    from rich.table import Table
+
+    from engine.numbers import metric_text
+
+    features = [f for f in importances.get("features") or [] if f["importance"] is not None]
+    if not features:
+        return
+    shown = features[:top]
+    largest = max(abs(f["importance"]) for f in shown) or 1.0
+    method = importances["method"]
+    if method == "permutation":
+        method += f", {importances['repeats']} repeat(s) on {importances['rows']:,} rows"
+    console.print(
+        f"top {len(shown)} of {len(features)} feature importances ({method})", highlight=False
+    )
+    table = Table(header_style="bold", box=None)
+    table.add_column("feature", no_wrap=True, max_width=32)
+    table.add_column("", width=30)
+    table.add_column("importance", justify="right")
+    for feature in shown:
+        value = feature["importance"]
+        table.add_row(
+            feature["feature"],
+            Bar(largest, 0, max(0.0, value), width=30, color="cyan"),
+            metric_text("importance", value),
+        )
+    console.print(table)
+    console.print(f"  ({importances['detail']})", style="dim", highlight=False, markup=False)
 
 
 def _short(error: str | None, width: int = 60) -> str:

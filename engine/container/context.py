@@ -36,22 +36,9 @@ from engine.container import LABEL_PROJECT, LABEL_PROJECT_ID, LABEL_RUN, dockerf
 from engine.errors import ContainerError, Hint, NoChampion
 from engine.fsutil import atomic_write_text, sha256_bytes, sha256_file
 from engine.project import CODE_FILES, Project
+from engine.serving.packages import SERVING_PACKAGES  # re-exported: what the server imports
 from engine.store import now_iso
 
-# What the server imports (engine/serving), nothing more: no textual, boto3 or docker.
-SERVING_PACKAGES = (
-    "scikit-learn",
-    "scipy",
-    "numpy",
-    "pandas",
-    "joblib",
-    "cloudpickle",
-    "fastapi",
-    "uvicorn[standard]",
-    "prometheus_client",
-    "orjson",
-    "swagger-ui-bundle",
-)
 _IMAGE_PYTHON = "3.11"  # python:3.11-slim and Debian bookworm's python3
 
 

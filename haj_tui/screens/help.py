@@ -40,9 +40,21 @@ def tab_keys() -> list[tuple[str, str, str]]:
     for spec in TABS:
         cls = tab_class(spec)
         bindings = [b for b in getattr(cls, "BINDINGS", []) if isinstance(b, Binding) and b.show]
-        for n, binding in enumerate(bindings):
-            rows.append((spec.title if n == 0 else "", binding.key, binding.description))
+        # a few keys to a row, so every key of every tab fits on a big screen at once
+        for n in range(0, len(bindings), KEYS_PER_ROW):
+            group = bindings[n : n + KEYS_PER_ROW]
+            rows.append(
+                (
+                    spec.title if n == 0 else "",
+                    "  ".join(b.key for b in group),
+                    " · ".join(b.description for b in group),
+                )
+            )
     return rows
+
+
+KEYS_PER_ROW = 3
+
 
 
 NOTE = (

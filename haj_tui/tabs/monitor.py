@@ -23,6 +23,10 @@ it cannot be reached), with the champion's age and predictions per day.
 While a server of the project runs, the tab refreshes on its own every POLL_SECONDS with a live
 report that is not stored (`save=False`), so the history holds only the checks asked for.
 Everything slow runs in workers (haj_work); results come back as WorkFinished.
+
+P switches to the Pipeline view and back (haj_tui/tabs/pipeline_view.py): the pipeline's runs
+and their steps, R to run it now (x cancels), the schedule field (o) and the notifications.
+Each view's keys are off while the other is shown, as the Train tab does with its Tune mode.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from engine.api import MonitorResult, duration_text, metric_text
 from engine.errors import HajError
 from haj_tui.messages import WorkFailed, WorkFinished
+from haj_tui.tabs.pipeline_view import PipelineView
 from haj_tui.widgets.charts import Bar, ThresholdChart, TimeChart
 from haj_tui.widgets.formats import FittingTable, cell_width, columns_that_fit, short_time
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
@@ -358,11 +363,24 @@ class MonitorTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         Binding("m", "check", "Check drift"),
         Binding("i", "diagnose", "Diagnose"),
         Binding("o", "choose_source", "Source"),
+        Binding("o", "edit_schedule", "Schedule"),
+        Binding("R", "run_pipeline", "Run pipeline"),
+        Binding("x", "cancel_pipeline", "Cancel"),
+        Binding("P", "show_pipeline", "Pipeline"),
+        Binding("P", "show_drift", "Drift"),
     ]
+    DRIFT_PARTS = ("#monitor-toolbar", "#monitor-banner", "#monitor-body")
 
     DEFAULT_CSS = """
     MonitorTab {
         height: 1fr;
+    }
+    MonitorTab #monitor-pipeline, MonitorTab.pipeline #monitor-toolbar,
+    MonitorTab.pipeline #monitor-banner, MonitorTab.pipeline #monitor-body {
+        display: none;
+    }
+    MonitorTab.pipeline #monitor-pipeline {
+        display: block;
     }
     MonitorTab #monitor-source-label {
         margin: 0 1 0 1;
@@ -469,7 +487,7 @@ class MonitorTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self._tables = _Tables()
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="toolbar"):
+        with Horizontal(classes="toolbar", id="monitor-toolbar"):
             yield Button("Check drift (m)", id="monitor-check", compact=True, variant="primary")
             yield Button("Diagnose (i)", id="monitor-diagnose", compact=True)
             yield Label("Source (o)", id="monitor-source-label")
@@ -519,6 +537,7 @@ class MonitorTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                         zebra_stripes=True,
                         refit=lambda: self._fill("deps"),
                     )
+        yield PipelineView(self.project, id="monitor-pipeline")
 
     def on_mount(self) -> None:
         self._ready = True
@@ -532,20 +551,87 @@ class MonitorTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         if not self._ready:  # on_mount reads
             return
         self._poll_failed = False
+        if self.pipeline_shown:
+            self.query_one(PipelineView).refresh_data()
+            return
         self._poll_now()
 
     # ---- keys ------------------------------------------------------------------------------
+    @property
+    def pipeline_shown(self) -> bool:
+        return self.has_class("pipeline")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """m is off while a check runs or when there is no champion to compare with; i while a
-        diagnosis runs."""
+        diagnosis runs. The drift keys (m i o) work in the Drift view, the pipeline's (R x o)
+        in the Pipeline view; x only while a run started here goes on."""
+        pipeline = self.pipeline_shown
+        if action in ("check", "diagnose", "choose_source", "show_pipeline") and pipeline:
+            return False
+        if action in ("edit_schedule", "run_pipeline", "cancel_pipeline", "show_drift"):
+            if not pipeline:
+                return False
+            view = self.query_one(PipelineView)
+            if action == "run_pipeline":
+                return not view.running
+            if action == "cancel_pipeline":
+                return view.running
         if action == "check":
             return not self.checking and (self.overview is None or bool(self.overview.champion))
         if action == "diagnose":
             return not self.diagnosing
         return True
 
+    def action_show_pipeline(self) -> None:
+        """P: the Pipeline view (runs, run now, schedule, notifications)."""
+        self._show_view(pipeline=True)
+
+    def action_show_drift(self) -> None:
+        """P again: back to the drift and quality view."""
+        self._show_view(pipeline=False)
+
+    def _show_view(self, pipeline: bool) -> None:
+        self.set_class(pipeline, "pipeline")
+        for part in self.DRIFT_PARTS:  # hidden parts take no focus (the screen's focus_main)
+            self.query_one(part).disabled = pipeline
+        view = self.query_one(PipelineView)
+        if pipeline:
+            view.refresh_data()
+            view.focus_main()
+        else:
+            self._poll_now()
+            self.query_one("#monitor-quality-box").focus()
+        self.refresh_bindings()
+
+    def action_run_pipeline(self) -> None:
+        """R: run the pipeline now, each step shown as it goes."""
+        self.query_one(PipelineView).run_now()
+
+    def action_cancel_pipeline(self) -> None:
+        self.query_one(PipelineView).cancel()
+
+    def action_edit_schedule(self) -> None:
+        """o (Pipeline view): into the schedule field; enter saves it."""
+        self.query_one(PipelineView).edit_schedule()
+
     def palette_commands(self) -> list[Command]:
         commands: list[Command] = []
+        if self.check_action("show_pipeline", ()):
+            commands.append(
+                (
+                    "Monitor: pipeline view (P)",
+                    self.action_show_pipeline,
+                    "Runs, schedule, notifications",
+                )
+            )
+        if self.check_action("show_drift", ()):
+            commands.append(
+                ("Monitor: drift view (P)", self.action_show_drift, "Drift and quality")
+            )
+        if self.check_action("run_pipeline", ()):
+            commands.append(
+                ("Monitor: run the pipeline now (R)", self.action_run_pipeline, "Its steps, live")
+            )
         if self.check_action("check", ()):
             commands.append(
                 ("Monitor: check drift (m)", self.action_check, "Drift and quality, stored")
@@ -615,6 +701,9 @@ class MonitorTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         return Diagnosed(self.project.diagnose())
 
     def _tick(self) -> None:
+        """The live report, while the Drift view is on screen (P's view polls on its own)."""
+        if self.pipeline_shown:
+            return
         if self.is_on_screen and not self.checking and not self._poll_failed:
             self._poll(self._stamp, self._source() in (None, "live"))
 

@@ -24,18 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Label, Select, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from engine.api import MISSING, metric_text, run_kind, score_text
 from engine.errors import HajError, UsageError
 from haj_tui.messages import WorkFailed, WorkFinished
-from haj_tui.widgets.charts import Bar, ScoreChart
+from haj_tui.widgets.charts import Bar, ScoreChart, XYChart
 from haj_tui.widgets.formats import (
     STATUS_STYLE,
     FittingTable,
@@ -96,30 +97,105 @@ def evaluation_detail(scored: Scored) -> Table:
     outer = Table.grid()
     outer.add_row(table)
     if "confusion" in details:
-        labels = [str(label) for label in details["confusion"]["labels"]]
-        matrix = Table(title="truth \\ predicted", title_justify="left", box=None, padding=(0, 1))
-        matrix.add_column("")
-        for label in labels:
-            matrix.add_column(label[:8], justify="right")
-        for i, row in enumerate(details["confusion"]["matrix"]):
-            total = sum(row) or 1
-            cells = []
-            for j, count in enumerate(row):
-                share = count / total
-                style = (
-                    "bold green" if i == j else "bold red" if share >= 0.2
-                    else "red" if share >= 0.05 else "yellow" if count else "dim"
-                )  # fmt: skip
-                cells.append(Text(str(count), style=style))
-            matrix.add_row(labels[i][:8], *cells)
-        outer.add_row(matrix)
+        outer.add_row(confusion_heat(details["confusion"]))
     if "residuals" in details:
-        residuals = Table.grid(padding=(0, 1))
-        for name, value in details["residuals"].items():
-            residuals.add_row(name, f"{value:.4g}")
-        outer.add_row(Text("residuals (truth - prediction)", style="bold"))
-        outer.add_row(residuals)
+        outer.add_row(residual_summary(details["residuals"]))
     return outer
+
+
+def confusion_heat(confusion: dict[str, Any]) -> Group:
+    """The confusion matrix (rows: truth, columns: predicted) as a heat table: a cell's
+    background is as deep as its share of its row, green on the diagonal, red off it."""
+    labels = [str(label) for label in confusion["labels"]]
+    matrix = Table(box=None, padding=(0, 1))
+    matrix.add_column("")
+    for label in labels:
+        matrix.add_column(label[:8], justify="right")
+    for i, row in enumerate(confusion["matrix"]):
+        total = sum(row) or 1
+        cells = [Text(f" {n} ", style=_heat(n / total, i == j)) for j, n in enumerate(row)]
+        matrix.add_row(labels[i][:8], *cells)
+    return Group(Text("truth \\ predicted"), matrix)
+
+
+def _heat(share: float, right: bool) -> str:
+    if share == 0:
+        return "dim"
+    red, green, blue = (38, 166, 91) if right else (214, 48, 49)
+    depth = 0.3 + 0.7 * share
+    return f"bold white on rgb({int(red * depth)},{int(green * depth)},{int(blue * depth)})"
+
+
+def residual_summary(residuals: dict[str, float]) -> Group:
+    """The residual summary of a regression (truth - prediction), a row per figure."""
+    table = Table.grid(padding=(0, 1))
+    for name, value in residuals.items():
+        table.add_row(name, f"{value:.4g}")
+    return Group(Text("residuals (truth - prediction)", style="bold"), table)
+
+
+def artifacts_detail(artifacts: dict[str, Any]) -> Table:
+    """What a run's test split says beyond its metrics (engine.artifacts): the confusion matrix
+    as a heat table and the per-class scores, or the residual summary."""
+    outer = Table.grid()
+    if artifacts.get("missing"):
+        outer.add_row(Text(f"{artifacts['missing']} is missing", style="italic yellow"))
+    if "format" not in artifacts:
+        return outer
+    source = f", of run {artifacts['from_run']}" if artifacts.get("from_run") else ""
+    outer.add_row(Text(f"On the test split ({artifacts['rows']:,} rows{source})", style="bold"))
+    if "confusion" in artifacts:
+        outer.add_row(confusion_heat(artifacts["confusion"]))
+        outer.add_row(_per_class(artifacts))
+    if artifacts.get("curves_note"):
+        outer.add_row(Text(artifacts["curves_note"], style="italic"))
+    if "residuals" in artifacts:
+        outer.add_row(residual_summary(artifacts["residuals"]))
+    return outer
+
+
+def _per_class(artifacts: dict[str, Any]) -> Table:
+    auc = {str(c["label"]): c["auc"] for c in artifacts.get("roc") or []}
+    table = Table(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold")
+    table.add_column("class")
+    for title in ("prec", "rec", "f1", "n", "auc"):
+        table.add_column(title, justify="right")
+    for row in artifacts["per_class"]:
+        label = str(row["label"])
+        table.add_row(
+            label[:10],
+            *(metric_text(key, row[key]) for key in ("precision", "recall", "f1")),
+            str(row["support"]),
+            metric_text("roc_auc", auc[label]) if label in auc else "",
+        )
+    return table
+
+
+def importance_bars(importances: dict[str, Any], top: int = 10) -> Group:
+    """The `top` most important input features as bars across the panel's width, the most
+    important the longest."""
+    from rich.bar import Bar as RichBar
+
+    features = [f for f in importances.get("features") or [] if f["importance"] is not None]
+    if not features:
+        return Group()
+    method = importances["method"]
+    if method == "permutation":
+        method += f", {importances['repeats']}x on {importances['rows']:,} rows"
+    bars = Table.grid(padding=(0, 1), expand=True)
+    bars.add_column(no_wrap=True, max_width=16)
+    bars.add_column(ratio=1)
+    bars.add_column(justify="right", no_wrap=True)
+    shown = features[:top]
+    largest = max(abs(f["importance"]) for f in shown) or 1.0
+    for feature in shown:
+        value = feature["importance"]
+        bars.add_row(
+            Text(feature["feature"], overflow="ellipsis"),
+            RichBar(largest, 0, max(0.0, value), color="cyan"),
+            metric_text("importance", value),
+        )
+    return Group(Text(f"Importances ({method})", style="bold"), bars)
 
 
 def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
@@ -159,6 +235,19 @@ def run_detail(run: dict[str, Any], champion_id: str | None) -> Table:
         params = ", ".join(f"{key}={value}" for key, value in sorted(run["params"].items()))
         table.add_row("params", Text(params, style="dim"))
     return table
+
+
+def _curves(curves: list[dict[str, Any]], key: str) -> dict[str, tuple[Any, Any]]:
+    """An XYChart's series: a curve per class, named with its score (`key`: auc or ap)."""
+    return {f"{c['label']} {metric_text('roc_auc', c[key])}": (c["x"], c["y"]) for c in curves}
+
+
+def _curve_title(curves: list[dict[str, Any]], key: str, score: str) -> str:
+    """`of 1: AUC 0.9950` for the positive class of a binary target, else `one-vs-rest: AUC`
+    (the legend gives each class and its score)."""
+    if len(curves) == 1:
+        return f"of {curves[0]['label']}: {score} {metric_text('roc_auc', curves[0][key])}"
+    return f"one-vs-rest: {score}"
 
 
 def _cell_len(cell: Any) -> int:
@@ -209,10 +298,22 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         Binding("g", "crown_selected", "Crown selected"),
         Binding("z", "rollback", "Roll back"),
         Binding("v", "score_selected", "Score on data"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("space", "toggle_mark", "Mark", key_display="␣"),  # short: the footer fits
+        Binding("C", "compare", "Compare"),
     ]
 
     DEFAULT_CSS = """
+    RunsTab #runs-filter {
+        margin: 0 0 0 1;
+    }
     RunsTab #runs-chart {
+        height: 14;
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        background: $surface;
+    }
+    RunsTab #runs-detail-box XYChart {
         height: 14;
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
@@ -231,6 +332,9 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self.fitted_width = 0  # the leaderboard's width its columns were chosen for
         self._history: list[dict[str, Any]] = []
         self._scored: Scored | None = None  # the evaluation shown in the run panel, if any
+        self._artifacts: dict[str, dict[str, Any]] = {}  # run id -> its artifacts, once read
+        self.run_filter = ""  # the leaderboard's filter (engine.run_filter), as applied
+        self.marked: list[str] = []  # runs marked (space) for comparing, in marking order
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -243,6 +347,11 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         yield notice
         with Horizontal(id="runs-body"):
             with Vertical(id="runs-left"):
+                yield Input(
+                    placeholder="/ filter: acc>0.9 model=knn tag.owner=ana (enter applies)",
+                    id="runs-filter",
+                    compact=True,
+                )
                 board = FittingTable(
                     id="runs-board", cursor_type="row", zebra_stripes=True, refit=self.refit
                 )
@@ -263,6 +372,11 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 with VerticalScroll(id="runs-detail-box") as box:
                     box.border_title = "Run"
                     yield Static("", id="runs-detail")
+                    # the run's artifacts (engine.artifacts), shown when it has them
+                    yield Static("", id="runs-artifacts")
+                    for curve in ("runs-roc", "runs-pr", "runs-scatter"):
+                        yield XYChart(id=curve)
+                    yield Static("", id="runs-importances")
 
     def on_mount(self) -> None:
         self._ready = True
@@ -302,9 +416,9 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         selected = self._selected_run_id()
         try:
             try:
-                board = self.project.leaderboard(metric=self.metric)
+                board = self.project.leaderboard(metric=self.metric, **self._where())
             except UsageError:  # the prediction type changed: its metrics differ
-                board = self.project.leaderboard()
+                board = self.project.leaderboard(**self._where())
             history = self.project.champion_history()
         except HajError as exc:  # a broken config.toml: say so, keep what is shown
             self.app.report_error(exc)  # type: ignore[attr-defined]
@@ -338,6 +452,8 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             name = Text(run["label"] + (" (finalized)" if run.get("refit_of") else ""))
             if run["id"] == champion_id:
                 name = Text.assemble((f"{CROWN} ", "bold"), name)
+            if run["id"] in self.marked:  # marked for comparing (space)
+                name = Text.assemble(("● ", "bold magenta"), name)
             names.append(name)
         columns: list[tuple[str, str, list[Any]]] = [
             ("run", "run", names),
@@ -370,18 +486,26 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 + (f"; {board.other_runs} on other data" if board.other_runs else "")
                 + ")"
             )
+        if board.filter:
+            table.border_title = (
+                f"Leaderboard by {board.metric}: {len(board.runs)} of "
+                f"{len(board.runs) + board.filtered_out} runs match the filter"
+            )
         ids = [run["id"] for run in board.runs]
         if ids:
             table.move_cursor(row=ids.index(selected) if selected in ids else 0)
             self._show_detail(ids[table.cursor_row])
         else:
             empty = "No runs yet: train on the Train tab (t)."
-            if board.other_runs:
+            if board.filter:
+                empty = f"No run matches the filter {board.filter!r}."
+            elif board.other_runs:
                 empty = (
                     f"No runs {board.scope}: train on the Train tab (t). "
                     f"{board.other_runs} run(s) are on other data versions."
                 )
             self.query_one("#runs-detail", Static).update(Text(empty, style="italic"))
+            self._show_artifacts(None)
 
     @staticmethod
     def _scores(board: Leaderboard, metric: str) -> list[Text]:
@@ -476,6 +600,112 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self._scored = None
         self.query_one("#runs-detail", Static).update(run_detail(run, self._champion_id()))
         self.query_one("#runs-detail-box").border_title = f"Run {run['label']}"
+        self._show_artifacts(run_id)
+
+    def _artifacts_of(self, run_id: str) -> dict[str, Any]:
+        """The run's artifacts, read once (they never change once kept)."""
+        if run_id in self._artifacts:
+            return self._artifacts[run_id]
+        try:
+            found = self.project.run_artifacts(run_id)
+        except HajError:
+            return {}
+        if "format" in found:  # a running run has none yet: asked again later
+            self._artifacts[run_id] = found
+        return found
+
+    def _show_artifacts(self, run_id: str | None) -> None:
+        """Under the run: its confusion matrix and per-class scores (or residuals), its ROC,
+        precision-recall or predicted-vs-actual charts and its importances; nothing for None
+        (an evaluation is shown, or no run)."""
+        found = self._artifacts_of(run_id) if run_id else {}
+        self.query_one("#runs-artifacts", Static).update(artifacts_detail(found))
+        roc = self.query_one("#runs-roc", XYChart)
+        roc.display = bool(found.get("roc"))
+        if roc.display:
+            roc.set_series(
+                _curves(found["roc"], "auc"),
+                xlabel="false positive rate",
+                ylabel="TPR",
+                diagonal=True,
+                limits=(0.0, 1.0),
+            )
+            roc.border_title = "ROC " + _curve_title(found["roc"], "auc", "AUC")
+        pr = self.query_one("#runs-pr", XYChart)
+        pr.display = bool(found.get("pr"))
+        if pr.display:
+            pr.set_series(
+                _curves(found["pr"], "ap"), xlabel="recall", ylabel="precision", limits=(0.0, 1.0)
+            )
+            pr.border_title = "PR " + _curve_title(found["pr"], "ap", "AP")
+        scatter = self.query_one("#runs-scatter", XYChart)
+        points = found.get("predicted_vs_actual")
+        scatter.display = bool(points and points["actual"])
+        if scatter.display:
+            scatter.set_series(
+                {"rows": (points["actual"], points["predicted"])},
+                xlabel="actual",
+                ylabel="predicted",
+                points=True,
+                diagonal=True,
+            )
+            scatter.border_title = (
+                f"Predicted vs actual ({len(points['actual'])} of {points['sampled_from']:,})"
+            )
+        bars = self.query_one("#runs-importances", Static)
+        bars.update(importance_bars(found.get("importances") or {}))
+
+    # ---- finding and comparing runs (engine.run_filter, engine.compare) ----------------------
+    def _where(self) -> dict[str, str]:
+        """The leaderboard's filter argument (none without a filter: any engine answers)."""
+        return {"where": self.run_filter} if self.run_filter else {}
+
+    def action_focus_filter(self) -> None:
+        """Type a filter (/): enter applies it, escape goes back to the leaderboard."""
+        self.query_one("#runs-filter", Input).focus()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        """Apply the filter typed; a bad term is said in one line and the board stays."""
+        text = event.value.strip()
+        if text:
+            try:
+                self.project.leaderboard(metric=self.metric, where=text)
+            except HajError as exc:
+                self.app.notify(exc.message, title="Filter", severity="error", timeout=8)
+                return
+        self.run_filter = text
+        self.refresh_data()
+        self.query_one("#runs-board", DataTable).focus()
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the highlighted run for comparing (space)."""
+        run_id = self._selected_run_id()
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        if self.board is not None:
+            self._fill_board(self.board, run_id)
+
+    def action_compare(self) -> None:
+        """The marked runs side by side (C), the first marked as the baseline of the deltas."""
+        from haj_tui.screens.compare import CompareScreen
+
+        if len(self.marked) < 2:
+            self.app.notify(
+                f"Mark two or more runs with space to compare them ({len(self.marked)} marked).",
+                severity="warning",
+            )
+            return
+        try:
+            comparison = self.project.compare(self.marked)
+        except HajError as exc:
+            self.app.notify(exc.message, title="Compare", severity="error")
+            return
+        self.app.push_screen(CompareScreen(comparison))
 
     # ---- the metric --------------------------------------------------------------------------
     @on(Select.Changed, "#runs-metric")
@@ -607,6 +837,7 @@ class RunsTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
 
     def _render_scored(self, scored: Scored) -> None:
         self.query_one("#runs-detail", Static).update(evaluation_detail(scored))
+        self._show_artifacts(None)  # the evaluation has its own matrix
         self.query_one(
             "#runs-detail-box"
         ).border_title = f"{scored.label} on {Path(scored.evaluation.data).name}"

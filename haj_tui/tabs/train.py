@@ -34,6 +34,7 @@ from engine.api import check_metric, duration_text, elapsed_since, fit, metric_t
 from engine.errors import Cancelled, HajError
 from haj_tui import hints
 from haj_tui.messages import EngineEvent, WorkFailed, WorkFinished
+from haj_tui.tabs.tune import TunePanel
 from haj_tui.widgets.formats import STATUS_STYLE, FittingTable, columns_that_fit
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.tab_focus import NoFocusWhileHidden
@@ -137,6 +138,10 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         Binding("x", "cancel", "Cancel"),
         Binding("a", "toggle_all", "All/none"),
         Binding("R", "retrain", "Retrain"),
+        # the Tune mode (haj_tui/tabs/tune.py): T shows it, then T tunes; u (its Training
+        # button) goes back to the training view
+        Binding("T", "tune", "Tune"),
+        Binding("u", "train_mode", "Training view", show=False),
     ]
 
     def __init__(self, project: ProjectAPI) -> None:
@@ -158,6 +163,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         self._shown: list[str] = []  # the results' columns that fit (keys)
         self._engine_started = False  # the engine queued this session's runs (RunQueued)
         self._model_width = 24
+        self._backend = ""  # where this tab's training runs (events.TrainBackend)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -191,6 +197,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 log = LogView(id="train-log")
                 log.border_title = "Log"
                 yield log
+        yield TunePanel(self.project, id="tune-panel")
 
     def on_mount(self) -> None:
         self._reset_results()
@@ -459,6 +466,8 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         text = f"{len(running)} running, {len(queued)} queued, {done}/{len(rows)} done{who}"
         if left is not None:
             text += f"; about {duration_text(left)} left"
+        if self._backend and self._busy():
+            text += f" · {self._backend}"
         if self._cancel is not None and self._cancel.is_set():
             text = "Cancelling…"
         self._set_state(text)
@@ -522,9 +531,20 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
 
     # ---- training ----------------------------------------------------------------------------
     def _busy(self) -> bool:
-        return self._cancel is not None
+        return self._cancel is not None or self._tuning()
+
+    def _tuning(self) -> bool:
+        panel = self.query("#tune-panel").first(TunePanel) if self.is_mounted else None
+        return panel is not None and panel.busy
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        tune_mode = self.has_class("tune-mode")
+        if action == "train_mode":
+            return tune_mode and not self._busy()
+        if action == "tune":
+            return not self._busy()
+        if action in ("toggle_all", "retrain") and tune_mode:  # the training view's keys
+            return False
         if action == "cancel":
             return self._busy()
         if action in ("train", "toggle_all"):
@@ -535,6 +555,8 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
     def action_train(self) -> None:
         if self._busy():
             return
+        if self.has_class("tune-mode"):  # t from anywhere: back to the training view
+            self.action_train_mode()
         models = self.query_one("#train-models", SelectionList)
         checked = set(models.selected)
         values = [models.get_option_at_index(i).value for i in range(models.option_count)]
@@ -550,6 +572,7 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         # cannot start (no data), they go: not a "failed" row per model for one reason
         self._pending_estimates = self._estimates(chosen, None)
         self._engine_started = False
+        self._backend = ""
         self._rows = {
             name: Row(name, name, estimate=self._pending_estimates.get(name)) for name in chosen
         }
@@ -606,8 +629,39 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
         except Cancelled as exc:
             return TrainCancelled(str(exc))
 
+    def action_tune_mode(self) -> None:
+        """The Tune mode (one model's parameters searched with Optuna), with the models of the
+        checklist, the best of the last training chosen first."""
+        best = min(
+            (r for r in self._rows.values() if r.status == "finished"),
+            key=self._sort_key,
+            default=None,
+        )
+        panel = self.query_one("#tune-panel", TunePanel)
+        panel.set_models(self.catalog.models + self._extras, best.model if best else None)
+        self.add_class("tune-mode")
+        panel.query_one("#tune-table").focus()
+        self.refresh_bindings()
+
+    def action_train_mode(self) -> None:
+        self.remove_class("tune-mode")
+        self.query_one("#train-models").focus()
+        self.refresh_bindings()
+
+    def action_tune(self) -> None:
+        """T: the Tune mode; there, tune the chosen model."""
+        if self._busy():
+            return
+        if not self.has_class("tune-mode"):
+            self.action_tune_mode()
+        else:
+            self.query_one("#tune-panel", TunePanel).start()
+
     @on(Button.Pressed, "#train-cancel")
     def action_cancel(self) -> None:
+        if self._tuning():
+            self.query_one("#tune-panel", TunePanel).cancel()
+            return
         if self._cancel is not None and not self._cancel.is_set():
             self._cancel.set()
             self._set_state("Cancelling…")
@@ -646,6 +700,14 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 f"retrain {event.step} {mark.get(event.status, event.status)}{took}{detail}",
                 "red" if event.status in ("failed", "cancelled") else "",
             )
+            return
+        if isinstance(event, events.TrainBackend):
+            self._backend = (
+                f"local: {event.workers} worker process(es)"
+                if event.backend == "local"
+                else f"Dask {event.address}: {event.workers} worker(s), {event.threads} thread(s)"
+            )
+            self._show_counts()
             return
         if isinstance(event, events.RunQueued):
             self._engine_started = True

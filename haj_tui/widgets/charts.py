@@ -354,7 +354,7 @@ class XYChart(_Chart):
         low, high = self._span()
         if self.diagonal:
             muted = self._theme_rgb("foreground-darken-2", "#777777")
-            plt.plot([low, high], [low, high], color=muted, marker="dot")
+            plt.plot([low, high], [low, high], color=muted, marker="braille")
         legend = len(self.series) > 1
         for i, (name, (xs, ys)) in enumerate(self.series.items()):
             variable = self.COLORS[i % len(self.COLORS)]
