@@ -56,7 +56,6 @@ def tab_keys() -> list[tuple[str, str, str]]:
 KEYS_PER_ROW = 3
 
 
-
 NOTE = (
     "Letter keys act when no text field has the focus: press tab, or click outside the "
     "field, first. The mouse works everywhere: tabs, rows, buttons."
