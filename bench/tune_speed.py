@@ -69,6 +69,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--small", type=int, default=10, help="trials of the efficiency runs")
     parser.add_argument("--repeat", type=int, default=3, help="efficiency runs of each kind")
+    parser.add_argument(
+        "--efficiency-only", action="store_true", help="only the --jobs 1 / 2 comparison"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="haj-bench-tune-"))
     cores = len(os.sched_getaffinity(0))
@@ -84,76 +87,74 @@ def main() -> None:
         haj(home, "retrieve", "bench")
         haj(home, "process", "bench")
 
-        seconds, trained = haj(home, "train", "bench", "--json")
-        finished = [r for r in trained["runs"] if r["status"] == "finished"]  # type: ignore[index]
-        anchor = max(finished, key=lambda r: r["metrics"]["acc"])
-        print(
-            f"\nanchor: haj train (default catalog, {len(finished)} models): best "
-            f"{anchor['model']} acc={anchor['metrics']['acc']:.4f} in {seconds:.1f}s"
-        )
-
-        seconds, tuned = haj(
-            home,
-            "tune",
-            "bench",
-            "-m",
-            MODEL,
-            "--trials",
-            str(args.trials),
-            "--jobs",
-            "2",
-            "--study",
-            "bench",
-            "--json",
-        )
-        refit, best = tuned["refit"], tuned["best"]  # type: ignore[index]
-        outcomes = tuned["outcomes"]  # type: ignore[index]
-        rate = tuned["trials_per_second"]  # type: ignore[index]
-        print(
-            f"tune:   haj tune -m {MODEL} --trials {args.trials} --jobs 2: refit "
-            f"{refit['label']} acc={refit['metrics']['acc']:.4f} on the holdout (best trial "
-            f"{best['trial']}: CV acc={best['value']:.4f} ± {best['std']:.4f}); "
-            f"{seconds:.1f}s in all, trials {tuned['seconds']:.1f}s = {rate:.2f} trials/s "  # type: ignore[index]
-            f"({outcomes['finished']} finished, {outcomes['pruned']} pruned, "
-            f"{outcomes['failed']} failed)"
-        )
-        margin = refit["metrics"]["acc"] - anchor["metrics"]["acc"]
-        print(
-            f"        tuned - best plain train: {margin:+.4f} "
-            f"({'matches or beats' if margin >= 0 else 'BELOW'} the anchor)"
-        )
-
-        configs = (
-            ("1 process", "1", "processes"),
-            ("2 processes", "2", "processes"),
-            ("2 threads", "2", "threads"),
-        )
-        times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
-        for repeat in range(args.repeat):  # interleaved: each sees the same machine
-            for name, jobs, pool in configs:
-                study = f"eff-{name.replace(' ', '-')}-{repeat}"
-                _, result = haj(
-                    home,
-                    *("tune", "bench", "-m", MODEL, "--trials", str(args.small)),
-                    *("--jobs", jobs, "--study", study, "--json"),
-                    env={"HAJ_TUNE_POOL": pool},
-                )
-                times[name].append(result["seconds"])  # type: ignore[index]
-                print(
-                    f"efficiency: {args.small} trials, --jobs {jobs} ({name}): "
-                    f"{times[name][-1]:.1f}s ({result['outcomes']['pruned']} pruned; "  # type: ignore[index]
-                    f"load average {load()})"
-                )
-        median = {name: statistics.median(values) for name, values in times.items()}
-        for name in ("2 processes", "2 threads"):
-            speedup = median["1 process"] / median[name]
-            print(
-                f"        {name}: median {median[name]:.1f}s vs {median['1 process']:.1f}s with "
-                f"one: speedup {speedup:.2f}x, parallel efficiency {speedup / 2:.0%}"
-            )
+        if not args.efficiency_only:
+            compare(home, args.trials)
+        efficiency(home, args.small, args.repeat)
         print(f"load average at the end {load()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def compare(home: Path, trials: int) -> None:
+    """The anchor (a plain `haj train`) and the tune, on the same data."""
+    seconds, trained = haj(home, "train", "bench", "--json")
+    finished = [r for r in trained["runs"] if r["status"] == "finished"]  # type: ignore[index]
+    anchor = max(finished, key=lambda r: r["metrics"]["acc"])
+    print(
+        f"\nanchor: haj train (default catalog, {len(finished)} models): best "
+        f"{anchor['model']} acc={anchor['metrics']['acc']:.4f} in {seconds:.1f}s"
+    )
+    seconds, tuned = haj(
+        home,
+        *("tune", "bench", "-m", MODEL, "--trials", str(trials)),
+        *("--jobs", "2", "--study", "bench", "--json"),
+    )
+    refit, best = tuned["refit"], tuned["best"]  # type: ignore[index]
+    outcomes = tuned["outcomes"]  # type: ignore[index]
+    rate = tuned["trials_per_second"]  # type: ignore[index]
+    print(
+        f"tune:   haj tune -m {MODEL} --trials {trials} --jobs 2: refit "
+        f"{refit['label']} acc={refit['metrics']['acc']:.4f} on the holdout (best trial "
+        f"{best['trial']}: CV acc={best['value']:.4f} ± {best['std']:.4f}); "
+        f"{seconds:.1f}s in all, trials {tuned['seconds']:.1f}s = {rate:.2f} trials/s "  # type: ignore[index]
+        f"({outcomes['finished']} finished, {outcomes['pruned']} pruned, "
+        f"{outcomes['failed']} failed)"
+    )
+    margin = refit["metrics"]["acc"] - anchor["metrics"]["acc"]
+    print(
+        f"        tuned - best plain train: {margin:+.4f} "
+        f"({'matches or beats' if margin >= 0 else 'BELOW'} the anchor)"
+    )
+
+
+def efficiency(home: Path, small: int, repeat: int) -> None:
+    """--jobs 1 against --jobs 2 (processes, then threads), interleaved, medians compared."""
+    configs = (
+        ("1 process", "1", "processes"),
+        ("2 processes", "2", "processes"),
+        ("2 threads", "2", "threads"),
+    )
+    times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
+    for n in range(repeat):  # interleaved: each sees the same machine
+        for name, jobs, pool in configs:
+            _, result = haj(
+                home,
+                *("tune", "bench", "-m", MODEL, "--trials", str(small), "--jobs", jobs),
+                *("--study", f"eff-{name.replace(' ', '-')}-{n}", "--json"),
+                env={"HAJ_TUNE_POOL": pool},
+            )
+            times[name].append(result["seconds"])  # type: ignore[index]
+            print(
+                f"efficiency: {small} trials, --jobs {jobs} ({name}): {times[name][-1]:.1f}s "
+                f"({result['outcomes']['pruned']} pruned; load average {load()})"  # type: ignore[index]
+            )
+    median = {name: statistics.median(values) for name, values in times.items()}
+    for name in ("2 processes", "2 threads"):
+        speedup = median["1 process"] / median[name]
+        print(
+            f"        {name}: median {median[name]:.1f}s vs {median['1 process']:.1f}s with "
+            f"one: speedup {speedup:.2f}x, parallel efficiency {speedup / 2:.0%}"
+        )
 
 
 if __name__ == "__main__":

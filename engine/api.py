@@ -163,6 +163,7 @@ class ProjectRow:
     server: str | None = None  # host:port of a live server
     error: str | None = None
     schedule: str | None = None  # [pipeline] schedule as written (a cron expression), if any
+    pipeline: str | None = None  # the last pipeline run, in a few words ("✓ 12-02 03:00")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

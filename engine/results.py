@@ -276,6 +276,8 @@ class ProjectStatus(_RawRecord):
     # [pipeline] schedule: {schedule, explain, next (three local ISO times), scheduler, error},
     # None when the project has none (engine.schedule.brief)
     schedule: dict[str, Any] | None = None
+    # the last pipeline run: {started_at, trigger, status, summary}, None before the first
+    pipeline: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -311,6 +313,7 @@ class ProjectStatus(_RawRecord):
             deployment_record=DeploymentRecord.from_dict(deployment) if deployment else None,
             champion_notice=data.get("champion_notice"),
             schedule=copy.deepcopy(data.get("schedule")),
+            pipeline=copy.deepcopy(data.get("pipeline")),
             raw=copy.deepcopy(data),
         )
 
@@ -349,4 +352,6 @@ class ProjectStatus(_RawRecord):
             status["champion_notice"] = self.champion_notice
         if self.schedule:
             status["schedule"] = copy.deepcopy(self.schedule)
+        if self.pipeline:
+            status["pipeline"] = copy.deepcopy(self.pipeline)
         return status

@@ -1209,7 +1209,19 @@ class Store:
             "runs_by_status": status_counts,
             "champion": champion.to_dict() if champion else None,
             "server": self.get_record("server"),
+            "last_pipeline": self._last_pipeline(),
         }
+
+    def _last_pipeline(self) -> dict[str, Any] | None:
+        """The latest pipeline run's headline (None: none yet, or a store from before them)."""
+        try:
+            row = self._db.execute(
+                "SELECT started_at, trigger, status, summary FROM pipeline_runs "
+                "ORDER BY started_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.OperationalError:  # a read-only look at a store older than schema 8
+            return None
+        return dict(row) if row else None
 
 
 def _later_than(previous: str | None, stamp: str) -> str:

@@ -183,6 +183,7 @@ def summarize(project: Project) -> dict[str, Any]:
         "error": None,
         "server": None,
         "schedule": None,
+        "pipeline": None,
     }
     try:
         config = tomllib.loads(project.config_path.read_text(encoding="utf-8"))
@@ -205,6 +206,7 @@ def summarize(project: Project) -> dict[str, Any]:
             server = summary["server"]
             if server and server_process_alive(int(server.get("pid") or 0)):
                 row["server"] = f"{server.get('host', '127.0.0.1')}:{server.get('port')}"
+            row["pipeline"] = pipeline_brief(summary.get("last_pipeline"))
             champion = summary["champion"]
             if champion:
                 row["champion"] = champion["model"]
@@ -212,6 +214,17 @@ def summarize(project: Project) -> dict[str, Any]:
                 row["metric"] = champion["metric"]
                 row["score"] = champion["value"]
     return row
+
+
+def pipeline_brief(last: dict[str, Any] | None) -> str | None:
+    """The last pipeline run in a few words, for listings: "✓ 12-02 03:00", "✗ 12-02 03:00"."""
+    if not last:
+        return None
+    from datetime import datetime
+
+    mark = {"finished": "✓", "failed": "✗", "cancelled": "cancelled", "running": "running"}
+    when = datetime.fromisoformat(last["started_at"]).astimezone().strftime("%m-%d %H:%M")
+    return f"{mark.get(last['status'], last['status'])} {when}"
 
 
 def _schedule_text(section: object) -> str | None:

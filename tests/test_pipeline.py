@@ -111,6 +111,10 @@ def test_unchanged_data_skips_the_later_steps_with_the_reason(home: Path) -> Non
     for name in ("process", "check", "retrain"):
         assert (steps[name]["outcome"], steps[name]["detail"]) == ("skipped", "no new data")
     assert second["summary"] == "no new data"
+    status = call_haj(home, "status", "flaky")
+    assert "pipeline   last run" in status.out and "(manual): finished: no new data" in status.out
+    listed = json.loads(call_haj(home, "list", "--json").out)
+    assert listed[0]["pipeline"].startswith("✓ ")
     code, forced = _run(home, "--force")
     assert _steps(forced)["retrain"]["outcome"] == "done"
     assert "challenger not better" in _steps(forced)["retrain"]["detail"]

@@ -173,7 +173,7 @@ async def test_no_number_is_cut_at_the_tables_edge(
     cancer.add_runs(["hist_gradient_boosting", "random_forest", "knn"])
     async with open_tab(cancer, tab_id, size) as (pilot, tab):
         await pilot.pause(0.2)
-        tables = list(tab.query(DataTable))
+        tables = [t for t in tab.query(DataTable) if t.region.width]  # on screen (not Tune's)
         assert tables
         for table in tables:
             assert columns_fit(table), (table.id, screen_text(pilot.app))

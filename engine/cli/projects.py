@@ -162,7 +162,18 @@ class CmdList(Command):
             return
         output.fast_table(
             f"Projects in {root}",
-            ["Name", "Title", "Type", "Data", "Runs", "Champion", "Score", "Server", "Schedule"],
+            [
+                "Name",
+                "Title",
+                "Type",
+                "Data",
+                "Runs",
+                "Champion",
+                "Score",
+                "Server",
+                "Schedule",
+                "Pipeline",
+            ],
             [
                 [
                     r.name,
@@ -176,6 +187,7 @@ class CmdList(Command):
                     else "-",
                     r.server or "-",
                     r.schedule or "-",
+                    r.pipeline or "-",
                 ]
                 for r in rows
             ],
@@ -380,6 +392,17 @@ class CmdStatus(ProjectCommand):
         console.print(
             f"  schedule   {_schedule_line(info.schedule)}", markup=False, highlight=False
         )
+        last = info.pipeline
+        if last:
+            from datetime import datetime
+
+            when = datetime.fromisoformat(last["started_at"]).astimezone()
+            console.print(
+                f"  pipeline   last run {when:%Y-%m-%d %H:%M} ({last['trigger']}): "
+                f"{last['status']}: {last.get('summary') or ''}".rstrip(": "),
+                markup=False,
+                highlight=False,
+            )
 
 
 def _schedule_line(schedule: dict[str, Any] | None) -> str:

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, 
 from engine.api import Changes
 from engine.errors import HajError
 from haj_tui.commands import Command
-from haj_tui.widgets.formats import FittingTable, column_width, columns_that_fit
+from haj_tui.widgets.formats import FittingTable, column_width, columns_that_fit, short_time
 from haj_tui.widgets.modals import ConfirmModal, PromptModal
 from haj_tui.widgets.work import ReportsWorkerErrors
 
@@ -95,6 +95,20 @@ def detail_table(status: ProjectStatus) -> Table:
         f"run {deployed.run_id}"
         if deployed
         else "none",
+    )
+    planned = status.schedule
+    table.add_row(
+        "schedule",
+        f"{planned['schedule']} ({planned.get('explain') or planned.get('error') or ''})"
+        if planned
+        else "none (Monitor tab, P: the schedule field)",
+    )
+    last = status.pipeline
+    table.add_row(
+        "pipeline",
+        f"last run {short_time(last['started_at'])} ({last['trigger']}): {last['status']}"
+        if last
+        else "never run",
     )
     return table
 

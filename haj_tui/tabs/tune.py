@@ -110,6 +110,26 @@ class TunePanel(ReportsWorkerErrors, Vertical):
                 log.border_title = "Log"
                 yield log
 
+    def on_resize(self) -> None:
+        self._fit_params()
+
+    def _fit_params(self) -> None:
+        """The params column takes what the fixed columns leave: no column is cut at the edge
+        (at 80 columns it narrows, and its text ends in …)."""
+        from textual.widgets.data_table import ColumnKey
+
+        table = self.query_one("#tune-table", DataTable)
+        column = table.columns.get(ColumnKey("params"))
+        width = table.scrollable_content_region.width
+        if column is None or width <= 0:
+            return
+        others = sum(
+            c.get_render_width(table) for key, c in table.columns.items() if key != column.key
+        )
+        column.width = max(6, width - others - 2 * table.cell_padding)
+        column.auto_width = False
+        table.refresh()
+
     def on_mount(self) -> None:
         table = self.query_one("#tune-table", DataTable)
         for key, title, width in (
@@ -120,6 +140,7 @@ class TunePanel(ReportsWorkerErrors, Vertical):
             ("time", "time", 6),
         ):
             table.add_column(title, key=key, width=width)
+        self._fit_params()
         self.query_one("#tune-progress", ProgressBar).update(total=1, progress=0)
         self.query_one("#tune-chart", TimeChart).set_series(
             {}, empty="The best score so far appears here as trials finish."
