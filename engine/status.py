@@ -81,7 +81,8 @@ def project_status(project: Project) -> ProjectStatus:
         if notice:  # the champion was trained on other data than the current
             status["champion_notice"] = notice
         status["champion_history"] = history  # newest first, the last 10 crownings
-        status["pipeline"] = summary.get("last_pipeline")
+        if summary.get("last_pipeline"):  # like the schedule: absent before the first run
+            status["pipeline"] = summary["last_pipeline"]
         _add_container_and_deployment(status, records)
     status["server"] = live_server(project)
     planned = schedule.brief(project.path)

@@ -21,7 +21,7 @@ from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
 from tests.tui_fake import FakeWorkspace
-from tests.tui_support import no_cursor_blink, wait_for, wait_settled
+from tests.tui_support import no_cursor_blink, screen_text, wait_for, wait_settled
 
 SIZE = (100, 30)
 SMALL = (80, 24)  # the smallest terminal the app is made for: no number cut, none scrolled away
@@ -157,8 +157,16 @@ def test_code_tab_unsaved_prompt_snapshot(snap_compare: Any, created: Path) -> N
     async def unsaved(pilot: Pilot[Any]) -> None:
         await _open(pilot, "cancer", "code")
         await pilot.click("#code-editor")
+        editor = pilot.app.screen.query_one("#code-editor")
+        await wait_for(pilot, lambda: editor.has_focus, what="the editor's focus")
         await pilot.press(*"# my change", "enter", "escape")
+        await wait_for(pilot, lambda: not editor.has_focus, what="leaving the editor")
         await pilot.press("escape")  # leave: asks about retriever.py
+        await wait_for(
+            pilot,
+            lambda: "Unsaved changes" in screen_text(pilot.app),
+            what="the unsaved-changes question",
+        )
 
     assert snap_compare(
         HajApp(Workspace.open(created)), terminal_size=SIZE, run_before=_before(unsaved)
