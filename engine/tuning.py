@@ -928,16 +928,28 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM wait until the block ends (then interrupt as usual): a trial's
-    outcome is written to the store and the journal whole. In the main thread only."""
+    outcome is written to the store and the journal whole. In the main thread only.
+
+    The signals are deferred by swapping their Python handlers, not by masking them: with
+    other threads alive (the fold pool, the runner's relays) the kernel may hand a signal to
+    a thread that does not mask it, and Python would still run the handler in the main
+    thread, in the middle of the block."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    caught: list[int] = []
+
+    def defer(signum: int, _frame: Any) -> None:
+        caught.append(signum)
+
+    previous = {number: signal.signal(number, defer) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)  # now handled as it would have been
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Hint, ServingError
-from engine.procs import pid_alive, server_process_alive, terminate
+from engine.procs import reap_child, running, server_process_alive, terminate
 from engine.project import Project
 
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
@@ -304,7 +304,8 @@ def stop(project: Project, timeout: float = STOP_TIMEOUT) -> bool:
         return False
     pid = int(record["pid"])
     _terminate(pid, timeout)
-    if not pid_alive(pid):
+    reap_child(pid)  # a server this process started must not linger as a zombie
+    if not running(pid):  # gone, or a zombie whose parent is another process
         _forget(project, pid)
     return True
 

@@ -233,7 +233,8 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         the tab's first focusable widget outside a field when the main one is disabled."""
         tab_id = tab_id or self._current_tab
         widget = self.tabs.get(tab_id)
-        if widget is None or not widget.is_mounted or tab_id != self._current_tab:
+        shown = self.query_one(TabbedContent).active  # ahead of _current_tab while switching
+        if widget is None or not widget.is_mounted or not tab_id == self._current_tab == shown:
             return  # focus in a hidden pane would pull the tabs back to it
         try:
             main: Widget | None = widget.query_one(SPECS[tab_id].main)
@@ -244,7 +245,9 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
                 (w for w in widget.query("*") if w.focusable and not in_form_field(w)), None
             )
         if main is not None:
-            main.focus()
+            # now, not Widget.focus()'s deferred call: a tab number pressed meanwhile would hide
+            # this pane first, and focus landing in a hidden pane pulls the tabs back to it
+            self.set_focus(main)
 
     # ---- tabs ----------------------------------------------------------------------------
     def _build(self, tab_id: str) -> Widget:
@@ -297,6 +300,8 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
         mounting = self._ensure_tab(tab_id)
         if mounting is not None:
             await mounting
+        if tab_id != self._current_tab:
+            return  # another tab was asked for while this one was being built
         refresh = getattr(self.tabs.get(tab_id), "refresh_data", None)
         if refresh is not None:
             refresh()
