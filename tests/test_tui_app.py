@@ -33,7 +33,7 @@ from haj_tui.screens.projects import ProjectsScreen
 from haj_tui.widgets.log_view import LogView
 from haj_tui.widgets.modals import ConfirmModal, ErrorModal, PromptModal, UnsavedModal
 from tests.tui_fake import FakeWorkspace
-from tests.tui_support import no_cursor_blink, screen_text, wait_for, wait_for_text
+from tests.tui_support import click, no_cursor_blink, screen_text, wait_for, wait_for_text
 
 SIZE = (100, 30)
 
@@ -103,10 +103,10 @@ async def test_new_project_rejects_a_bad_name_then_creates() -> None:
         assert fake.names() == [] and fake.calls == []
         name_input = app.screen.query_one("#name", Input)
         name_input.value = ""
-        await pilot.click("#name")
+        await click(pilot, "#name")
         await pilot.press(*"flowers")
         app.screen.query_one("#example", Select).value = "iris"
-        await pilot.click("#create")
+        await click(pilot, "#create")
         await wait_for(pilot, lambda: isinstance(app.screen, ProjectsScreen), what="closed")
         assert table_names(app) == ["flowers"]
         assert fake.calls == [("create", "flowers", "classification", "iris")]
@@ -245,7 +245,7 @@ async def test_add_dependency_installs_with_a_live_log(fake: FakeWorkspace) -> N
     """The real pip install is tests/test_deps.py's; here: the check, the log, the outcome."""
     async with HajApp(fake).run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, "cancer")
-        await pilot.click("#deps-input")
+        await click(pilot, "#deps-input")
         await pilot.press(*"-e nonsense", "enter")
         await wait_for_text(pilot, "not a package requirement")
         screen.query_one("#deps-input", Input).value = "tomlkit"
@@ -269,7 +269,7 @@ async def test_api_key_goes_to_env_and_never_on_screen_real_engine(home: Path) -
     async with HajApp(workspace).run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, "cancer")
         assert "not set" in screen_text(pilot.app)
-        await pilot.click("#cfg-api_key")
+        await click(pilot, "#cfg-api_key")
         await pilot.press(*secret)
         assert secret not in screen_text(pilot.app)  # a password field shows bullets
         await pilot.press("ctrl+s")
@@ -291,7 +291,7 @@ async def test_code_edit_save_and_unsaved_changes_prompt(fake: FakeWorkspace) ->
         screen = await open_project(pilot, "cancer")
         await pilot.press("2")
         await wait_for(pilot, lambda: screen.query_one(TabbedContent).active == "code")
-        await pilot.click("#code-editor")
+        await click(pilot, "#code-editor")
         await pilot.press("ctrl+home", *"#ok", "enter")
         await wait_for_text(pilot, "retriever.py modified")
         await pilot.press("ctrl+s")
@@ -299,7 +299,7 @@ async def test_code_edit_save_and_unsaved_changes_prompt(fake: FakeWorkspace) ->
         assert cancer.read_code("retriever").startswith("#ok\n")
 
         await pilot.press(*"#no")
-        await pilot.click("#code-files")  # leaving the editor for the file list is fine…
+        await click(pilot, "#code-files")  # leaving the editor for the file list is fine…
         await pilot.press("down")  # …but switching to processor.py asks
         await wait_for(pilot, lambda: isinstance(app.screen, UnsavedModal), what="prompt")
         await pilot.press("c")  # cancel: stay on retriever.py, edits kept
@@ -323,7 +323,7 @@ async def test_quit_with_unsaved_changes_asks(fake: FakeWorkspace) -> None:
         app = pilot.app
         screen = await open_project(pilot, "cancer")
         await pilot.press("2")
-        await pilot.click("#code-editor")
+        await click(pilot, "#code-editor")
         await pilot.press(*"x=1")
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, UnsavedModal), what="prompt")

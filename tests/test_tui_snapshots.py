@@ -21,7 +21,7 @@ from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
 from tests.tui_fake import FakeWorkspace
-from tests.tui_support import no_cursor_blink, screen_text, wait_for, wait_settled
+from tests.tui_support import click, no_cursor_blink, screen_text, wait_for, wait_settled
 
 SIZE = (100, 30)
 SMALL = (80, 24)  # the smallest terminal the app is made for: no number cut, none scrolled away
@@ -156,7 +156,7 @@ def test_code_tab_snapshot(snap_compare: Any, created: Path) -> None:
 def test_code_tab_unsaved_prompt_snapshot(snap_compare: Any, created: Path) -> None:
     async def unsaved(pilot: Pilot[Any]) -> None:
         await _open(pilot, "cancer", "code")
-        await pilot.click("#code-editor")
+        await click(pilot, "#code-editor")
         editor = pilot.app.screen.query_one("#code-editor")
         await wait_for(pilot, lambda: editor.has_focus, what="the editor's focus")
         await pilot.press(*"# my change", "enter", "escape")

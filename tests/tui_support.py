@@ -40,6 +40,19 @@ async def wait_for(
         await pilot.pause(0.02)
 
 
+async def click(pilot: Pilot[object], selector: str, timeout: float = 60.0) -> None:
+    """Click `selector` once it is laid out on the top screen: Pilot clicks a widget not yet
+    placed at (0, 0), the header's icon, which opens the command palette."""
+    app = pilot.app
+
+    def placed() -> bool:
+        found = app.screen.query(selector)
+        return bool(found) and found.first().region.area > 0
+
+    await wait_for(pilot, placed, timeout, what=f"{selector} on screen")
+    await pilot.click(selector)
+
+
 async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 60.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, what=repr(text))
 
