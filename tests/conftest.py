@@ -182,6 +182,28 @@ def trained_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return cache
 
 
+@pytest.fixture(scope="session")
+def shared_build(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`shared_build(key, build)`: the directory `build(directory)` filled, built once per run
+    for every xdist worker (the first to ask builds under a file lock, the others wait), so a
+    trained workspace several modules start from is trained once, not once per worker and
+    module. Tests read it or copy it; they never change it."""
+    shared = _shared_dir(tmp_path_factory)
+
+    def get(key: str, build: Callable[[Path], object]) -> Path:
+        target = shared / f"built-{key}"
+        done = shared / f"built-{key}.complete"
+        with _locked(shared / f"built-{key}.lock"):
+            if not done.exists():
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir(parents=True)
+                build(target)
+                done.touch()
+        return target
+
+    return get
+
+
 @pytest.fixture
 def trained_home(home: Path, trained_cache: dict[str, Path]) -> Path:
     """A workspace holding 'cancer' (classification) and 'diabetes' (regression), trained and

@@ -44,18 +44,20 @@ def metrics(y_true, y_pred, y_score):
 
 
 @pytest.fixture(scope="module")
-def iris_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def iris_home(shared_build: Callable[..., Path]) -> Path:
     """iris trained on logistic_regression and random_forest by parallel workers (the custom
     metric function travels to them), with model.py's metrics(); not crowned."""
-    home = tmp_path_factory.mktemp("artifacts")
-    for args in (["init", "x", "--example", "iris"], ["retrieve", "x"]):
-        result = call_haj(home, *args)
+
+    def build(home: Path) -> None:
+        for args in (["init", "x", "--example", "iris"], ["retrieve", "x"]):
+            result = call_haj(home, *args)
+            assert result.code == 0, result.text
+        with open(home / "x" / "model.py", "a", encoding="utf-8") as handle:
+            handle.write(CUSTOM_METRICS)
+        result = call_haj(home, "train", "x", "-m", "logistic_regression", "random_forest")
         assert result.code == 0, result.text
-    with open(home / "x" / "model.py", "a", encoding="utf-8") as handle:
-        handle.write(CUSTOM_METRICS)
-    result = call_haj(home, "train", "x", "-m", "logistic_regression", "random_forest")
-    assert result.code == 0, result.text
-    return home
+
+    return shared_build("artifacts-iris", build)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,10 @@ RECORDED_UNREACHABLE_LOG = [
 
 # tiers: integration (a trained project: the module's fixture), unit (parsing), e2e (real pip)
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("diagnose")
-    train_penguins(home, ("logistic_regression",), rows=120)
-    return home
+def trained(shared_build: Callable[..., Path]) -> Path:
+    return shared_build(
+        "penguins-lr-120", lambda home: train_penguins(home, ("logistic_regression",), rows=120)
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ files and the prediction log, exit codes, stored history and the HTML page."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("monitor")
-    train_penguins(home)
-    return home
+def trained(shared_build: Callable[..., Path]) -> Path:
+    return shared_build("penguins", train_penguins)
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ raw penguins table, its labels flipped in a new data version."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.raw_tables import penguin_rows, to_csv
 from tests.support import call_haj
-from tests.support.penguins import copy_home, train_penguins
+from tests.support.penguins import LR_DT, copy_home, train_penguins
 
 pytestmark = pytest.mark.integration  # trains real models (in the module's fixture)
 
@@ -18,10 +19,8 @@ TARGET = "Species"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("operate")
-    train_penguins(home, ("logistic_regression", "decision_tree"))
-    return home
+def trained(shared_build: Callable[..., Path]) -> Path:
+    return shared_build("penguins-lr-dt", lambda home: train_penguins(home, LR_DT))
 
 
 @pytest.fixture

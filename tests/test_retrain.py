@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ import pytest
 from tests.fs_snapshot import changes, snapshot
 from tests.raw_tables import penguin_rows, to_csv
 from tests.support import ROOT, call_haj
-from tests.support.penguins import copy_home, train_penguins
+from tests.support.penguins import LR_DT, copy_home, train_penguins
 from tests.support.procs import free_port
 from tests.support.serving import start_server
 
@@ -39,10 +40,8 @@ def models():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("retrain")
-    train_penguins(home, ("logistic_regression", "decision_tree"))
-    return home
+def trained(shared_build: Callable[..., Path]) -> Path:
+    return shared_build("penguins-lr-dt", lambda home: train_penguins(home, LR_DT))
 
 
 @pytest.fixture

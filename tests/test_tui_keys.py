@@ -26,7 +26,7 @@ from haj_tui.screens.project import ProjectScreen
 from haj_tui.screens.projects import ProjectsScreen
 from haj_tui.widgets.modals import ConfirmModal, UnsavedModal
 from tests.tui_fake import FakeProject, FakeWorkspace
-from tests.tui_support import no_cursor_blink, screen_text, wait_for, wait_for_text
+from tests.tui_support import footer_shows, no_cursor_blink, screen_text, wait_for, wait_for_text
 
 SIZE = (100, 30)
 
@@ -62,10 +62,6 @@ async def show(pilot: Pilot[None], screen: ProjectScreen, number: str, tab: str)
     await pilot.pause()
 
 
-def footer(pilot: Pilot[None]) -> str:
-    return screen_text(pilot.app).splitlines()[pilot.app.size.height - 1]
-
-
 def calls(project: FakeProject, verb: str) -> list[tuple[Any, ...]]:
     return [c for c in project.workspace.calls if c[0] == verb]
 
@@ -80,7 +76,7 @@ async def test_a_tabs_keys_work_right_after_switching_to_it(fake: FakeWorkspace)
     async with project_screen(fake.project("cancer")) as (pilot, screen):
         await show(pilot, screen, "5", "runs")
         await show(pilot, screen, "4", "train")
-        assert "a All/none" in footer(pilot)
+        await footer_shows(pilot, "a All/none")
         models = screen.query_one("#train-models")
         assert len(models.selected) == models.option_count  # type: ignore[attr-defined]
         await pilot.press("a")
@@ -92,8 +88,7 @@ async def test_tab_keys_work_with_the_focus_on_the_tab_strip(fake: FakeWorkspace
     async with project_screen(fake.project("cancer")) as (pilot, screen):
         await show(pilot, screen, "9", "deploy")
         screen.set_focus(None)
-        await pilot.pause()
-        assert "v Dry-run plan" in footer(pilot)
+        await footer_shows(pilot, "v Dry-run plan")
         before = len(calls(fake.project("cancer"), "deploy_plan"))
         await pilot.press("v")
         await wait_for(pilot, lambda: len(calls(fake.project("cancer"), "deploy_plan")) > before)
@@ -145,8 +140,7 @@ async def test_letters_typed_in_a_dropdown_or_a_field_fire_nothing(fake: FakeWor
     async with project_screen(cancer) as (pilot, screen):
         await show(pilot, screen, "4", "train")
         screen.query_one("#train-data", Select).focus()
-        await pilot.pause()
-        assert "t Train" not in footer(pilot) and "esc Leave field" in footer(pilot)
+        await footer_shows(pilot, "esc Leave field", hidden=("t Train",))
         await pilot.press("t", "r", "p", "b", "c", "s", "5")
         await pilot.pause(0.2)
         assert not [c for c in cancer.workspace.calls if c[0] in ("train", "retrieve", "build")]
@@ -346,7 +340,7 @@ async def test_container_without_engine_refuses_b_and_says_why_in_words(
         await wait_for(pilot, lambda: tab.docker_problem is not None)  # type: ignore[union-attr]
         problem = str(tab.docker_problem)  # type: ignore[union-attr]
         assert "(no such file or directory)" in problem and "FileNotFoundError" not in problem
-        assert "b Build" not in footer(pilot)
+        await footer_shows(pilot, hidden=("b Build",))
         assert screen.query_one("#container-build", Button).disabled
         await pilot.press("b")
         await pilot.pause(0.2)
@@ -387,7 +381,7 @@ async def test_deploy_tab_undeploy_off_and_plan_names_whole(fake: FakeWorkspace)
     async with project_screen(cancer) as (pilot, screen):
         await show(pilot, screen, "9", "deploy")
         assert screen.query_one("#deploy-remove", Button).disabled
-        assert "u Undeploy" not in footer(pilot)
+        await footer_shows(pilot, hidden=("u Undeploy",))
         region = screen.query_one("#deploy-region", Input)
         assert region.value == "eu-west-1" and "eu-west-1" not in region.placeholder
         await wait_for_text(pilot, "build")

@@ -13,7 +13,7 @@ import itertools
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,14 @@ from haj_tui.widgets.charts import ThresholdChart, TimeChart
 from tests.raw_tables import penguin_rows, to_csv
 from tests.support import call_haj
 from tests.support.penguins import copy_home, train_penguins
-from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for, wait_settled
+from tests.tui_support import (
+    footer_shows,
+    no_cursor_blink,
+    screen_text,
+    show_tab,
+    wait_for,
+    wait_settled,
+)
 
 SIZE = (100, 30)
 SHIFTED = ["Body Mass (g)", "Flipper Length (mm)"]
@@ -49,10 +56,8 @@ def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("monitor-tab")
-    train_penguins(home)
-    return home
+def trained(shared_build: Callable[..., Path]) -> Path:
+    return shared_build("penguins", train_penguins)
 
 
 @pytest.fixture
@@ -68,10 +73,6 @@ def heavier(rows: list[dict[str, str]]) -> list[dict[str, str]]:
         flipper = float(row["Flipper Length (mm)"]) + 15
         out.append({**row, "Body Mass (g)": f"{mass:.0f}", "Flipper Length (mm)": f"{flipper:.0f}"})
     return out
-
-
-def footer(pilot: Pilot[None]) -> str:
-    return screen_text(pilot.app).splitlines()[pilot.app.size.height - 1]
 
 
 @asynccontextmanager
@@ -120,8 +121,7 @@ async def test_a_shifted_file_shows_the_red_banner_and_exactly_the_shifted_featu
     assert share.code == 0, share.text
     async with monitor_tab(home) as (pilot, tab):
         tab.screen.set_focus(None)  # the keys work with the focus nowhere (the tab strip)
-        await pilot.pause()
-        assert "m Check drift" in footer(pilot) and "i Diagnose" in footer(pilot)
+        await footer_shows(pilot, "m Check drift", "i Diagnose")
         # the source: o goes into the field, enter checks it
         await pilot.press("o")
         field = tab.query_one("#monitor-source", Input)
@@ -218,8 +218,7 @@ async def test_without_a_champion_the_tab_says_train_and_crown(home: Path) -> No
         await wait_settled(pilot)
         text = screen_text(pilot.app)
         assert "No champion yet: train (t) and crown (c)." in text
-        assert "m Check drift" not in footer(pilot)  # m cannot run: off and absent
-        assert "i Diagnose" in footer(pilot)
+        await footer_shows(pilot, "i Diagnose", hidden=("m Check drift",))  # m cannot run
         await pilot.press("m")
         await pilot.pause()
         assert tab.result is None and not tab.checking
@@ -344,8 +343,7 @@ async def test_keys_work_from_the_tab_strip_and_a_served_project_refreshes_live(
         assert ("monitor", "cancer", "live", False) in fake.calls
         assert cancer.monitor_reports == []  # a live refresh is never stored
         screen.set_focus(None)
-        await pilot.pause()
-        assert "m Check drift" in footer(pilot) and "i Diagnose" in footer(pilot)
+        await footer_shows(pilot, "m Check drift", "i Diagnose")
         await check(pilot, tab)
         assert ("monitor", "cancer", None, True) in fake.calls
         assert len(cancer.monitor_reports) == 1

@@ -37,7 +37,14 @@ from haj_tui.tabs.monitor import MonitorTab
 from haj_tui.tabs.pipeline_view import PipelineView, when_text
 from tests.support import call_haj
 from tests.test_pipeline import FLAKY_RETRIEVER
-from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for, wait_settled
+from tests.tui_support import (
+    footer_shows,
+    no_cursor_blink,
+    screen_text,
+    show_tab,
+    wait_for,
+    wait_settled,
+)
 
 SIZE = (100, 30)
 SMALL = (80, 24)
@@ -109,23 +116,6 @@ def record_notifications(app: HajApp) -> list[Note]:
 
     app.notify = recording  # type: ignore[method-assign]
     return said
-
-
-def footer(pilot: Pilot[None]) -> str:
-    return screen_text(pilot.app).splitlines()[pilot.app.size.height - 1]
-
-
-async def footer_shows(pilot: Pilot[None], *shown: str, hidden: tuple[str, ...] = ()) -> None:
-    """Wait until the footer offers `shown` and not `hidden` (Textual redraws the footer a
-    few frames after the keys change: blank in between on a loaded machine)."""
-    await wait_for(
-        pilot,
-        lambda: (
-            all(k in footer(pilot) for k in shown) and not any(k in footer(pilot) for k in hidden)
-        ),
-        timeout=10,
-        what=f"the footer with {shown}, without {hidden}",
-    )
 
 
 def widget_text(widget: Widget) -> str:

@@ -57,15 +57,17 @@ def _no_blink(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained_iris(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_iris(shared_build: Callable[..., Path]) -> Path:
     """A workspace with 'iris' retrieved, trained on three fast models and crowned (once)."""
-    root = tmp_path_factory.mktemp("tabs") / "ws"
-    project = workspace.create_project(root, "iris", "classification", example="iris")
-    project.update_config({"training": {"n_jobs": 1}})  # no worker processes to start: faster
-    data.retrieve(project)
-    training.train(project, FAST)
-    champion.crown(project)
-    return root
+
+    def build(root: Path) -> None:
+        project = workspace.create_project(root, "iris", "classification", example="iris")
+        project.update_config({"training": {"n_jobs": 1}})  # no worker processes: faster
+        data.retrieve(project)
+        training.train(project, FAST)
+        champion.crown(project)
+
+    return shared_build("tabs-iris", build)
 
 
 @pytest.fixture

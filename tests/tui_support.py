@@ -53,6 +53,28 @@ async def click(pilot: Pilot[object], selector: str, timeout: float = 60.0) -> N
     await pilot.click(selector)
 
 
+def footer(pilot: Pilot[object]) -> str:
+    """The bottom line of the terminal: the keys the footer offers."""
+    return screen_text(pilot.app).splitlines()[pilot.app.size.height - 1]
+
+
+async def footer_shows(
+    pilot: Pilot[object], *shown: str, hidden: tuple[str, ...] = (), timeout: float = 30.0
+) -> None:
+    """Wait until the footer is drawn and offers `shown` and not `hidden`: Textual redraws it a
+    few frames after the keys change, blank in between (where every key is "not shown")."""
+
+    def offers() -> bool:
+        line = footer(pilot)
+        return (
+            "palette" in line
+            and all(k in line for k in shown)
+            and not any(k in line for k in hidden)
+        )
+
+    await wait_for(pilot, offers, timeout, what=f"the footer with {shown}, without {hidden}")
+
+
 async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 60.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, what=repr(text))
 

@@ -150,6 +150,9 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
     opening a project stays quick, and a tab never shown costs nothing.
     """
 
+    # No first-focusable-widget guess from Textual (on push and resume): it can pick a field
+    # of a pane about to be hidden, and focus there pulls the tabs back; focus_main decides.
+    AUTO_FOCUS = ""
     BINDINGS = [
         # escape: out of the field first (footer: "Leave field"), then back to the projects
         Binding("escape", "leave_field", "Leave field", id="project.leave_field"),
@@ -198,6 +201,10 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
     def on_mount(self) -> None:
         self._set_titles()
         self.call_after_refresh(self.focus_main)  # the tab shown by then (a key may be quick)
+
+    def on_screen_resume(self) -> None:
+        if self.focused is None:  # back from a dialog that closed the widget it came from
+            self.focus_main()
 
     def _set_titles(self) -> None:
         self.title = f"haj — {self.project.name}"

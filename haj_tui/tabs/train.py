@@ -741,13 +741,15 @@ class TrainTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
                 message.stop()
                 self._set_busy(False)
                 self._mark_unfinished("cancelled")
-                self._set_state("Cancelled: unfinished runs were recorded as cancelled.")
+                self._said_done = "Cancelled: unfinished runs were recorded as cancelled."
+                self._set_state(self._said_done)  # kept when the store's change is read next
                 self.query_one("#train-log", LogView).write_line(said, "magenta")
             case Retrained(result=result):
                 message.stop()
                 self._set_busy(False)
                 decision = result.decision or result.status
-                self._set_state(f"Retrain {decision}: {result.reason}")
+                self._said_done = f"Retrain {decision}: {result.reason}"
+                self._set_state(self._said_done)
                 self.query_one("#train-log", LogView).write_line(
                     f"retrain {decision}: {result.reason}", "bold"
                 )

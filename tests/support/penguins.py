@@ -12,6 +12,9 @@ from tests.support import call_haj
 TARGET = "Species"
 
 
+LR_DT = ("logistic_regression", "decision_tree")  # a fast linear model and a fast tree
+
+
 def train_penguins(home: Path, models: tuple[str, ...] = ("logistic_regression", "random_forest"),
                    rows: int = 240) -> Path:  # fmt: skip
     """`haj init penguins` on penguins.csv (in `home`), retrieve, train `models`, evaluate;
