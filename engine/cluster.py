@@ -45,7 +45,7 @@ from typing import Any
 
 from engine.errors import ClusterError, UsageError, one_line
 from engine.fsutil import atomic_write_text
-from engine.procs import kill_group, process_alive, terminate
+from engine.procs import kill_group, process_alive, start_in_background, terminate
 
 CONNECT_TIMEOUT = 3.0
 WORKER_WAIT = 10.0  # how long a scheduler without workers is given to get one
@@ -837,40 +837,26 @@ def start_detached(
     record_path(root).unlink(missing_ok=True)
     _check_port(port)
     root.mkdir(parents=True, exist_ok=True)
-    log_path = root / LOG_NAME
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
-    with open(log_path, "ab") as log:
-        offset = log.tell()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "engine", "--home", str(root), "cluster", "run",
-             "--workers", str(workers), "--threads", str(threads), "--port", str(port)],
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        code = child.poll()
-        if code is not None:
-            raise ClusterError(
-                f"the local cluster exited while starting (code {code}): "
-                f"{_last_line(log_path, offset)} (see {log_path})"
-            )
+
+    def recorded(child: subprocess.Popen[bytes]) -> dict[str, Any] | None:
         record = _read_record(root)
-        if record is not None and int(record.get("pid") or 0) == child.pid:
-            return record
-        if time.monotonic() > deadline:
-            terminate(child.pid, 5.0)
-            kill_group(child.pid)
-            raise ClusterError(
-                f"the local cluster did not start within {START_TIMEOUT:.0f} s (see {log_path})"
-            )
-        time.sleep(0.1)
+        return record if record is not None and int(record.get("pid") or 0) == child.pid else None
+
+    return start_in_background(
+        [sys.executable, "-m", "engine", "--home", str(root), "cluster", "run",
+         "--workers", str(workers), "--threads", str(threads), "--port", str(port)],
+        cwd=root,
+        env=env,
+        log_path=root / LOG_NAME,
+        ready=recorded,
+        what="the local cluster",
+        timeout=START_TIMEOUT,
+        error=ClusterError,
+        poll=0.1,
+    )  # fmt: skip
 
 
 def stop(root: Path, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
@@ -890,18 +876,6 @@ def stop(root: Path, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
     kill_group(pid)  # worker processes left behind by a cluster that could not close them
     _forget(root, pid)
     return record
-
-
-def _last_line(path: Path, offset: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            lines = [ln.strip() for ln in handle.read().decode(errors="replace").splitlines()]
-    except OSError:
-        return "no output"
-    lines = [ln for ln in lines if ln]
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    return (errors or lines or ["no output"])[-1][:300]
 
 
 def run_local(

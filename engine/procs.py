@@ -11,7 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def pid_alive(pid: int) -> bool:
@@ -94,3 +100,67 @@ def terminate(pid: int, timeout: float) -> None:
         if not running(pid):
             return
         time.sleep(0.02)
+
+
+def log_tail(path: Path, offset: int = 0) -> str:
+    """What a background process wrote to its log after `offset` that best says why it stopped:
+    its last line mentioning an error, else its last line (300 characters at most)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            lines = [ln.strip() for ln in handle.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return "no output"
+    lines = [ln for ln in lines if ln and not ln.startswith("----")]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or ["no output"])[-1][:300]
+
+
+def start_in_background(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    ready: Callable[[subprocess.Popen[bytes]], T | None],
+    what: str,
+    timeout: float,
+    error: Callable[[str], Exception],
+    header: str | None = None,
+    poll: float = 0.05,
+) -> T:
+    """Start `argv` in its own session (a Ctrl-C at this terminal is not its), its output
+    appended to `log_path`, and poll `ready(child)` until it answers something: that answer.
+    A child that exits first, or is not ready within `timeout` s (then it is stopped), raises
+    `error(message)` naming `what` and the log's telling line."""
+    with open(log_path, "ab") as log:
+        offset = log.tell()
+        if header is not None:
+            log.write(f"{header}\n".encode())
+            log.flush()
+        child = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while True:
+        code = child.poll()
+        if code is not None:
+            raise error(
+                f"{what} exited while starting (code {code}): "
+                f"{log_tail(log_path, offset)} (see {log_path})"
+            )
+        answer = ready(child)
+        if answer is not None:
+            return answer
+        if time.monotonic() > deadline:
+            with contextlib.suppress(PermissionError):
+                terminate(child.pid, 5.0)
+            kill_group(child.pid)
+            raise error(f"{what} did not start within {timeout:.0f} s (see {log_path})")
+        time.sleep(poll)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from engine import cron
 from engine.errors import HajError, UsageError, one_line
 from engine.fsutil import atomic_write_text
-from engine.procs import kill_group, process_alive, terminate
+from engine.procs import kill_group, process_alive, start_in_background, terminate
 
 if TYPE_CHECKING:  # imported where used: `haj list` imports this module through engine.api
     import subprocess
@@ -277,40 +277,28 @@ def _refuse_if_running(root: Path) -> None:
 def start_detached(root: Path) -> dict[str, Any]:
     """Start `haj schedule run` in the background (its own session, output to
     WORKSPACE/.haj-scheduler.log); returns its record once it has written it."""
-    import subprocess
 
     root = Path(root).absolute()
     _refuse_if_running(root)
     _prune(root)
     root.mkdir(parents=True, exist_ok=True)
     log_path = root / LOG_NAME
-    with open(log_path, "ab") as log:
-        offset = log.tell()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "engine", "schedule", "run", "--home", str(root), "--log",
-             str(log_path)],
-            cwd=root,
-            env=_child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        code = child.poll()
-        if code is not None:
-            raise HajError(
-                f"the scheduler exited while starting (code {code}): "
-                f"{_last_line(log_path, offset)} (see {log_path})"
-            )
+
+    def recorded(child: subprocess.Popen[bytes]) -> dict[str, Any] | None:
         record = _read_record(root)
-        if record is not None and int(record.get("pid") or 0) == child.pid:
-            return record
-        if time.monotonic() > deadline:
-            terminate(child.pid, 5.0)
-            raise HajError(f"the scheduler did not start within {START_TIMEOUT:.0f} s ({log_path})")
-        time.sleep(0.05)
+        return record if record is not None and int(record.get("pid") or 0) == child.pid else None
+
+    return start_in_background(
+        [sys.executable, "-m", "engine", "schedule", "run", "--home", str(root), "--log",
+         str(log_path)],
+        cwd=root,
+        env=_child_env(),
+        log_path=log_path,
+        ready=recorded,
+        what="the scheduler",
+        timeout=START_TIMEOUT,
+        error=HajError,
+    )  # fmt: skip
 
 
 def stop(root: Path, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
@@ -329,18 +317,6 @@ def stop(root: Path, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
         ) from None
     _forget(root, pid)
     return record
-
-
-def _last_line(path: Path, offset: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            lines = [ln.strip() for ln in handle.read().decode(errors="replace").splitlines()]
-    except OSError:
-        return "no output"
-    lines = [ln for ln in lines if ln]
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    return (errors or lines or ["no output"])[-1][:300]
 
 
 # ---- the scheduler ------------------------------------------------------------------------------

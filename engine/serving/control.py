@@ -18,13 +18,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from engine.errors import Hint, ServingError
-from engine.procs import reap_child, running, server_process_alive, terminate
+from engine.procs import reap_child, running, server_process_alive, start_in_background, terminate
 from engine.project import Project
 
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
@@ -228,41 +227,27 @@ def start_detached(
     check_port(host, port)
     project.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = project.logs_dir / "server.log"
-    with open(log_path, "ab") as log:
-        offset = log.tell()
-        log.write(f"---- {now_iso()} starting on {host}:{port} ----\n".encode())
-        log.flush()
-        child = subprocess.Popen(
+    url = url_of(host, port)
+    with httpx.Client(timeout=1.0) as client:
+
+        def answering(child: subprocess.Popen[bytes]) -> int | None:
+            try:
+                return child.pid if client.get(f"{url}/readyz").status_code == 200 else None
+            except httpx.HTTPError:
+                return None
+
+        pid = start_in_background(
             server_command(project, host, port, workers),
             cwd=project.path,
             env=_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            log_path=log_path,
+            header=f"---- {now_iso()} starting on {host}:{port} ----",
+            ready=answering,
+            what="the server",
+            timeout=START_TIMEOUT,
+            error=ServingError,
         )
-    url = url_of(host, port)
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(timeout=1.0) as client:
-        while True:
-            code = child.poll()
-            if code is not None:
-                raise ServingError(
-                    f"the server exited while starting (code {code}): "
-                    f"{_last_line(log_path, offset)} (see {log_path})"
-                )
-            try:
-                if client.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                _terminate(child.pid)
-                raise ServingError(
-                    f"the server did not become ready within {START_TIMEOUT:.0f} s (see {log_path})"
-                )
-            time.sleep(0.05)
-    return _record(project, child.pid, host, port, workers, ref, log=str(log_path))
+    return _record(project, pid, host, port, workers, ref, log=str(log_path))
 
 
 def _record(
@@ -315,21 +300,6 @@ def _terminate(pid: int, timeout: float = STOP_TIMEOUT) -> None:
         terminate(pid, timeout)
     except PermissionError:
         raise ServingError(f"cannot stop pid {pid}: it belongs to another user") from None
-
-
-def _last_line(path: Path, offset: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            lines = [
-                line.strip()
-                for line in handle.read().decode(errors="replace").splitlines()
-                if line.strip() and not line.startswith("----")
-            ]
-    except OSError:
-        return ""
-    errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or ["no output"])[-1][:300]
 
 
 def fetch_stats(record: dict[str, Any], timeout: float = 1.0) -> dict[str, Any]:
