@@ -130,8 +130,6 @@ def train_in_process(
     config fails before the first run is recorded. `redo` (haj rerun, engine.rerun): the
     seed, test split, parameters and tags of the run trained again."""
     from engine import catalog, tags, validation
-    from engine.features import value_domain
-    from engine.profile import reference_profile
 
     config = project.read_config()
     prediction = config["project"]["prediction"]
@@ -159,27 +157,16 @@ def train_in_process(
         restore_params(estimators, redo.get("params") or {})
     project.models_dir.mkdir(parents=True, exist_ok=True)
     _remove_partial_models(project)
-    common = {
-        "spec": spec,
-        "prediction": prediction,
-        "target": config["data"]["target"],
-        "classes": classes,
-        "data_version": version.id,
-        "project": project.name,
-        "intake": _intake_of(project, version),
-        "domain": value_domain(split[0], spec),
-        # what the training data looked like: the reference every drift report compares with
-        "profile": reference_profile(
-            split[0],
-            spec,
-            target=split[1],
-            target_kind="categorical" if prediction == "classification" else "numeric",
-            seed=training["random_state"],
-        ),
-        "cv": {"folds": cv, "random_state": training["random_state"]} if cv else None,
-        "custom_metrics": catalog.project_metrics(project.code_path("model")),  # or None
-        "random_state": training["random_state"],  # seeds the artifacts' samples
-    }
+    common = session_task(
+        project,
+        config,
+        version,
+        spec,
+        classes,
+        split,
+        custom_metrics=catalog.project_metrics(project.code_path("model")),  # or None
+        cv=cv,
+    )
     session = uuid.uuid4().hex[:12]
     common["tags"] = {**tags.session_tags(project, config, session), **(redo or {}).get("tags", {})}
     log.start()
@@ -454,6 +441,46 @@ def _connect_cluster(project: Project, address: str) -> Any:
     from engine.cluster_train import ClusterTraining, Functions
 
     return ClusterTraining.connect(address, project, Functions(fit_and_save, _fit, _score))
+
+
+def session_task(
+    project: Project,
+    config: dict[str, Any],
+    version: Any,
+    spec: Any,
+    classes: list[Any] | None,
+    split: tuple[Any, ...],
+    custom_metrics: Any,
+    cv: int | None = None,
+) -> dict[str, Any]:
+    """What every fit of a training session (or of a tune's refit) carries to fit_and_save and
+    into its bundle: the features, the target's classes, where the data came from, and the
+    reference profile every drift report compares with."""
+    from engine.features import value_domain
+    from engine.profile import reference_profile
+
+    prediction = config["project"]["prediction"]
+    random_state = config["training"]["random_state"]
+    return {
+        "spec": spec,
+        "prediction": prediction,
+        "target": config["data"]["target"],
+        "classes": classes,
+        "data_version": version.id,
+        "project": project.name,
+        "intake": _intake_of(project, version),
+        "domain": value_domain(split[0], spec),
+        "profile": reference_profile(
+            split[0],
+            spec,
+            target=split[1],
+            target_kind="categorical" if prediction == "classification" else "numeric",
+            seed=random_state,
+        ),
+        "cv": {"folds": cv, "random_state": random_state} if cv else None,
+        "custom_metrics": custom_metrics,
+        "random_state": random_state,  # seeds the artifacts' samples
+    }
 
 
 def _task(project: Project, run: Any, estimators: dict[str, Any], common: dict[str, Any]) -> dict:

@@ -813,34 +813,13 @@ class _Tuner:
         return {**_run_summary(recorded), "trial": best.number, "reused": False}
 
     def _common(self) -> dict[str, Any]:
-        """What training's tasks carry for fit_and_save and the bundle (as
-        engine.training.train_in_process builds it for a session, without cross-validation)."""
-        from engine.features import value_domain
-        from engine.profile import reference_profile
-        from engine.training import _intake_of
+        """What the refit carries, as a training session's fits do (no cross-validation)."""
+        from engine.training import session_task
 
-        prediction = self.config["project"]["prediction"]
-        random_state = self.config["training"]["random_state"]
-        return {
-            "spec": self.spec,
-            "prediction": prediction,
-            "target": self.config["data"]["target"],
-            "classes": self.classes,
-            "data_version": self.version.id,
-            "project": self.project.name,
-            "intake": _intake_of(self.project, self.version),
-            "domain": value_domain(self.split[0], self.spec),
-            "profile": reference_profile(
-                self.split[0],
-                self.spec,
-                target=self.split[1],
-                target_kind="categorical" if prediction == "classification" else "numeric",
-                seed=random_state,
-            ),
-            "cv": None,
-            "custom_metrics": self.custom,
-            "random_state": random_state,
-        }
+        return session_task(
+            self.project, self.config, self.version, self.spec, self.classes, self.split,
+            custom_metrics=self.custom,
+        )  # fmt: skip
 
     # -- the answer --------------------------------------------------------------------------
     def _payload(self, seconds: float, refit: dict[str, Any] | None) -> dict[str, Any]:
