@@ -58,6 +58,10 @@ MODULE_TIERS = {
     "test_tui_snapshots": "integration",
     "test_tui_tabs_snapshots": "integration",
     "test_tui_tabs_fake": "integration",  # the whole app, on the fake engine
+    "test_tui_keys": "integration",  # the whole app, on the fake engine
+    "test_tui_live": "integration",  # the whole app, on the fake engine
+    "test_tui_runs_filter": "integration",  # the whole app, on the fake engine
+    "test_tui_run_detail": "integration",  # the whole app, on the fake engine
     "test_tui_monitor": "integration",  # the Monitor tab on a trained project
     "test_tui_pipeline_view": "integration",  # the Pipeline view runs a real pipeline
     "test_cluster": "e2e",  # a real local Dask cluster (processes on 127.0.0.1)

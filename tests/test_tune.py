@@ -243,6 +243,7 @@ def test_crowning_by_score_compares_only_runs_with_a_model(tmp_path: Path) -> No
 
 
 # ---- the app's Tune mode (the Train tab), over the fake engine ---------------------------------
+@pytest.mark.integration  # the whole app (seconds), though on the fake engine
 async def test_the_train_tabs_tune_mode_shows_trials_and_the_best_so_far(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -257,7 +258,7 @@ async def test_the_train_tabs_tune_mode_shows_trials_and_the_best_so_far(
     from haj_tui.widgets.charts import TimeChart
     from haj_tui.widgets.log_view import LogView
     from tests.tui_fake import FakeWorkspace
-    from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for
+    from tests.tui_support import footer_shows, no_cursor_blink, show_tab, wait_for
 
     no_cursor_blink(monkeypatch)
     fake = FakeWorkspace.populated()
@@ -268,14 +269,11 @@ async def test_the_train_tabs_tune_mode_shows_trials_and_the_best_so_far(
         screen = app.screen
         await show_tab(pilot, screen, "train")
 
-        def footer() -> str:
-            return screen_text(app).splitlines()[app.size.height - 1]
-
-        await wait_for(pilot, lambda: "T Tune" in footer(), what="the footer")
+        await footer_shows(pilot, "T Tune")
         await pilot.press("T")
         panel = screen.query_one("#tune-panel", TunePanel)
         await wait_for(pilot, lambda: panel.display, what="the Tune mode")
-        assert "T Tune" in footer() and "a All/none" not in footer()
+        await footer_shows(pilot, "T Tune", hidden=("a All/none",))
         await pilot.press("u")  # back, and there again
         await wait_for(pilot, lambda: not panel.display, what="the training view")
         await pilot.press("T")
@@ -296,8 +294,8 @@ async def test_the_train_tabs_tune_mode_shows_trials_and_the_best_so_far(
         # a tune held at its first trial: x cancels it, and the state says so
         project.train_gate = threading.Event()
         await pilot.press("T")
-        await wait_for(pilot, lambda: panel.busy and "x Cancel" in footer(), what="tuning")
-        assert "T Tune" not in footer()
+        await wait_for(pilot, lambda: panel.busy, what="tuning")
+        await footer_shows(pilot, "x Cancel", hidden=("T Tune",))
         await pilot.press("x")
         await wait_for(pilot, lambda: not panel.busy, what="the cancel")
         log = panel.query_one("#tune-log", LogView).plain_lines
