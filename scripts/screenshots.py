@@ -62,12 +62,17 @@ async def settle(pilot: Pilot[Any]) -> None:
 
 
 async def shoot(
-    home: Path, out: Path, name: str, *steps: Step, after: tuple[Step, ...] = ()
+    home: Path,
+    out: Path,
+    name: str,
+    *steps: Step,
+    after: tuple[Step, ...] = (),
+    size: tuple[int, int] = SIZE,
 ) -> None:
     """Run `steps`, save the screen as NAME.svg, then run `after` (clean-up, e.g. stop a server)."""
     os.environ["TEXTUAL_ANIMATIONS"] = "none"
     app = HajApp(Workspace(home))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         for step in steps:
             await step(pilot)
@@ -156,6 +161,18 @@ def serve_on_a_free_port(home: Path) -> None:
     workspace.get_project(home, "breast-cancer").update_config({"serving": {"port": port}})
 
 
+async def show_run_artifacts(pilot: Pilot[Any]) -> None:
+    """The run panel scrolled to the champion's test-split artifacts: the confusion matrix as a
+    heat table, the per-class scores and the ROC curve."""
+    tab = current_tab(pilot)
+    await until(pilot, lambda: tab.board is not None and bool(tab.board.runs), "the leaderboard")
+    artifacts = tab.query_one("#runs-artifacts")
+    roc = tab.query_one("#runs-roc")
+    await until(pilot, lambda: roc.display, "the run's artifacts")
+    box = tab.query_one("#runs-detail-box")
+    box.scroll_to_widget(artifacts, animate=False, top=True)
+
+
 def keys(*pressed: str) -> Step:
     async def step(pilot: Pilot[Any]) -> None:
         await pilot.press(*pressed)
@@ -198,6 +215,14 @@ async def main(out: Path) -> None:
             "monitor": (check_drift,),
         }
         cleanup: dict[str, tuple[Step, ...]] = {"serve": (stop_server,)}
+        await shoot(  # wide, as one would read a run's details
+            home,
+            out,
+            "run_detail",
+            open_tab("breast-cancer", "runs"),
+            show_run_artifacts,
+            size=(150, 46),
+        )
         for n, spec in enumerate(TABS, start=1):
             await shoot(
                 home,
