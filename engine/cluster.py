@@ -45,7 +45,14 @@ from typing import Any
 
 from engine.errors import ClusterError, UsageError, one_line
 from engine.fsutil import atomic_write_text
-from engine.procs import kill_group, process_alive, start_in_background, terminate
+from engine.procs import (
+    forget_record,
+    kill_group,
+    live_record,
+    read_record,
+    start_in_background,
+    terminate,
+)
 
 CONNECT_TIMEOUT = 3.0
 WORKER_WAIT = 10.0  # how long a scheduler without workers is given to get one
@@ -775,26 +782,9 @@ def record_path(root: Path) -> Path:
     return Path(root) / RECORD_NAME
 
 
-def _read_record(root: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(record_path(root).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def status(root: Path) -> dict[str, Any] | None:
     """The workspace's local cluster record while its process runs, else None (a pure read)."""
-    record = _read_record(root)
-    if record is None or not process_alive(int(record.get("pid") or 0), MARKER):
-        return None
-    return record
-
-
-def _forget(root: Path, pid: int) -> None:
-    record = _read_record(root)
-    if record is not None and int(record.get("pid") or 0) == pid:
-        record_path(root).unlink(missing_ok=True)
+    return live_record(record_path(root), MARKER)
 
 
 def _check_args(workers: int, threads: int, port: int) -> None:
@@ -842,7 +832,7 @@ def start_detached(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
 
     def recorded(child: subprocess.Popen[bytes]) -> dict[str, Any] | None:
-        record = _read_record(root)
+        record = read_record(record_path(root))
         return record if record is not None and int(record.get("pid") or 0) == child.pid else None
 
     return start_in_background(
@@ -874,7 +864,7 @@ def stop(root: Path, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
             f"cannot stop the local cluster (pid {pid}): it belongs to another user"
         ) from None
     kill_group(pid)  # worker processes left behind by a cluster that could not close them
-    _forget(root, pid)
+    forget_record(record_path(root), pid)
     return record
 
 
@@ -932,6 +922,6 @@ def run_local(
         while not stopping.wait(0.5):
             pass
     finally:
-        _forget(root, os.getpid())
+        forget_record(record_path(root), os.getpid())
         with contextlib.suppress(Exception):
             cluster.close(timeout=10)

@@ -9,13 +9,16 @@ behind lazy imports).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # imported where used: `haj list` imports this module
+    import subprocess
 
 T = TypeVar("T")
 
@@ -133,6 +136,8 @@ def start_in_background(
     appended to `log_path`, and poll `ready(child)` until it answers something: that answer.
     A child that exits first, or is not ready within `timeout` s (then it is stopped), raises
     `error(message)` naming `what` and the log's telling line."""
+    import subprocess
+
     with open(log_path, "ab") as log:
         offset = log.tell()
         if header is not None:
@@ -164,3 +169,29 @@ def start_in_background(
             kill_group(child.pid)
             raise error(f"{what} did not start within {timeout:.0f} s (see {log_path})")
         time.sleep(poll)
+
+
+# ---- the record a background process keeps of itself (the scheduler, the local cluster) ----------
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The JSON record at `path`, or None when it is missing or unreadable."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def live_record(path: Path, marker: bytes) -> dict[str, Any] | None:
+    """The record at `path` while its process runs (its command line holds `marker`), else
+    None: a pure read, the record of a dead process is left for its owner to prune."""
+    record = read_record(path)
+    if record is None or not process_alive(int(record.get("pid") or 0), marker):
+        return None
+    return record
+
+
+def forget_record(path: Path, pid: int) -> None:
+    """Remove the record at `path` if it is still the one of `pid`."""
+    record = read_record(path)
+    if record is not None and int(record.get("pid") or 0) == pid:
+        path.unlink(missing_ok=True)

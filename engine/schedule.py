@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Any
 from engine import cron
 from engine.errors import HajError, UsageError, one_line
 from engine.fsutil import atomic_write_text
-from engine.procs import kill_group, process_alive, start_in_background, terminate
+from engine.procs import (
+    forget_record,
+    kill_group,
+    live_record,
+    read_record,
+    start_in_background,
+    terminate,
+)
 
 if TYPE_CHECKING:  # imported where used: `haj list` imports this module through engine.api
     import subprocess
@@ -236,31 +243,14 @@ def record_path(root: Path) -> Path:
     return Path(root) / RECORD_NAME
 
 
-def _read_record(root: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(record_path(root).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def scheduler(root: Path) -> dict[str, Any] | None:
     """The workspace's scheduler record if its process is alive, else None (a pure read: a
     dead one's record is removed by the next start or stop)."""
-    record = _read_record(root)
-    if record is None or not process_alive(int(record.get("pid") or 0), MARKER):
-        return None
-    return record
-
-
-def _forget(root: Path, pid: int) -> None:
-    record = _read_record(root)
-    if record is not None and int(record.get("pid") or 0) == pid:
-        record_path(root).unlink(missing_ok=True)
+    return live_record(record_path(root), MARKER)
 
 
 def _prune(root: Path) -> None:
-    record = _read_record(root)
+    record = read_record(record_path(root))
     if record is not None and scheduler(root) is None:
         record_path(root).unlink(missing_ok=True)
 
@@ -285,7 +275,7 @@ def start_detached(root: Path) -> dict[str, Any]:
     log_path = root / LOG_NAME
 
     def recorded(child: subprocess.Popen[bytes]) -> dict[str, Any] | None:
-        record = _read_record(root)
+        record = read_record(record_path(root))
         return record if record is not None and int(record.get("pid") or 0) == child.pid else None
 
     return start_in_background(
@@ -315,7 +305,7 @@ def stop(root: Path, timeout: float = STOP_TIMEOUT) -> dict[str, Any] | None:
         raise HajError(
             f"cannot stop the scheduler (pid {pid}): it belongs to another user"
         ) from None
-    _forget(root, pid)
+    forget_record(record_path(root), pid)
     return record
 
 
@@ -499,7 +489,7 @@ def _take_lock(root: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        running = _read_record(root) or {}
+        running = read_record(record_path(root)) or {}
         raise UsageError(
             f"a scheduler already runs for {root} (pid {running.get('pid', '?')}): "
             "`haj schedule stop` stops it"
@@ -566,7 +556,7 @@ def run(
         try:
             scheduler_.shutdown()
         finally:
-            _forget(root, pid)
+            forget_record(record_path(root), pid)
             os.close(lock)
     scheduler_.report("scheduler stopped")
 
