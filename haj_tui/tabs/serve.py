@@ -149,6 +149,8 @@ class ServeTab(NoFocusWhileHidden, ReportsWorkerErrors, Vertical):
             return Polled(record, unreachable=exc.message)
 
     def _polled(self, result: Polled) -> None:
+        if self._switching:  # a poll sent before s: "stopping…" stays until the stop is done
+            return
         self.record = result.record
         self.stats = result.stats
         self.unreachable = result.unreachable
