@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import errors, events
+from engine import errors, events, warm_runner
 from engine.procs import kill_group
 from engine.project import Project
+from engine.warm_runner import WarmChild
 
+Runner = subprocess.Popen[bytes] | WarmChild
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -63,36 +65,38 @@ def run(
 
 def _start_runner(
     project: Project, command: str, options: dict[str, Any] | None
-) -> subprocess.Popen[bytes]:
+) -> subprocess.Popen[bytes] | WarmChild:
     """`python -m engine.runner COMMAND PROJECT OPTIONS` with the project's interpreter, in its
-    own session (so cancelling can signal it and its workers as one group)."""
+    own session (so cancelling can signal it and its workers as one group): a fork of the warm
+    runner when this process keeps one and the project uses haj's interpreter, else a fresh
+    process."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
     from engine.lock import held_fd
 
     lock_fd = held_fd(project.path)
+    keep = () if lock_fd is None else (lock_fd,)
+    argv = [command, str(project.path), json.dumps(options or {})]
+    python = project_python(project)
+    if python == sys.executable:
+        warm = warm_runner.start(argv, project.path, env, keep)
+        if warm is not None:
+            return warm
     return subprocess.Popen(
-        [
-            project_python(project),
-            "-m",
-            "engine.runner",
-            command,
-            str(project.path),
-            json.dumps(options or {}),
-        ],
+        [python, "-m", "engine.runner", *argv],
         cwd=project.path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
         start_new_session=True,
-        pass_fds=() if lock_fd is None else (lock_fd,),
+        pass_fds=keep,
     )
 
 
 def _start_readers(
-    child: subprocess.Popen[bytes], inbox: queue.Queue[events.Event | None]
+    child: Runner, inbox: queue.Queue[events.Event | None]
 ) -> list[threading.Thread]:
     """Threads that turn the runner's stdout (JSON-lines events; anything else as Output) and
     stderr (Output) into events on `inbox`; None marks the end of stdout. Threads, so the main
@@ -121,7 +125,7 @@ def _start_readers(
 
 
 def _relay(
-    child: subprocess.Popen[bytes],
+    child: Runner,
     inbox: queue.Queue[events.Event | None],
     on_event: events.Callback,
     cancel: threading.Event | None,
@@ -161,7 +165,7 @@ def _relay(
 def _result_of(
     project: Project,
     command: str,
-    child: subprocess.Popen[bytes],
+    child: Runner,
     outcome: events.Event | None,
     cancelled_at: float | None,
 ) -> dict[str, Any]:
@@ -182,13 +186,13 @@ def _result_of(
     raise errors.HajError(f"{command} stopped unexpectedly (exit code {child.returncode})")
 
 
-def _interrupt(child: subprocess.Popen[bytes]) -> float:
+def _interrupt(child: Runner) -> float:
     with contextlib.suppress(ProcessLookupError):
         child.send_signal(signal.SIGINT)
     return time.monotonic()
 
 
-def _kill_group(child: subprocess.Popen[bytes]) -> None:
+def _kill_group(child: Runner) -> None:
     """SIGKILL the runner's whole session (it was started in its own), workers included."""
     kill_group(child.pid)
     with contextlib.suppress(ProcessLookupError):

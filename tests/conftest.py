@@ -104,6 +104,16 @@ def _tier_of(item: pytest.Item) -> str:
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks it schedules by
+def pytest_configure(config: pytest.Config) -> None:
+    """Runs started by tests fork from one warm runner per test process, as they do in the
+    app (engine.warm_runner): a test's training starts at once instead of importing
+    scikit-learn again. `haj` run as a real process still starts a fresh runner, as a one-shot
+    command does."""
+    from engine import warm_runner
+
+    warm_runner.keep_warm(start_now=False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = _tier_of(item)
