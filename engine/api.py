@@ -313,6 +313,14 @@ class Workspace:
 
         return project_lock(path, command, wait=self.wait, on_wait=self.on_wait, cancel=cancel)
 
+    def keep_runner_warm(self) -> None:
+        """Start long work (retrieve, process, training, tuning) as forks of a warm runner from
+        now on (engine.warm_runner): each starts about a second sooner. For a long-lived
+        process such as the app; a one-shot command would pay what it saves."""
+        from engine import warm_runner
+
+        warm_runner.keep_warm()
+
     def names(self) -> list[str]:
         from engine import workspace
 

@@ -27,7 +27,8 @@ import sys
 import traceback
 from typing import Any
 
-MAX_MESSAGE = 1 << 20  # an environment is a few kB; a megabyte is far more than any request
+from engine.warm_runner import MAX_MESSAGE, send
+
 PRELOAD = (
     "numpy",
     "pandas",
@@ -40,14 +41,6 @@ PRELOAD = (
     "engine.data",
     "engine.catalog",
 )
-
-
-def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
-    payload = json.dumps(message).encode()
-    if fds:
-        socket.send_fds(sock, [payload], fds)
-    else:
-        sock.send(payload)
 
 
 def _preload() -> None:
@@ -91,6 +84,7 @@ def _run_child(
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        sys.path[:] = _import_path(request["cwd"], request["env"].get("PYTHONPATH", ""))
         _reseed()
         from engine import runner
 
@@ -106,6 +100,20 @@ def _run_child(
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
+
+
+_INSTALLED_PATH: list[str] = []  # sys.path less its script folder and PYTHONPATH: set in main()
+
+
+def _pythonpath(value: str) -> list[str]:
+    return [os.path.abspath(entry) for entry in value.split(os.pathsep) if entry]
+
+
+def _import_path(cwd: str, pythonpath: str) -> list[str]:
+    """The sys.path `python -m` would have in `cwd` with this PYTHONPATH: the working folder
+    first (a project's own helper modules import from there), then PYTHONPATH, then what is
+    installed."""
+    return [cwd, *_pythonpath(pythonpath), *_INSTALLED_PATH]
 
 
 def _reseed() -> None:
@@ -175,6 +183,8 @@ def serve(sock: socket.socket) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
+    own = set(_pythonpath(os.environ.get("PYTHONPATH", "")))
+    _INSTALLED_PATH[:] = [entry for entry in sys.path[1:] if os.path.abspath(entry) not in own]
     _preload()
     send(sock, {"ready": os.getpid()})
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client left

@@ -24,12 +24,21 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from engine.forkserver import MAX_MESSAGE, send
 from engine.procs import running
 
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent)
+MAX_MESSAGE = 1 << 20  # an environment is a few kB; a megabyte is far more than any request
 START_TIMEOUT = 60.0
 ANSWER_TIMEOUT = 10.0
+
+
+def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
+    """One message of the fork server's protocol (engine.forkserver), with descriptors."""
+    payload = json.dumps(message).encode()
+    if fds:
+        socket.send_fds(sock, [payload], fds)
+    else:
+        sock.send(payload)
 
 
 class WarmChild:

@@ -114,5 +114,7 @@ class HajApp(App[None]):
 
 
 def run(workspace: Workspace) -> None:
-    """Open the app on a workspace (its folder is created by the engine with a first project)."""
+    """Open the app on a workspace (its folder is created by the engine with a first project).
+    Its retrieves and trainings fork from a warm runner, started while the app first paints."""
+    workspace.keep_runner_warm()
     HajApp(workspace).run()

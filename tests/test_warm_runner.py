@@ -171,3 +171,22 @@ def test_a_project_with_its_own_interpreter_never_forks_from_haj(
     with pytest.raises(errors.HajError):
         project.retrieve()  # /bin/false ran it: not the warm runner
     assert running(warm.process.pid)
+
+
+def test_a_projects_own_modules_and_the_callers_pythonpath_import_as_in_a_fresh_runner(
+    tmp_path: Path, warm: warm_runner.ForkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _iris(tmp_path)
+    (project.path / "helpers_of_iris.py").write_text("MARK = 'from the project folder'\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "shared_helpers.py").write_text("MARK = 'from PYTHONPATH'\n")
+    monkeypatch.setenv("PYTHONPATH", str(elsewhere))
+    code = project.code_path("retriever")
+    code.write_text(
+        code.read_text() + "\n\nimport helpers_of_iris, shared_helpers\n"
+        "print(helpers_of_iris.MARK, '/', shared_helpers.MARK)\n"
+    )
+    said: list[str] = []
+    project.retrieve(on_event=lambda event: said.append(str(getattr(event, "line", ""))))
+    assert "from the project folder / from PYTHONPATH" in said
