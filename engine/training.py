@@ -359,7 +359,9 @@ def _run_session(
             emit(events.Progress(done=0, total=len(runs), label="training"))
             tasks = {run.id: _task(project, run, estimators, common) for run in runs}
             if remote is None:
-                happenings = _local_fits(runs, tasks, split, workers)
+                from engine import local_pool
+
+                happenings = local_pool.fits(runs, tasks, split, workers, fit_and_save)
             else:
                 from engine.sessions import estimates
 
@@ -398,7 +400,9 @@ def _run_session(
                     level="warning",
                 )
                 if remote is None:
-                    _kill_workers()
+                    from engine import local_pool
+
+                    local_pool.stop_workers()
                 else:
                     remote.cancel()
                 log.close()
@@ -409,31 +413,6 @@ def _run_session(
         if remote is not None:
             remote.close()
     return outcomes
-
-
-def _local_fits(
-    runs: list[Any],
-    tasks: dict[str, dict[str, Any]],
-    split: tuple[Any, Any, Any, Any],
-    workers: int,
-) -> Any:
-    """The local backend: joblib's worker processes fit the runs; yields ("started", run, "")
-    and ("finished", result, None) as _run_session takes them."""
-    import itertools
-
-    from joblib import Parallel, delayed
-
-    # Workers take the tasks one at a time in this order (batch_size=1), each the next one as it
-    # finishes its own: so the first `workers` start now, and one more with each result.
-    waiting = iter(runs)
-    for run in itertools.islice(waiting, workers):
-        yield "started", run, ""
-    parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
-    for result in parallel(delayed(fit_and_save)(tasks[run.id], *split) for run in runs):
-        yield "finished", result, None
-        run = next(waiting, None)
-        if run is not None:
-            yield "started", run, ""
 
 
 def _connect_cluster(project: Project, address: str) -> Any:
@@ -562,17 +541,6 @@ def _emit_finished(emit: events.Callback, run: Any, result: dict[str, Any]) -> N
             error=result.get("error"),
         )
     )
-
-
-def _kill_workers() -> None:
-    """Stop joblib's worker processes at once on cancel (they would finish their model first).
-    Best effort, while a KeyboardInterrupt is being raised: nothing here may replace it."""
-    try:
-        from joblib.externals.loky import get_reusable_executor
-
-        get_reusable_executor().shutdown(wait=False, kill_workers=True)
-    except Exception:  # best effort: see the docstring
-        pass
 
 
 def fit_and_save(

@@ -1,0 +1,159 @@
+"""The local backend's worker processes. On Linux they are forks of the runner, which has
+already imported scikit-learn and holds the training data: a worker starts fitting at once,
+and the data is shared with it (copy-on-write) instead of being pickled to it. Elsewhere (fork
+is not safe on macOS, absent on Windows) joblib's loky workers do the same job, each starting
+a fresh interpreter.
+
+Both yield ("started", run, "") as a worker takes a run and ("finished", result, None) as it
+is done, the first `workers` runs at once and one more with each result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+Fit = Callable[..., dict[str, Any]]
+Happening = tuple[str, Any, Any]
+
+# What forked workers read: (tasks by run id, the split, the fit function). Set before the
+# pool forks, so every worker has it without anything being sent.
+_shared: tuple[dict[str, dict[str, Any]], tuple[Any, ...], Fit] | None = None
+
+
+def can_fork() -> bool:
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def fits(
+    runs: list[Any],
+    tasks: dict[str, dict[str, Any]],
+    split: tuple[Any, Any, Any, Any],
+    workers: int,
+    fit: Fit,
+) -> Iterator[Happening]:
+    if can_fork():
+        return _forked_fits(runs, tasks, split, workers, fit)
+    return _loky_fits(runs, tasks, split, workers, fit)
+
+
+def stop_workers() -> None:
+    """Kill the workers at once (on cancel: they would finish their model first). Best
+    effort, while a KeyboardInterrupt is being raised: nothing here may replace it."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(Exception):
+            child.kill()
+    with contextlib.suppress(Exception):
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=False, kill_workers=True)
+
+
+def _fit_shared(run_id: str) -> dict[str, Any]:
+    assert _shared is not None, "a forked worker without the shared tasks"
+    tasks, split, fit = _shared
+    return fit(tasks[run_id], *split)
+
+
+def _worker_signals() -> None:
+    """A worker leaves cancelling to the runner (which kills it): a signal meant for the
+    runner must not turn into a KeyboardInterrupt in the middle of a fit here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _died(run: Any, exc: BaseException) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "model": run.model,
+        "status": "failed",
+        "error": f"the worker process fitting it died ({type(exc).__name__}: killed, or out of "
+        "memory?)",
+    }
+
+
+def _forked_fits(
+    runs: list[Any],
+    tasks: dict[str, dict[str, Any]],
+    split: tuple[Any, Any, Any, Any],
+    workers: int,
+    fit: Fit,
+) -> Iterator[Happening]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _shared
+    _shared = (tasks, split, fit)
+    context = multiprocessing.get_context("fork")
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals)
+
+    pool = new_pool()
+    pending: dict[Future[dict[str, Any]], Any] = {}
+    waiting = iter(runs)
+
+    def submit(run: Any) -> None:
+        nonlocal pool
+        try:
+            pending[pool.submit(_fit_shared, run.id)] = run
+        except BrokenProcessPool:  # a worker died: the others' runs go on in a new pool
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = new_pool()
+            pending[pool.submit(_fit_shared, run.id)] = run
+
+    try:
+        for run in itertools.islice(waiting, workers):
+            submit(run)
+            yield "started", run, ""
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool as exc:
+                    result = _died(run, exc)
+                yield "finished", result, None
+                following = next(waiting, None)
+                if following is not None:
+                    submit(following)
+                    yield "started", following, ""
+        pool.shutdown(wait=True)
+    except BaseException:  # a cancel (or the consumer gone): no fit may outlive the runner's say
+        stop_workers()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        _shared = None
+
+
+def _loky_fits(
+    runs: list[Any],
+    tasks: dict[str, dict[str, Any]],
+    split: tuple[Any, Any, Any, Any],
+    workers: int,
+    fit: Fit,
+) -> Iterator[Happening]:
+    from joblib import Parallel, delayed
+
+    # Workers take the tasks one at a time in this order (batch_size=1), each the next one as it
+    # finishes its own.
+    waiting = iter(runs)
+    for run in itertools.islice(waiting, workers):
+        yield "started", run, ""
+    parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
+    for result in parallel(delayed(fit)(tasks[run.id], *split) for run in runs):
+        yield "finished", result, None
+        run = next(waiting, None)
+        if run is not None:
+            yield "started", run, ""
