@@ -57,26 +57,25 @@ def stop_workers() -> None:
         get_reusable_executor().shutdown(wait=False, kill_workers=True)
 
 
-def _fit_shared(run_id: str) -> dict[str, Any]:
-    assert _shared is not None, "a forked worker without the shared tasks"
-    tasks, split, fit = _shared
-    return fit(tasks[run_id], *split)
-
-
-def _worker_signals() -> None:
-    """A worker leaves cancelling to the runner (which kills it): a signal meant for the
-    runner must not turn into a KeyboardInterrupt in the middle of a fit here."""
+def _fit_in_child(run_id: str, answer: Any) -> None:
+    """A forked worker's whole life: fit one run, send its result back."""
+    # a signal meant for the runner must not become a KeyboardInterrupt in the middle of a
+    # fit here: the runner cancels by killing its workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert _shared is not None, "a forked worker without the shared tasks"
+    tasks, split, fit = _shared
+    answer.send(fit(tasks[run_id], *split))
+    answer.close()
 
 
-def _died(run: Any, exc: BaseException) -> dict[str, Any]:
+def _died(run: Any, exitcode: int | None) -> dict[str, Any]:
+    how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit {exitcode}"
     return {
         "run_id": run.id,
         "model": run.model,
         "status": "failed",
-        "error": f"the worker process fitting it died ({type(exc).__name__}: killed, or out of "
-        "memory?)",
+        "error": f"the worker process fitting it died ({how}: out of memory?)",
     }
 
 
@@ -87,51 +86,45 @@ def _forked_fits(
     workers: int,
     fit: Fit,
 ) -> Iterator[Happening]:
+    """One forked process per run, `workers` at a time: a worker that dies (killed, out of
+    memory, a crash in native code) fails its own run only."""
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing.connection import wait
 
     global _shared
     _shared = (tasks, split, fit)
     context = multiprocessing.get_context("fork")
-
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_signals)
-
-    pool = new_pool()
-    pending: dict[Future[dict[str, Any]], Any] = {}
+    active: dict[Any, tuple[Any, Any]] = {}  # the result's pipe -> (run, process)
     waiting = iter(runs)
 
-    def submit(run: Any) -> None:
-        nonlocal pool
-        try:
-            pending[pool.submit(_fit_shared, run.id)] = run
-        except BrokenProcessPool:  # a worker died: the others' runs go on in a new pool
-            pool.shutdown(wait=False, cancel_futures=True)
-            pool = new_pool()
-            pending[pool.submit(_fit_shared, run.id)] = run
+    def start(run: Any) -> None:
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_fit_in_child, args=(run.id, writer), daemon=True)
+        process.start()
+        writer.close()
+        active[reader] = (run, process)
 
     try:
         for run in itertools.islice(waiting, workers):
-            submit(run)
+            start(run)
             yield "started", run, ""
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                run = pending.pop(future)
+        while active:
+            for reader in wait(list(active)):
+                run, process = active.pop(reader)
                 try:
-                    result = future.result()
-                except BrokenProcessPool as exc:
-                    result = _died(run, exc)
+                    result = reader.recv()
+                except (EOFError, OSError):  # it died before answering
+                    process.join()
+                    result = _died(run, process.exitcode)
+                reader.close()
+                process.join()
                 yield "finished", result, None
                 following = next(waiting, None)
                 if following is not None:
-                    submit(following)
+                    start(following)
                     yield "started", following, ""
-        pool.shutdown(wait=True)
     except BaseException:  # a cancel (or the consumer gone): no fit may outlive the runner's say
         stop_workers()
-        pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
         _shared = None
