@@ -39,7 +39,6 @@ from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
 from textual.widgets import (
     Checkbox,
-    Footer,
     Header,
     Input,
     RadioSet,
@@ -53,6 +52,7 @@ from textual.widgets import (
 from engine.errors import HajError
 from haj_tui.commands import Command
 from haj_tui.messages import ProjectChanged
+from haj_tui.widgets.footer import HajFooter
 from haj_tui.widgets.modals import ConfirmModal, UnsavedModal
 from haj_tui.widgets.work import ReportsWorkerErrors
 
@@ -196,7 +196,7 @@ class ProjectScreen(ReportsWorkerErrors, Screen[None]):
                 with TabPane(f"{n} {spec.title}", id=spec.id):
                     if spec.id == TABS[0].id:
                         yield self._build(spec.id)
-        yield Footer()
+        yield HajFooter()
 
     def on_mount(self) -> None:
         self._set_titles()

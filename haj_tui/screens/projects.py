@@ -19,11 +19,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Sparkline, Static
+from textual.widgets import DataTable, Header, Input, Label, Sparkline, Static
 
 from engine.api import Changes
 from engine.errors import HajError
 from haj_tui.commands import Command
+from haj_tui.widgets.footer import HajFooter
 from haj_tui.widgets.formats import FittingTable, column_width, columns_that_fit, short_time
 from haj_tui.widgets.modals import ConfirmModal, PromptModal
 from haj_tui.widgets.work import ReportsWorkerErrors
@@ -165,7 +166,7 @@ class ProjectsScreen(ReportsWorkerErrors, Screen[None]):
                 with Vertical(id="detail-history"):
                     yield Label("", id="detail-score")
                     yield Sparkline([], id="detail-sparkline")
-        yield Footer()
+        yield HajFooter()
 
     def on_mount(self) -> None:
         self.title = "haj — projects"
