@@ -415,3 +415,25 @@ async def test_deploy_tab_a_failed_deploy_is_logged_and_the_tab_usable(
         await wait_for(pilot, lambda: "AccessDenied" in log_text(log) and not tab.busy)
         assert not tab.query_one("#deploy-run", Button).disabled
         assert any("AccessDenied" in m for m in notifications(pilot))
+
+
+async def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change(
+    cancer: FakeProject,
+) -> None:
+    from textual.widgets._footer import FooterKey
+
+    from haj_tui.widgets.footer import HajFooter
+
+    async with open_tab(cancer, "serve") as (pilot, tab):
+        footer = pilot.app.screen.query_one(HajFooter)
+        await wait_for(pilot, lambda: len(footer.query(FooterKey)) > 0, 10, "the footer")
+        shown = list(footer.query(FooterKey))
+        for _ in range(5):  # what every poll of a tab does
+            tab.refresh_bindings()
+            await pilot.pause()
+        assert list(footer.query(FooterKey)) == shown  # the same widgets: nothing rebuilt
+        keys = {key.key for key in shown}
+        await pilot.press("5")  # the Runs tab: other keys
+        await wait_for(
+            pilot, lambda: {key.key for key in footer.query(FooterKey)} != keys, 10, "new keys"
+        )
