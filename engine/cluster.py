@@ -380,6 +380,7 @@ class Cluster:
     _futures: dict[str, Any] = field(default_factory=dict)
     _pending: set[str] = field(default_factory=set)  # submitted, not yet reported
     _running: dict[str, TaskStarted] = field(default_factory=dict)  # started, not reported
+    _gone: set[str] = field(default_factory=set)  # workers already reported lost
     _inbox: queue.Queue[tuple[Any, ...]] = field(default_factory=queue.Queue)
     _listening: bool = False
 
@@ -487,27 +488,39 @@ class Cluster:
                 if key in self._futures:
                     self._interrupt([key])
                 return
-            if key not in self._running:
+            first = self._running.get(key)
+            if first is None:
                 started = TaskStarted(key, str(msg.get("worker")), msg.get("pid"), msg.get("at"))
                 self._running[key] = started
                 yield started
+            elif (str(msg.get("worker")), msg.get("pid")) != (first.worker, first.pid):
+                # started again elsewhere: its first worker died, whether or not the
+                # scheduler's word of it has arrived yet (on a loaded machine the rerun can
+                # even finish first)
+                yield from self._worker_lost(first.worker)
         elif kind == "done":
             yield from self._finished(item[1])
         elif kind == "lost":
-            worker = item[1]
-            for key, started in list(self._running.items()):
-                if started.worker == worker and key in self._pending:
-                    self.cancel([key])
-                    pid = f" (pid {started.pid})" if started.pid else ""
-                    yield TaskFailed(
-                        key,
-                        f"the Dask worker {worker}{pid} died while running it (killed, or out "
-                        "of memory?)",
-                        lost_worker=worker,
-                    )
-            yield WorkersChanged(self._safe_workers(), lost=worker)
+            yield from self._worker_lost(item[1])
         elif kind == "added":
             yield WorkersChanged(self._safe_workers(), added=item[1])
+
+    def _worker_lost(self, worker: str) -> Iterator[ClusterEvent]:
+        """The tasks `worker` was running fail (they are not run again elsewhere), and the
+        workers' change is told once."""
+        for key, started in list(self._running.items()):
+            if started.worker == worker and key in self._pending:
+                self.cancel([key])
+                pid = f" (pid {started.pid})" if started.pid else ""
+                yield TaskFailed(
+                    key,
+                    f"the Dask worker {worker}{pid} died while running it (killed, or out "
+                    "of memory?)",
+                    lost_worker=worker,
+                )
+        if worker not in self._gone:
+            self._gone.add(worker)
+            yield WorkersChanged(self._safe_workers(), lost=worker)
 
     def _finished(self, key: str) -> Iterator[ClusterEvent]:
         if key not in self._pending:

@@ -103,7 +103,6 @@ def _tier_of(item: pytest.Item) -> str:
     return "unit"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks it schedules by
 def pytest_configure(config: pytest.Config) -> None:
     """Runs started by tests fork from one warm runner per test process, as they do in the
     app (engine.warm_runner): a test's training starts at once instead of importing
@@ -114,6 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     warm_runner.keep_warm(start_now=False)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks it schedules by
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tier = _tier_of(item)

@@ -184,7 +184,7 @@ def test_a_worker_killed_mid_fit_fails_that_run_and_the_rest_finish(
     runs = runs_by_label(haj)
     assert runs["slow_a-1"]["status"] == "failed"
     assert f"(pid {pid}) died while running it" in runs["slow_a-1"]["error"]
-    assert runs["knn-2"]["status"] == runs["gaussian_nb-2"]["status"] == "finished"
+    assert runs["knn-2"]["status"] == runs["gaussian_nb-2"]["status"] == "finished", runs
     assert "2 finished, 1 failed" in out
     assert "left the cluster" in (slow_cancer / "logs" / "train.log").read_text()
     wait_idle(cluster)  # the scheduler ran slow_a again elsewhere: haj stopped it

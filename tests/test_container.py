@@ -536,3 +536,22 @@ def test_sagemaker_contract_serve_on_8080(built: Built) -> None:
         assert container.attrs["Config"]["User"] == "10001"
     finally:
         container.remove(force=True)
+
+
+@pytest.mark.unit
+def test_a_container_removed_while_it_starts_is_a_one_line_error_with_a_fake_container() -> None:
+    """A stand-in container (no engine needed to remove one at the right moment): the engine
+    forgets it between two health checks."""
+    import docker
+
+    from engine.container import runtime
+    from engine.errors import ContainerError
+
+    class Removed:
+        name = "haj-cancer-12345678"
+
+        def reload(self) -> None:
+            raise docker.errors.NotFound("No such container")
+
+    with pytest.raises(ContainerError, match="was removed before it served"):
+        runtime._wait_healthy(Removed(), "http://127.0.0.1:9", 5, lambda event: None)

@@ -5,10 +5,11 @@ fresh process whenever it cannot serve."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,31 +23,29 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def warm() -> Iterator[warm_runner.ForkServer]:
-    """This test's own warm runner (the session's is set aside and comes back afterwards)."""
-    was = warm_runner._enabled
-    saved = warm_runner._server
-    warm_runner._server = None
+def warm() -> warm_runner.ForkServer:
+    """The test session's warm runner (tests/conftest.py keeps one per test process)."""
     warm_runner.keep_warm(start_now=False)
     server = warm_runner._get()
     assert server is not None, "the warm runner did not start"
-    yield server
-    warm_runner._enabled = False
-    server.close()
-    warm_runner._server = saved
-    warm_runner._enabled = was
+    return server
 
 
-def _iris(tmp_path: Path) -> ProjectAPI:
-    project = Workspace(tmp_path).create("iris", "classification", example="iris")
-    project.retrieve()
-    return project
+def _retrieved_iris(root: Path) -> None:
+    Workspace(root).create("iris", "classification", example="iris").retrieve()
+
+
+@pytest.fixture
+def iris(tmp_path: Path, shared_build: Callable[..., Path]) -> ProjectAPI:
+    """A retrieved iris project of this test's own (copied from one built once per run)."""
+    shutil.copytree(shared_build("warm-iris", _retrieved_iris) / "iris", tmp_path / "iris")
+    return Workspace(tmp_path).project("iris")
 
 
 def test_a_training_forked_from_the_warm_runner_is_recorded_like_a_fresh_ones(
-    tmp_path: Path, warm: warm_runner.ForkServer
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     seen: list[events.Event] = []
     result = project.train(["logistic_regression", "decision_tree"], on_event=seen.append)
     assert [run["status"] for run in result["runs"]] == ["finished", "finished"]
@@ -58,9 +57,9 @@ def test_a_training_forked_from_the_warm_runner_is_recorded_like_a_fresh_ones(
 
 
 def test_the_runner_is_a_child_of_the_warm_runner_in_its_own_session(
-    tmp_path: Path, warm: warm_runner.ForkServer
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     child = warm.start(["models", str(project.path), "{}"], tmp_path, dict(os.environ), ())
     parent = int(Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     assert parent == warm.process.pid
@@ -71,9 +70,9 @@ def test_the_runner_is_a_child_of_the_warm_runner_in_its_own_session(
 
 
 def test_the_environment_of_the_caller_reaches_the_run(
-    tmp_path: Path, warm: warm_runner.ForkServer, monkeypatch: pytest.MonkeyPatch
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     code = project.code_path("retriever")
     code.write_text(
         code.read_text() + "\n\nimport os as _os\nif _os.environ.get('HAJ_TEST_MARK') != 'seen':\n"
@@ -87,9 +86,9 @@ def test_the_environment_of_the_caller_reaches_the_run(
 
 
 def test_each_run_gets_its_own_numpy_random_state(
-    tmp_path: Path, warm: warm_runner.ForkServer
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     code = project.code_path("retriever")
     out = tmp_path / "draws.txt"
     code.write_text(
@@ -103,9 +102,9 @@ def test_each_run_gets_its_own_numpy_random_state(
 
 
 def test_a_cancel_stops_a_forked_training_and_records_it(
-    tmp_path: Path, warm: warm_runner.ForkServer
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     project.code_path("model").write_text(SLOW_MODEL_PY)
     cancel = threading.Event()
     started = threading.Event()
@@ -124,9 +123,9 @@ def test_a_cancel_stops_a_forked_training_and_records_it(
 
 
 def test_the_project_lock_is_held_while_the_forked_run_works(
-    tmp_path: Path, warm: warm_runner.ForkServer
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     project.code_path("model").write_text(SLOW_MODEL_PY)
     stop = project.path / "STOP"
     done = threading.Event()
@@ -144,9 +143,9 @@ def test_the_project_lock_is_held_while_the_forked_run_works(
 
 
 def test_a_dead_warm_runner_is_replaced_and_no_run_is_lost(
-    tmp_path: Path, warm: warm_runner.ForkServer
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     os.kill(warm.process.pid, signal.SIGKILL)
     warm.process.wait(timeout=10)
     project.retrieve()  # a fresh warm runner serves it
@@ -164,9 +163,9 @@ def test_without_keep_warm_no_warm_runner_is_started(
 
 
 def test_a_project_with_its_own_interpreter_never_forks_from_haj(
-    tmp_path: Path, warm: warm_runner.ForkServer, monkeypatch: pytest.MonkeyPatch
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     monkeypatch.setattr(runner_client, "project_python", lambda project: "/bin/false")
     with pytest.raises(errors.HajError):
         project.retrieve()  # /bin/false ran it: not the warm runner
@@ -174,9 +173,9 @@ def test_a_project_with_its_own_interpreter_never_forks_from_haj(
 
 
 def test_a_projects_own_modules_and_the_callers_pythonpath_import_as_in_a_fresh_runner(
-    tmp_path: Path, warm: warm_runner.ForkServer, monkeypatch: pytest.MonkeyPatch
+    iris: ProjectAPI, tmp_path: Path, warm: warm_runner.ForkServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _iris(tmp_path)
+    project = iris
     (project.path / "helpers_of_iris.py").write_text("MARK = 'from the project folder'\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

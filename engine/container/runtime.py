@@ -189,6 +189,7 @@ def _record_container(
 
 
 def _wait_healthy(container: Any, url: str, timeout: float, on_event: events.Callback) -> None:
+    import docker
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -196,7 +197,13 @@ def _wait_healthy(container: Any, url: str, timeout: float, on_event: events.Cal
     while time.monotonic() < deadline:
         waited = time.monotonic() - started
         on_event(events.Progress(int(waited), int(timeout), f"{WAITING} {url}/health"))
-        container.reload()
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            raise ContainerError(
+                f"the container {container.name} was removed before it served (by `docker rm` "
+                "or another haj stopping this project's container)"
+            ) from None
         if container.status in ("exited", "dead"):
             raise ContainerError(
                 f"the container stopped before serving (exit code "
