@@ -23,6 +23,7 @@ Happening = tuple[str, Any, Any]
 # What forked workers read: (tasks by run id, the split, the fit function). Set before the
 # pool forks, so every worker has it without anything being sent.
 _shared: tuple[dict[str, dict[str, Any]], tuple[Any, ...], Fit] | None = None
+_loky_used = False
 
 
 def can_fork() -> bool:
@@ -51,10 +52,11 @@ def stop_workers() -> None:
     for child in multiprocessing.active_children():
         with contextlib.suppress(Exception):
             child.kill()
-    with contextlib.suppress(Exception):
-        from joblib.externals.loky import get_reusable_executor
+    if _loky_used:  # asking for loky's executor otherwise would start one, workers and all
+        with contextlib.suppress(Exception):
+            from joblib.externals.loky import get_reusable_executor
 
-        get_reusable_executor().shutdown(wait=False, kill_workers=True)
+            get_reusable_executor().shutdown(wait=False, kill_workers=True)
 
 
 def _fit_in_child(run_id: str, answer: Any) -> None:
@@ -139,6 +141,8 @@ def _loky_fits(
 ) -> Iterator[Happening]:
     from joblib import Parallel, delayed
 
+    global _loky_used
+    _loky_used = True
     # Workers take the tasks one at a time in this order (batch_size=1), each the next one as it
     # finishes its own.
     waiting = iter(runs)

@@ -201,11 +201,29 @@ def _kill_group(child: Runner) -> None:
 
 def _reap(project: Project, cancelled_pid: int | None = None) -> None:
     """Runs a dead runner left 'running' are closed now, not at the next read: cancelled when
-    the user asked for it (even if the runner had to be killed), else failed."""
+    the user asked for it (even if the runner had to be killed, which train.log then says),
+    else failed."""
     if project.db_path.exists():
         from engine.store import Store
 
         with Store(project.db_path) as store:
             if cancelled_pid is not None:
-                store.close_runs_of(cancelled_pid, "cancelled", "cancelled by the user")
+                count = store.close_runs_of(cancelled_pid, "cancelled", "cancelled by the user")
+                if count:
+                    _log_killed(project, count)
             store.reap_orphans()
+
+
+def _log_killed(project: Project, count: int) -> None:
+    """The runner was stopped before it could write its own last word to train.log."""
+    from engine.sessions import log_line
+
+    line = log_line(
+        project.name,
+        "session",
+        None,
+        f"cancelled: {count} unfinished run(s) recorded as cancelled (the runner did not stop "
+        "within 2 s and was killed)",
+    )
+    with contextlib.suppress(OSError), open(project.logs_dir / "train.log", "a") as log:
+        log.write(line + "\n")

@@ -30,6 +30,12 @@ STARTED = "started"  # the message of the line a run's start writes (engine.trai
 _TAIL_BYTES = 256 * 1024
 
 
+def log_line(project: str, label: str, data_version: str | None, message: str) -> str:
+    """A train.log line: `[DATETIME PROJECT (LABEL) DATA_VERSION] message` (LOG_LINE reads it)."""
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    return f"[{stamp} {project} ({label}) {data_version or '-'}] {message}"
+
+
 def compact_line(line: str) -> str:
     """A train.log line with a short prefix for a narrow panel: `[2026-12-02 05:31:49 diabetes
     (knn-1) proc-0001] finished ...` reads `05:31:49 knn-1 finished ...` (the file keeps the

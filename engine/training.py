@@ -23,7 +23,7 @@ from engine import events
 from engine.errors import DataError
 from engine.numbers import metric_text
 from engine.project import Project
-from engine.sessions import STARTED
+from engine.sessions import STARTED, log_line
 
 
 def train(
@@ -75,8 +75,7 @@ class TrainLog:
     def __call__(
         self, label: str, data_version: str | None, message: str, level: str = "info"
     ) -> None:
-        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        line = f"[{stamp} {self._project} ({label}) {data_version or '-'}] {message}"
+        line = log_line(self._project, label, data_version, message)
         if self._file is None:
             self._held.append(line)
         else:
