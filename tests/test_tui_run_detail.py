@@ -53,10 +53,13 @@ def text_of(widget: Static, width: int = 60) -> str:
 
 
 async def see(pilot: Pilot, tab: RunsTab, widget: Any, *texts: str) -> None:
-    """Scroll the run panel to `widget` and wait until the screen shows every one of `texts`."""
-    tab.query_one("#runs-detail-box").scroll_to_widget(widget, animate=False, top=True)
+    """Scroll the run panel to `widget` and wait until the screen shows every one of `texts`.
+    The scroll is asked again while waiting: asked before the panel is laid out (a loaded
+    machine), it does nothing."""
+    box = tab.query_one("#runs-detail-box")
 
     def shown() -> bool:
+        box.scroll_to_widget(widget, animate=False, top=True)
         screen = screen_text(pilot.app)
         return all(text in screen for text in texts)
 
