@@ -18,11 +18,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 Fit = Callable[..., dict[str, Any]]
+Tasks = dict[str, dict[str, Any]]  # run id -> what fit() needs for it
+Split = tuple[Any, Any, Any, Any]  # X_train, y_train, X_test, y_test
 Happening = tuple[str, Any, Any]
 
 # What forked workers read: (tasks by run id, the split, the fit function). Set before the
 # pool forks, so every worker has it without anything being sent.
-_shared: tuple[dict[str, dict[str, Any]], tuple[Any, ...], Fit] | None = None
+_shared: tuple[Tasks, Split, Fit] | None = None
 _loky_used = False
 
 
@@ -33,12 +35,9 @@ def can_fork() -> bool:
 
 
 def fits(
-    runs: list[Any],
-    tasks: dict[str, dict[str, Any]],
-    split: tuple[Any, Any, Any, Any],
-    workers: int,
-    fit: Fit,
+    runs: list[Any], tasks: Tasks, split: Split, workers: int, fit: Fit
 ) -> Iterator[Happening]:
+    """`fit(tasks[run.id], *split)` for every run on `workers` processes, as happenings."""
     if can_fork():
         return _forked_fits(runs, tasks, split, workers, fit)
     return _loky_fits(runs, tasks, split, workers, fit)
@@ -82,11 +81,7 @@ def _died(run: Any, exitcode: int | None) -> dict[str, Any]:
 
 
 def _forked_fits(
-    runs: list[Any],
-    tasks: dict[str, dict[str, Any]],
-    split: tuple[Any, Any, Any, Any],
-    workers: int,
-    fit: Fit,
+    runs: list[Any], tasks: Tasks, split: Split, workers: int, fit: Fit
 ) -> Iterator[Happening]:
     """One forked process per run, `workers` at a time: a worker that dies (killed, out of
     memory, a crash in native code) fails its own run only."""
@@ -133,11 +128,7 @@ def _forked_fits(
 
 
 def _loky_fits(
-    runs: list[Any],
-    tasks: dict[str, dict[str, Any]],
-    split: tuple[Any, Any, Any, Any],
-    workers: int,
-    fit: Fit,
+    runs: list[Any], tasks: Tasks, split: Split, workers: int, fit: Fit
 ) -> Iterator[Happening]:
     from joblib import Parallel, delayed
 

@@ -132,12 +132,24 @@ class ForkServer:
         self._answers.put({"error": "the warm runner stopped"})
 
     def _exited(self, pid: int, code: int) -> None:
+        self._meet(pid, code=code)
+
+    def _meet(self, pid: int, child: WarmChild | None = None, code: int | None = None) -> None:
+        """A child and its exit code meet here, whichever arrives first (a quick child can
+        exit before start() has registered it)."""
         with self._lock:
-            child = self._children.pop(pid, None)
             if child is None:
-                self._exits[pid] = code
-        if child is not None:
-            child._set_exit(code)
+                child = self._children.pop(pid, None)
+                if child is None:
+                    self._exits[pid] = code if code is not None else -1
+                    return
+            else:
+                code = self._exits.pop(pid, None)
+                if code is None:
+                    self._children[pid] = child
+                    return
+        assert code is not None
+        child._set_exit(code)
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout) and not self.dead
@@ -170,12 +182,7 @@ class ForkServer:
             raise OSError(answer.get("error", "the warm runner refused"))
         pid = int(answer["pid"])
         child = WarmChild(pid, os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb"), self)
-        with self._lock:
-            code = self._exits.pop(pid, None)
-            if code is None:
-                self._children[pid] = child
-        if code is not None:
-            child._set_exit(code)
+        self._meet(pid, child=child)
         return child
 
     def close(self) -> None:
