@@ -60,7 +60,9 @@ def fit_one(task: dict[str, object], X_train, y_train, X_test, y_test) -> dict[s
 
 
 def fits(how: str) -> None:
-    """The local backend's two ways, in this process: 4 iris fits on 2 workers."""
+    """The local backend's two ways, in this process: 4 iris fits on 2 workers. This process
+    has imported what a runner has (the estimators' modules), as a runner has when it forks."""
+    import sklearn.linear_model  # noqa: F401
     from sklearn.datasets import load_iris
     from sklearn.model_selection import train_test_split
 
