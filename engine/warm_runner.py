@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from engine.errors import HajError
 from engine.procs import running
 
 _ENGINE_PARENT = str(Path(__file__).resolve().parent.parent)
@@ -157,7 +158,9 @@ class ForkServer:
     def start(
         self, argv: list[str], cwd: Path, env: dict[str, str], keep_fds: tuple[int, ...]
     ) -> WarmChild:
-        """Fork `python -m engine.runner ARGV`; OSError when the server cannot."""
+        """Fork `python -m engine.runner ARGV`. OSError when the server cannot (nothing was
+        started: the caller may start the run elsewhere); HajError when it was asked and did
+        not answer (the run may be running)."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
@@ -168,7 +171,12 @@ class ForkServer:
                 try:
                     answer = self._answers.get(timeout=ANSWER_TIMEOUT)
                 except queue.Empty:
-                    raise OSError("the warm runner did not answer") from None
+                    # the run may have started all the same: not started again elsewhere
+                    self.dead = True
+                    raise HajError(
+                        f"the warm runner did not answer within {ANSWER_TIMEOUT:.0f} s; "
+                        "try again (a fresh one starts)"
+                    ) from None
         except BaseException:
             for fd in (out_r, err_r):
                 os.close(fd)
@@ -231,13 +239,15 @@ def start(
     the caller then starts a fresh process)."""
     if not _enabled:
         return None
-    server = _get()
-    if server is None:
-        return None
-    try:
-        return server.start(argv, cwd, env, keep_fds)
-    except OSError:
-        return None
+    for _ in range(2):  # a server found dead while asking is replaced once
+        server = _get()
+        if server is None:
+            return None
+        try:
+            return server.start(argv, cwd, env, keep_fds)
+        except OSError:
+            server.dead = True
+    return None
 
 
 def stop() -> None:
