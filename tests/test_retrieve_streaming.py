@@ -341,7 +341,7 @@ async def test_data_tab_shows_a_downloads_bytes_and_rate_while_it_runs(
     from haj_tui.app import HajApp
     from haj_tui.screens.project import ProjectScreen
     from tests.tui_fake import FakeWorkspace
-    from tests.tui_support import no_cursor_blink, wait_for
+    from tests.tui_support import no_cursor_blink, wait_for, workers_done
 
     no_cursor_blink(monkeypatch)
     cancer = FakeWorkspace.populated().project("cancer")
@@ -362,7 +362,7 @@ async def test_data_tab_shows_a_downloads_bytes_and_rate_while_it_runs(
         assert isinstance(screen, ProjectScreen)
         screen.action_show_tab("data")
         await wait_for(pilot, lambda: screen.shown_tab == "data", what="the data tab")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         tab = screen.tab("data")
         bar = tab.query_one("#data-progress", ProgressBar)
         state = tab.query_one("#data-state", Label)

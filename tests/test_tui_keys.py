@@ -26,7 +26,14 @@ from haj_tui.screens.project import ProjectScreen
 from haj_tui.screens.projects import ProjectsScreen
 from haj_tui.widgets.modals import ConfirmModal, UnsavedModal
 from tests.tui_fake import FakeProject, FakeWorkspace
-from tests.tui_support import footer_shows, no_cursor_blink, screen_text, wait_for, wait_for_text
+from tests.tui_support import (
+    footer_shows,
+    no_cursor_blink,
+    screen_text,
+    wait_for,
+    wait_for_text,
+    workers_done,
+)
 
 SIZE = (100, 30)
 
@@ -58,7 +65,7 @@ async def project_screen(
 async def show(pilot: Pilot[None], screen: ProjectScreen, number: str, tab: str) -> None:
     await pilot.press(number)
     await wait_for(pilot, lambda: screen.shown_tab == tab, what=f"the {tab} tab")
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
 
 
@@ -123,7 +130,7 @@ async def test_unsaved_dialog_cancel_runs_nothing(fake: FakeWorkspace) -> None:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, UnsavedModal))
         await pilot.press("c")
         await wait_for(pilot, lambda: pilot.app.screen is screen)
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         assert not calls(cancer, "build")
         assert screen.query_one(TabbedContent).active == "config"
         # Discard: the build runs, and says what it does
@@ -197,7 +204,7 @@ async def test_crown_while_a_server_runs_asks_first(fake: FakeWorkspace) -> None
         assert "swaps the model" in screen_text(pilot.app)
         await pilot.press("n")
         await wait_for(pilot, lambda: pilot.app.screen is screen)
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         assert not any("Champion:" in n for n in notes(pilot))
         cancer.serving = None  # no server: crowning just acts
         await pilot.press("c")
@@ -454,7 +461,7 @@ async def _palette_titles(pilot: Pilot[None]) -> list[str]:
         lambda: entries.option_count > 0 and not entries.has_class("--populating"),
         what="palette entries",
     )
-    await pilot.app.workers.wait_for_complete()  # every provider has answered
+    await workers_done(pilot.app)  # every provider has answered
     titles = [str(entries.get_option_at_index(i).hit.text) for i in range(entries.option_count)]
     await pilot.press("escape")
     await wait_for(pilot, lambda: not isinstance(pilot.app.screen, CommandPalette))

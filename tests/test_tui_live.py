@@ -20,7 +20,7 @@ from haj_tui.screens.project import ProjectScreen
 from haj_tui.widgets.charts import ScoreChart, bar_lengths
 from haj_tui.widgets.log_view import LogView
 from tests.tui_fake import FakeProject, FakeWorkspace
-from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for
+from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for, workers_done
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +44,7 @@ async def open_tab(
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
         await show_tab(pilot, screen, tab)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         yield pilot, screen.tab(tab)
 

@@ -38,6 +38,7 @@ from tests.tui_support import (
     show_tab,
     wait_for,
     wait_settled,
+    workers_done,
 )
 
 SIZE = (100, 30)
@@ -313,7 +314,7 @@ def test_monitor_tab_snapshot(snap_compare: Any, drifted_home: Path, frozen_cloc
         assert isinstance(tab, MonitorTab)
         await wait_for(pilot, lambda: tab.overview is not None)
         await check(pilot, tab)  # 10:00: raw-0002, the default source
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         pilot.app.clear_notifications()  # "Drift check stored" would cover the quality panel
         screen.sub_title = "~/ml_projects/penguins"  # the temp dir differs on every run
         await wait_settled(pilot)

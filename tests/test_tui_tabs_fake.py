@@ -29,7 +29,7 @@ from haj_tui.tabs.serve import ServeTab
 from haj_tui.widgets.charts import ScoreChart
 from haj_tui.widgets.log_view import LogView
 from tests.tui_fake import FakeProject, FakeWorkspace
-from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for
+from tests.tui_support import no_cursor_blink, screen_text, show_tab, wait_for, workers_done
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ async def open_tab(project: FakeProject, tab: str) -> AsyncIterator[tuple[Pilot,
         screen = app.screen
         assert isinstance(screen, ProjectScreen)
         await show_tab(pilot, screen, tab)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         widget = screen.tab(tab)
         assert widget is not None
         next(w for w in widget.query("*") if w.focusable).focus()  # as after a click in the tab
@@ -285,7 +285,7 @@ async def test_container_tab_without_docker_is_a_state(
         assert tab.query_one("#container-toggle", Button).disabled
         assert "start one" in log_text(tab.query_one("#container-log", LogView))
         await pilot.press("f")  # the same problem again: written once
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         await pilot.pause()
         assert log_text(tab.query_one("#container-log", LogView)).count("start one") == 1
 

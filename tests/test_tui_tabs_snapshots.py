@@ -23,7 +23,7 @@ from engine import champion, data, events, store, training, workspace
 from engine.api import Workspace
 from haj_tui.app import HajApp
 from haj_tui.screens.project import ProjectScreen
-from tests.tui_support import no_cursor_blink, show_tab, wait_for, wait_settled
+from tests.tui_support import no_cursor_blink, show_tab, wait_for, wait_settled, workers_done
 
 SIZE = (100, 30)
 SMALL = (80, 24)  # the smallest terminal the app is made for: no number cut
@@ -87,7 +87,7 @@ def on_tab(root: Path, tab: str, ready: Any = None) -> Any:
         assert isinstance(screen, ProjectScreen)
         await show_tab(pilot, screen, tab)
         widget = screen.tab(tab)
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         if ready is not None:
             await wait_for(pilot, lambda: ready(widget), 60, f"the {tab} tab")
         screen.sub_title = "~/ml_projects/cancer"  # the temp dir differs on every run

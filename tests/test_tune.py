@@ -258,7 +258,7 @@ async def test_the_train_tabs_tune_mode_shows_trials_and_the_best_so_far(
     from haj_tui.widgets.charts import TimeChart
     from haj_tui.widgets.log_view import LogView
     from tests.tui_fake import FakeWorkspace
-    from tests.tui_support import footer_shows, no_cursor_blink, show_tab, wait_for
+    from tests.tui_support import footer_shows, no_cursor_blink, show_tab, wait_for, workers_done
 
     no_cursor_blink(monkeypatch)
     fake = FakeWorkspace.populated()
@@ -303,4 +303,4 @@ async def test_the_train_tabs_tune_mode_shows_trials_and_the_best_so_far(
         project.train_gate.set()
         await pilot.press("t")  # train, from the Tune mode: back to the training view
         await wait_for(pilot, lambda: not panel.display, what="the training view")
-        await app.workers.wait_for_complete()
+        await workers_done(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -117,3 +118,14 @@ async def wait_settled(pilot: Pilot[object], quiet: float = 0.3, timeout: float 
         now = screen_text(pilot.app)
         if now != last:
             last, stable_since = now, time.monotonic()
+
+
+async def workers_done(app: App[object]) -> None:
+    """Wait until the app's workers of now have ended. One replaced by a newer worker of its
+    exclusive group ends cancelled: that is the app working as meant, not a failure
+    (Textual's `wait_for_complete` raises WorkerCancelled for it)."""
+    from textual.worker import WorkerCancelled
+
+    for worker in list(app.workers):
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
