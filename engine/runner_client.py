@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from engine import errors, events, warm_runner
@@ -21,7 +19,6 @@ from engine.project import Project
 from engine.warm_runner import WarmChild
 
 Runner = subprocess.Popen[bytes] | WarmChild
-_ENGINE_PARENT = str(Path(__file__).resolve().parent.parent)
 
 
 def project_python(project: Project) -> str:
@@ -70,9 +67,7 @@ def _start_runner(
     own session (so cancelling can signal it and its workers as one group): a fork of the warm
     runner when this process keeps one and the project uses haj's interpreter, else a fresh
     process."""
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
+    env = warm_runner.runner_environment()
     from engine.lock import held_fd
 
     lock_fd = held_fd(project.path)

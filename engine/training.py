@@ -312,7 +312,7 @@ def _run_session(
     address) says so; the cluster is reached and its workers' packages checked before any run
     is recorded. Ctrl-C records the unfinished runs as cancelled and stops the workers (or
     cancels the cluster's tasks); returns the results in the order they finished."""
-    from engine import tags
+    from engine import local_pool, tags
     from engine.cluster import configured_address
     from engine.store import Store
 
@@ -358,8 +358,6 @@ def _run_session(
             emit(events.Progress(done=0, total=len(runs), label="training"))
             tasks = {run.id: _task(project, run, estimators, common) for run in runs}
             if remote is None:
-                from engine import local_pool
-
                 happenings = local_pool.fits(runs, tasks, split, workers, fit_and_save)
             else:
                 from engine.sessions import estimates
@@ -399,8 +397,6 @@ def _run_session(
                     level="warning",
                 )
                 if remote is None:
-                    from engine import local_pool
-
                     local_pool.stop_workers()
                 else:
                     remote.cancel()

@@ -33,6 +33,15 @@ START_TIMEOUT = 60.0
 ANSWER_TIMEOUT = 10.0
 
 
+def runner_environment() -> dict[str, str]:
+    """This process's environment as a runner (or the fork server) gets it: unbuffered, and
+    with haj's own folder first on PYTHONPATH, whatever interpreter runs it."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def send(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     """One message of the fork server's protocol (engine.forkserver), with descriptors."""
     payload = json.dumps(message).encode()
@@ -87,11 +96,7 @@ class ForkServer:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_ENGINE_PARENT, env.get("PYTHONPATH", "")) if p
-        )
+        env = runner_environment()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "engine.forkserver", str(theirs.fileno())],
             stdin=subprocess.DEVNULL,
